@@ -1,0 +1,84 @@
+#include "collectives/mpi_communicator.hpp"
+
+#include <cstdlib>
+#include <numeric>
+
+#include "collectives/mpi_check.hpp"
+
+namespace zinc::collectives {
+
+std::string mpi_error_string(int code) {
+  char buf[MPI_MAX_ERROR_STRING];
+  int len = 0;
+  if (MPI_Error_string(code, buf, &len) != MPI_SUCCESS) return "error " + std::to_string(code);
+  return std::string(buf, static_cast<size_t>(len));
+}
+
+MpiSession::MpiSession(int* argc, char*** argv) {
+  int provided = 0;
+  ZINC_MPI_CHECK(MPI_Init_thread(argc, argv, MPI_THREAD_FUNNELED, &provided));
+  ZINC_MPI_CHECK(MPI_Comm_set_errhandler(MPI_COMM_WORLD, MPI_ERRORS_RETURN));
+}
+
+MpiSession::~MpiSession() {
+  if (active() && MPI_Finalize() != MPI_SUCCESS) log_error("MPI_Finalize failed");
+}
+
+bool MpiSession::active() {
+  int init = 0, fin = 0;
+  MPI_Initialized(&init);
+  MPI_Finalized(&fin);
+  return init && !fin;
+}
+
+void MpiSession::abort(int code) {
+  if (active()) MPI_Abort(MPI_COMM_WORLD, code);
+  std::exit(code);
+}
+
+MpiCommunicator::MpiCommunicator() {
+  ZINC_MPI_CHECK(MPI_Comm_rank(MPI_COMM_WORLD, &rank_));
+  ZINC_MPI_CHECK(MPI_Comm_size(MPI_COMM_WORLD, &size_));
+  MPI_Comm node = MPI_COMM_NULL;
+  ZINC_MPI_CHECK(MPI_Comm_split_type(MPI_COMM_WORLD, MPI_COMM_TYPE_SHARED, rank_, MPI_INFO_NULL, &node));
+  ZINC_MPI_CHECK(MPI_Comm_size(node, &local_size_));
+  ZINC_MPI_CHECK(MPI_Comm_free(&node));
+}
+
+void MpiCommunicator::barrier() { ZINC_MPI_CHECK(MPI_Barrier(MPI_COMM_WORLD)); }
+
+std::vector<std::vector<int32_t>> MpiCommunicator::gather_varlen(const std::vector<int32_t>& mine,
+                                                                 int root) {
+  const int count = static_cast<int>(mine.size());
+  std::vector<int> counts(rank_ == root ? size_ : 0);
+  ZINC_MPI_CHECK(MPI_Gather(&count, 1, MPI_INT, counts.data(), 1, MPI_INT, root, MPI_COMM_WORLD));
+  std::vector<int> displs(counts.size(), 0);
+  std::vector<int32_t> all;
+  if (rank_ == root) {
+    for (size_t r = 1; r < counts.size(); ++r) displs[r] = displs[r - 1] + counts[r - 1];
+    all.resize(static_cast<size_t>(std::accumulate(counts.begin(), counts.end(), 0)));
+  }
+  ZINC_MPI_CHECK(MPI_Gatherv(mine.data(), count, MPI_INT32_T, all.data(), counts.data(),
+                             displs.data(), MPI_INT32_T, root, MPI_COMM_WORLD));
+  std::vector<std::vector<int32_t>> out;
+  for (size_t r = 0; r < counts.size(); ++r)
+    out.emplace_back(all.begin() + displs[r], all.begin() + displs[r] + counts[r]);
+  return out;
+}
+
+std::vector<double> MpiCommunicator::allreduce(const std::vector<double>& v, MPI_Op op) {
+  std::vector<double> out(v.size());
+  ZINC_MPI_CHECK(MPI_Allreduce(v.data(), out.data(), static_cast<int>(v.size()), MPI_DOUBLE, op,
+                               MPI_COMM_WORLD));
+  return out;
+}
+
+std::vector<double> MpiCommunicator::allreduce_sum(const std::vector<double>& v) {
+  return allreduce(v, MPI_SUM);
+}
+
+std::vector<double> MpiCommunicator::allreduce_max(const std::vector<double>& v) {
+  return allreduce(v, MPI_MAX);
+}
+
+}  // namespace zinc::collectives

@@ -1,0 +1,43 @@
+// MPI: the process-wide MPI session (RAII: MPI_Init_thread in the constructor,
+// MPI_Finalize in the destructor) and the Communicator over MPI_COMM_WORLD.
+// One rank works with no launcher at all (Open MPI's singleton init), so `zinc generate`
+// runs the same with and without mpirun.
+#pragma once
+
+#include <mpi.h>
+
+#include "collectives/communicator.hpp"
+
+namespace zinc::collectives {
+
+class MpiSession {
+ public:
+  MpiSession(int* argc, char*** argv);
+  ~MpiSession();
+  MpiSession(const MpiSession&) = delete;
+  MpiSession& operator=(const MpiSession&) = delete;
+  // Ends every rank of the job with `code`: used after an error so no rank hangs.
+  [[noreturn]] static void abort(int code);
+  static bool active();  // initialized and not finalized
+};
+
+class MpiCommunicator final : public Communicator {
+ public:
+  MpiCommunicator();  // MPI_COMM_WORLD, errors returned (not fatal) so they can be reported
+  int rank() const override { return rank_; }
+  int size() const override { return size_; }
+  int local_size() const { return local_size_; }  // ranks on this node (thread defaults)
+  void barrier() override;
+  std::vector<std::vector<int32_t>> gather_varlen(const std::vector<int32_t>& mine,
+                                                  int root) override;
+  std::vector<double> allreduce_sum(const std::vector<double>& v) override;
+  std::vector<double> allreduce_max(const std::vector<double>& v) override;
+
+ private:
+  std::vector<double> allreduce(const std::vector<double>& v, MPI_Op op);
+  int rank_ = 0;
+  int size_ = 1;
+  int local_size_ = 1;
+};
+
+}  // namespace zinc::collectives

@@ -1,0 +1,41 @@
+// Element types zinc reads and computes in, and the scalar conversions between them.
+// Quantized formats (NF4, INT4, INT8) arrive with the ZeRO-3 issue in this folder.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <cstring>
+#include <string>
+
+namespace zinc::quant {
+
+enum class DType { F32, F16, BF16, I64, I32, I8, U8, BOOL };
+
+size_t dtype_size(DType t);
+const char* dtype_name(DType t);  // "F32", "F16", ... (safetensors spelling)
+// Parses the safetensors spelling; returns false for an unknown name.
+bool parse_dtype(const std::string& name, DType* out);
+
+inline float bf16_to_f32(uint16_t h) {
+  uint32_t bits = static_cast<uint32_t>(h) << 16;
+  float f;
+  std::memcpy(&f, &bits, 4);
+  return f;
+}
+
+// Round to nearest even, as torch does; NaN stays NaN.
+inline uint16_t f32_to_bf16(float f) {
+  uint32_t bits;
+  std::memcpy(&bits, &f, 4);
+  if ((bits & 0x7fffffffu) > 0x7f800000u) return static_cast<uint16_t>((bits >> 16) | 0x40u);
+  bits += 0x7fffu + ((bits >> 16) & 1u);
+  return static_cast<uint16_t>(bits >> 16);
+}
+
+float f16_to_f32(uint16_t h);
+uint16_t f32_to_f16(float f);  // round to nearest even, overflow -> inf
+
+// Converts n elements of a float type (F32, F16, BF16) to fp32. Throws for other types.
+void convert_to_f32(DType src_type, const void* src, float* dst, size_t n);
+
+}  // namespace zinc::quant

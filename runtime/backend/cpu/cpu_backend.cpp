@@ -1,0 +1,265 @@
+#include "runtime/backend/cpu/cpu_backend.hpp"
+
+#include <cblas.h>
+#include <omp.h>
+
+#include <cmath>
+#include <cstdlib>
+#include <cstring>
+#include <vector>
+
+namespace zinc::runtime {
+namespace {
+
+void check_f32(const Tensor& t, const char* what) {
+  ZINC_CHECK(t.dtype == quant::DType::F32,
+             "cpu backend: " << what << " must be F32, got " << quant::dtype_name(t.dtype));
+}
+
+void check_same_shape(const Tensor& a, const Tensor& b, const char* op) {
+  ZINC_CHECK(a.numel() == b.numel() && a.cols() == b.cols(),
+             op << ": shape mismatch (" << a.rows() << "x" << a.cols() << " vs " << b.rows()
+                << "x" << b.cols() << ")");
+}
+
+}  // namespace
+
+CpuBackend::CpuBackend(size_t budget_bytes, int threads)
+    : Backend(std::make_unique<offload::MemoryArena>("cpu device", budget_bytes)) {
+  if (threads > 0) {
+    omp_set_num_threads(threads);
+    openblas_set_num_threads(threads);
+  }
+}
+
+void* CpuBackend::raw_alloc(size_t bytes) {
+  const size_t rounded = (bytes + 63) / 64 * 64;
+  void* p = std::aligned_alloc(64, rounded);
+  ZINC_CHECK(p != nullptr, "cpu backend: out of host memory allocating " << bytes << " bytes");
+  return p;
+}
+
+void CpuBackend::raw_free(void* p) noexcept { std::free(p); }
+
+void CpuBackend::copy_to_device(const Tensor& dst, const void* host_src, StreamId) {
+  std::memcpy(dst.data, host_src, dst.bytes());
+}
+
+void CpuBackend::copy_to_host(void* host_dst, const Tensor& src, StreamId) {
+  std::memcpy(host_dst, src.data, src.bytes());
+}
+
+void CpuBackend::upload_weights(const Tensor& dst, quant::DType src_type, const void* host_src) {
+  check_f32(dst, "weights");
+  quant::convert_to_f32(src_type, host_src, dst.ptr<float>(), static_cast<size_t>(dst.numel()));
+}
+
+void CpuBackend::embedding(const Tensor& ids, const Tensor& table, const Tensor& out) {
+  check_f32(table, "embedding table");
+  const int64_t n = ids.numel(), d = table.cols(), v = table.rows();
+  ZINC_CHECK(out.rows() == n && out.cols() == d, "embedding: output shape mismatch");
+  const int32_t* id = ids.ptr<int32_t>();
+  for (int64_t i = 0; i < n; ++i)
+    ZINC_CHECK(id[i] >= 0 && id[i] < v, "token id " << id[i] << " is outside the vocabulary [0, "
+                                                    << v << ")");
+#pragma omp parallel for
+  for (int64_t i = 0; i < n; ++i)
+    std::memcpy(out.ptr<float>() + i * d, table.ptr<float>() + id[i] * d, d * sizeof(float));
+}
+
+void CpuBackend::rms_norm(const Tensor& x, const Tensor& w, float eps, const Tensor& out) {
+  check_same_shape(x, out, "rms_norm");
+  const int64_t n = x.rows(), d = x.cols();
+#pragma omp parallel for
+  for (int64_t i = 0; i < n; ++i) {
+    const float* xi = x.ptr<float>() + i * d;
+    float* oi = out.ptr<float>() + i * d;
+    float ss = 0.f;
+    for (int64_t j = 0; j < d; ++j) ss += xi[j] * xi[j];
+    const float r = 1.0f / std::sqrt(ss / static_cast<float>(d) + eps);
+    for (int64_t j = 0; j < d; ++j) oi[j] = w.ptr<float>()[j] * (xi[j] * r);
+  }
+}
+
+void CpuBackend::layer_norm(const Tensor& x, const Tensor& w, const Tensor& b, float eps,
+                            const Tensor& out) {
+  check_same_shape(x, out, "layer_norm");
+  const int64_t n = x.rows(), d = x.cols();
+#pragma omp parallel for
+  for (int64_t i = 0; i < n; ++i) {
+    const float* xi = x.ptr<float>() + i * d;
+    float* oi = out.ptr<float>() + i * d;
+    float mean = 0.f;
+    for (int64_t j = 0; j < d; ++j) mean += xi[j];
+    mean /= static_cast<float>(d);
+    float var = 0.f;
+    for (int64_t j = 0; j < d; ++j) var += (xi[j] - mean) * (xi[j] - mean);
+    var /= static_cast<float>(d);
+    const float r = 1.0f / std::sqrt(var + eps);
+    for (int64_t j = 0; j < d; ++j) {
+      float y = (xi[j] - mean) * r;
+      if (!w.empty()) y *= w.ptr<float>()[j];
+      if (!b.empty()) y += b.ptr<float>()[j];
+      oi[j] = y;
+    }
+  }
+}
+
+void CpuBackend::linear(const Tensor& x, const Tensor& w, const Tensor& bias, const Tensor& out) {
+  check_f32(x, "linear input");
+  check_f32(w, "linear weight");
+  const int64_t n = x.rows(), in = x.cols(), o = w.rows();
+  ZINC_CHECK(w.cols() == in, "linear: input has " << in << " features, weight expects " << w.cols());
+  ZINC_CHECK(out.rows() == n && out.cols() == o, "linear: output shape mismatch");
+  cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, static_cast<int>(n), static_cast<int>(o),
+              static_cast<int>(in), 1.0f, x.ptr<float>(), static_cast<int>(in), w.ptr<float>(),
+              static_cast<int>(in), 0.0f, out.ptr<float>(), static_cast<int>(o));
+  if (!bias.empty()) {
+#pragma omp parallel for
+    for (int64_t i = 0; i < n; ++i)
+      for (int64_t j = 0; j < o; ++j) out.ptr<float>()[i * o + j] += bias.ptr<float>()[j];
+  }
+}
+
+void CpuBackend::add(const Tensor& a, const Tensor& b, const Tensor& out) {
+  check_same_shape(a, b, "add");
+  check_same_shape(a, out, "add");
+  const int64_t n = a.numel();
+#pragma omp parallel for
+  for (int64_t i = 0; i < n; ++i) out.ptr<float>()[i] = a.ptr<float>()[i] + b.ptr<float>()[i];
+}
+
+void CpuBackend::activation(const Tensor& x, Activation act) {
+  const int64_t n = x.numel();
+  float* p = x.ptr<float>();
+  switch (act) {
+    case Activation::Relu:
+#pragma omp parallel for
+      for (int64_t i = 0; i < n; ++i) p[i] = p[i] > 0.f ? p[i] : 0.f;
+      return;
+    case Activation::Silu:
+#pragma omp parallel for
+      for (int64_t i = 0; i < n; ++i) p[i] = p[i] / (1.0f + std::exp(-p[i]));
+      return;
+    case Activation::Gelu:  // exact (erf) GELU, torch's default
+#pragma omp parallel for
+      for (int64_t i = 0; i < n; ++i) p[i] = 0.5f * p[i] * (1.0f + std::erf(p[i] * 0.70710678f));
+      return;
+  }
+}
+
+void CpuBackend::silu_mul(const Tensor& gate, const Tensor& up, const Tensor& out) {
+  check_same_shape(gate, up, "silu_mul");
+  check_same_shape(gate, out, "silu_mul");
+  const int64_t n = gate.numel();
+#pragma omp parallel for
+  for (int64_t i = 0; i < n; ++i) {
+    const float g = gate.ptr<float>()[i];
+    out.ptr<float>()[i] = g / (1.0f + std::exp(-g)) * up.ptr<float>()[i];
+  }
+}
+
+void CpuBackend::rope(const Tensor& x, const Tensor& positions, float theta) {
+  // As transformers' LLaMA: inv_freq = 1 / theta^(2i/hd) in fp32, angle = pos * inv_freq,
+  // x1' = x1 cos - x2 sin, x2' = x2 cos + x1 sin over the halves (rotate_half).
+  ZINC_CHECK(x.ndim == 3, "rope: x must be [n, heads, head_dim]");
+  const int64_t n = x.dim(0), heads = x.dim(1), hd = x.dim(2), half = hd / 2;
+  ZINC_CHECK(positions.numel() == n, "rope: " << positions.numel() << " positions for " << n
+                                              << " rows");
+  std::vector<float> inv_freq(static_cast<size_t>(half));
+  for (int64_t i = 0; i < half; ++i)
+    inv_freq[i] = 1.0f / std::pow(theta, static_cast<float>(2 * i) / static_cast<float>(hd));
+#pragma omp parallel for
+  for (int64_t r = 0; r < n; ++r) {
+    const float pos = static_cast<float>(positions.ptr<int32_t>()[r]);
+    for (int64_t i = 0; i < half; ++i) {
+      const float a = pos * inv_freq[i];
+      const float c = std::cos(a), s = std::sin(a);
+      for (int64_t h = 0; h < heads; ++h) {
+        float* v = x.ptr<float>() + (r * heads + h) * hd;
+        const float x1 = v[i], x2 = v[i + half];
+        v[i] = x1 * c - x2 * s;
+        v[i + half] = x2 * c + x1 * s;
+      }
+    }
+  }
+}
+
+void CpuBackend::kv_write(const Tensor& src, const Tensor& cache, const AttentionShape& s) {
+  const int64_t row = static_cast<int64_t>(s.kv_heads) * s.head_dim;
+  ZINC_CHECK(src.cols() == row && src.rows() == static_cast<int64_t>(s.batch) * s.tq,
+             "kv_write: source shape mismatch");
+  ZINC_CHECK(s.t0 + s.tq <= s.t_max, "kv_write: cache of " << s.t_max << " positions is full");
+#pragma omp parallel for collapse(2)
+  for (int b = 0; b < s.batch; ++b)
+    for (int i = 0; i < s.tq; ++i)
+      std::memcpy(cache.ptr<float>() + (static_cast<int64_t>(b) * s.t_max + s.t0 + i) * row,
+                  src.ptr<float>() + (static_cast<int64_t>(b) * s.tq + i) * row,
+                  row * sizeof(float));
+}
+
+void CpuBackend::attention(const Tensor& q, const Tensor& k_cache, const Tensor& v_cache,
+                           const Tensor& key_mask, const AttentionShape& s, float scale,
+                           const Tensor& out) {
+  const int hd = s.head_dim, group = s.heads / s.kv_heads;
+  const int64_t kv_row = static_cast<int64_t>(s.kv_heads) * hd;
+  const int64_t q_row = static_cast<int64_t>(s.heads) * hd;
+  const int n_keys = s.t0 + s.tq;
+#pragma omp parallel
+  {
+    std::vector<float> p(static_cast<size_t>(n_keys));
+#pragma omp for collapse(3)
+    for (int b = 0; b < s.batch; ++b)
+      for (int i = 0; i < s.tq; ++i)
+        for (int h = 0; h < s.heads; ++h) {
+          const int64_t qr = static_cast<int64_t>(b) * s.tq + i;
+          const float* qv = q.ptr<float>() + qr * q_row + static_cast<int64_t>(h) * hd;
+          float* ov = out.ptr<float>() + qr * q_row + static_cast<int64_t>(h) * hd;
+          const int kvh = h / group;
+          const uint8_t* mask = key_mask.ptr<uint8_t>() + static_cast<int64_t>(b) * s.t_max;
+          const int last = s.t0 + i;  // causal: keys 0..last
+          float mx = -INFINITY;
+          for (int j = 0; j <= last; ++j) {
+            if (!mask[j]) continue;
+            const float* kv = k_cache.ptr<float>() +
+                              (static_cast<int64_t>(b) * s.t_max + j) * kv_row + kvh * hd;
+            float dot = 0.f;
+            for (int d = 0; d < hd; ++d) dot += qv[d] * kv[d];
+            p[j] = dot * scale;
+            mx = std::max(mx, p[j]);
+          }
+          for (int d = 0; d < hd; ++d) ov[d] = 0.f;
+          if (mx == -INFINITY) continue;  // no visible key (a padding query)
+          float sum = 0.f;
+          for (int j = 0; j <= last; ++j) {
+            if (!mask[j]) continue;
+            p[j] = std::exp(p[j] - mx);
+            sum += p[j];
+          }
+          const float inv = 1.0f / sum;
+          for (int j = 0; j <= last; ++j) {
+            if (!mask[j]) continue;
+            const float* vv = v_cache.ptr<float>() +
+                              (static_cast<int64_t>(b) * s.t_max + j) * kv_row + kvh * hd;
+            const float w = p[j] * inv;
+            for (int d = 0; d < hd; ++d) ov[d] += w * vv[d];
+          }
+        }
+  }
+}
+
+void CpuBackend::last_rows(const Tensor& x, int batch, int tq, const Tensor& out) {
+  const int64_t d = x.cols();
+  ZINC_CHECK(out.rows() == batch && out.cols() == d, "last_rows: output shape mismatch");
+  for (int b = 0; b < batch; ++b)
+    std::memcpy(out.ptr<float>() + b * d, x.ptr<float>() + (static_cast<int64_t>(b) * tq + tq - 1) * d,
+                d * sizeof(float));
+}
+
+void CpuBackend::scale(const Tensor& x, float s) {
+  const int64_t n = x.numel();
+#pragma omp parallel for
+  for (int64_t i = 0; i < n; ++i) x.ptr<float>()[i] *= s;
+}
+
+}  // namespace zinc::runtime

@@ -1,0 +1,112 @@
+#include "runtime/cli/generate_command.hpp"
+
+#include <algorithm>
+#include <chrono>
+#include <fstream>
+#include <iostream>
+#include <thread>
+
+#include "offload/memory_arena.hpp"
+#include "runtime/backend/cpu/cpu_backend.hpp"
+#include "runtime/generate/generator.hpp"
+#include "runtime/generate/metrics.hpp"
+
+namespace zinc::cli {
+namespace {
+
+// Flattens per-prompt token lists as [count, tokens..., count, tokens...] for the gather.
+std::vector<int32_t> flatten(const std::vector<std::vector<int32_t>>& seqs) {
+  std::vector<int32_t> flat;
+  for (const auto& s : seqs) {
+    flat.push_back(static_cast<int32_t>(s.size()));
+    flat.insert(flat.end(), s.begin(), s.end());
+  }
+  return flat;
+}
+
+void unflatten(const std::vector<int32_t>& flat, std::vector<std::vector<int32_t>>* out) {
+  size_t i = 0;
+  while (i < flat.size()) {
+    const size_t n = static_cast<size_t>(flat[i++]);
+    out->emplace_back(flat.begin() + i, flat.begin() + i + n);
+    i += n;
+  }
+}
+
+std::string join(const std::vector<int32_t>& ids) {
+  std::string s;
+  for (size_t i = 0; i < ids.size(); ++i) s += (i ? " " : "") + std::to_string(ids[i]);
+  return s;
+}
+
+}  // namespace
+
+int run_generate(const GenerateOptions& o, collectives::Communicator& comm, int local_ranks) {
+  const int rank = comm.rank(), size = comm.size();
+  const size_t n = o.prompts.size();
+  const size_t first = n * rank / size, last = n * (rank + 1) / size;  // this rank's block
+
+  int threads = o.threads;
+  if (threads == 0)
+    threads = std::max(1, static_cast<int>(std::thread::hardware_concurrency()) / std::max(1, local_ranks));
+  const size_t budget = o.memory_budget.empty() ? 0 : offload::parse_bytes(o.memory_budget);
+  runtime::CpuBackend backend(budget, threads);
+
+  const auto t0 = std::chrono::steady_clock::now();
+  std::unique_ptr<runtime::Model> model = runtime::load_model(o.model, backend);
+  const double load_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+
+  std::vector<runtime::Prompt> mine;
+  for (size_t i = first; i < last; ++i) mine.push_back(runtime::Prompt{o.prompts[i], i});
+  runtime::GenerationOptions g;
+  g.max_new_tokens = o.max_new_tokens;
+  g.batch_size = o.batch_size;
+  g.sampling.temperature = o.temperature;
+  g.sampling.top_k = o.top_k;
+  g.sampling.top_p = o.top_p;
+  g.sampling.seed = o.seed;
+  runtime::GenerationResult result;
+  if (!mine.empty()) result = runtime::generate(*model, backend, mine, g);
+  else runtime::validate(g.sampling);
+  result.stats.load_s = load_s;
+  result.stats.weight_bytes = model->weight_bytes();
+  result.stats.peak_bytes = backend.arena().high_water_mark();
+
+  const auto gathered = comm.gather_varlen(flatten(result.tokens), 0);
+  const runtime::RunMetrics metrics = runtime::aggregate_metrics(result.stats, comm);
+  if (rank != 0) return 0;
+
+  std::vector<std::vector<int32_t>> tokens;
+  for (const auto& part : gathered) unflatten(part, &tokens);
+  ZINC_CHECK(tokens.size() == n, "gathered " << tokens.size() << " results for " << n << " prompts");
+  const runtime::ModelConfig& c = model->config();
+  if (!o.quiet) {
+    std::cout << "model " << o.model << " (" << c.model_type << ", " << c.num_layers << " layers, hidden "
+              << c.hidden_size << ", vocab " << c.vocab_size << ") on " << size << " rank"
+              << (size > 1 ? "s" : "") << ", backend " << backend.name() << "\n";
+    for (size_t i = 0; i < n; ++i) {
+      std::cout << "[" << i + 1 << "] prompt: " << join(o.prompts[i]) << "\n"
+                << "[" << i + 1 << "] output: " << join(tokens[i]);
+      if (!tokens[i].empty() && c.is_eos(tokens[i].back())) std::cout << "  (eos)";
+      std::cout << "\n";
+    }
+  }
+  runtime::print_metrics_table(std::cout, metrics);
+  if (!o.metrics_json.empty()) {
+    nlohmann::json j = runtime::metrics_to_json(metrics);
+    j["model"] = o.model;
+    j["model_type"] = c.model_type;
+    j["backend"] = backend.name();
+    j["threads_per_rank"] = threads;
+    j["max_new_tokens"] = o.max_new_tokens;
+    j["batch_size"] = o.batch_size;
+    j["outputs"] = tokens;
+    std::ofstream f(o.metrics_json);
+    ZINC_CHECK(f.good(), o.metrics_json << ": cannot open for writing");
+    f << j.dump(2) << "\n";
+    ZINC_CHECK(f.good(), o.metrics_json << ": write failed");
+  }
+  return 0;
+}
+
+}  // namespace zinc::cli

@@ -1,0 +1,14 @@
+// `zinc generate`: data-parallel batch generation. The prompts are split across the MPI
+// ranks in contiguous blocks (uneven splits fine); each rank loads the model on its
+// backend and generates its block; rank 0 gathers the tokens in the original prompt
+// order, prints them and the aggregate metrics table, and writes --metrics-json.
+#pragma once
+
+#include "collectives/communicator.hpp"
+#include "runtime/cli/options.hpp"
+
+namespace zinc::cli {
+
+int run_generate(const GenerateOptions& opts, collectives::Communicator& comm, int local_ranks);
+
+}  // namespace zinc::cli

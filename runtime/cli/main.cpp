@@ -1,0 +1,81 @@
+// zinc: the command-line entry point. Starts MPI (works with and without mpirun),
+// dispatches the subcommand, and is the only place that catches errors: it prints the
+// message once and ends every rank (MPI_Abort when there are several) so none hangs.
+//
+// Exit codes: 0 ok, 1 runtime error (bad model files, budget, I/O), 2 usage error.
+#include <chrono>
+#include <iostream>
+#include <string>
+#include <thread>
+
+#include "collectives/mpi_communicator.hpp"
+#include "runtime/backend/cuda_probe.hpp"
+#include "runtime/cli/generate_command.hpp"
+#include "runtime/cli/options.hpp"
+
+namespace {
+
+const char* kUsage =
+    "usage: zinc <command> [options]\n"
+    "commands:\n"
+    "  generate   batch text generation (token ids in, token ids out) with metrics\n"
+    "options:\n"
+    "  --help     this help; 'zinc generate --help' for the command's options\n"
+    "  --version  version and build information\n";
+
+int dispatch(int argc, char** argv, zinc::collectives::MpiCommunicator& comm, int local_ranks) {
+  const bool root = comm.rank() == 0;
+  if (argc < 2) throw zinc::cli::UsageError(std::string("no command given\n") + kUsage);
+  const std::string cmd = argv[1];
+  if (cmd == "--help" || cmd == "-h" || cmd == "help") {
+    if (root) std::cout << kUsage;
+    return 0;
+  }
+  if (cmd == "--version") {
+    if (root) std::cout << "zinc " << ZINC_VERSION << " (" << zinc::runtime::describe_cuda() << ")\n";
+    return 0;
+  }
+  if (cmd == "generate") {
+    zinc::cli::GenerateOptions opts;
+    std::string help;
+    if (!zinc::cli::parse_generate_options(argc - 1, argv + 1, &opts, &help)) {
+      if (root) std::cout << help;
+      return 0;
+    }
+    return zinc::cli::run_generate(opts, comm, local_ranks);
+  }
+  throw zinc::cli::UsageError("unknown command '" + cmd + "'\n" + kUsage);
+}
+
+// Prints the error once: rank 0 at once; another rank after a pause, so that when every
+// rank fails the same way (bad input) only rank 0's message is seen before the abort.
+[[noreturn]] void fail(int rank, int size, const std::string& msg, int code) {
+  if (rank != 0) std::this_thread::sleep_for(std::chrono::seconds(2));
+  std::cerr << "zinc: error" << (size > 1 ? " (rank " + std::to_string(rank) + ")" : "") << ": "
+            << msg << std::endl;
+  if (size > 1) zinc::collectives::MpiSession::abort(code);
+  std::exit(code);
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  int rank = 0, size = 1;
+  try {
+    zinc::collectives::MpiSession mpi(&argc, &argv);
+    zinc::collectives::MpiCommunicator comm;
+    rank = comm.rank();
+    size = comm.size();
+    try {
+      return dispatch(argc, argv, comm, comm.local_size());
+    } catch (const zinc::cli::UsageError& e) {
+      fail(rank, size, e.what(), 2);
+    } catch (const zinc::Error& e) {
+      fail(rank, size, e.what(), 1);
+    } catch (const std::exception& e) {
+      fail(rank, size, std::string("internal error: ") + e.what(), 1);
+    }
+  } catch (const zinc::Error& e) {
+    fail(rank, size, e.what(), 1);
+  }
+}

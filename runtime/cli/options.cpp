@@ -1,0 +1,113 @@
+#include "runtime/cli/options.hpp"
+
+#include <boost/program_options.hpp>
+#include <cctype>
+#include <cerrno>
+#include <climits>
+#include <cstdlib>
+#include <fstream>
+#include <sstream>
+
+namespace po = boost::program_options;
+
+namespace zinc::cli {
+
+std::vector<int32_t> parse_token_ids(const std::string& text, const std::string& where) {
+  std::vector<int32_t> ids;
+  size_t i = 0;
+  while (i < text.size()) {
+    if (text[i] == ',' || std::isspace(static_cast<unsigned char>(text[i]))) {
+      ++i;
+      continue;
+    }
+    const char* start = text.c_str() + i;
+    char* end = nullptr;
+    errno = 0;
+    const long long v = std::strtoll(start, &end, 10);
+    if (end == start || errno != 0 || v < 0 || v > INT32_MAX ||
+        (*end != '\0' && *end != ',' && !std::isspace(static_cast<unsigned char>(*end)))) {
+      size_t stop = text.find_first_of(", \t", i);
+      ZINC_THROW(where << ": '" << text.substr(i, stop == std::string::npos ? stop : stop - i)
+                       << "' is not a token id (expected non-negative integers separated by "
+                          "commas or spaces)");
+    }
+    ids.push_back(static_cast<int32_t>(v));
+    i = static_cast<size_t>(end - text.c_str());
+  }
+  ZINC_CHECK(!ids.empty(), where << ": no token ids given");
+  return ids;
+}
+
+std::vector<std::vector<int32_t>> read_prompts_file(const std::string& path) {
+  std::ifstream in(path);
+  ZINC_CHECK(in.good(), path << ": cannot open the prompts file");
+  std::vector<std::vector<int32_t>> prompts;
+  std::string line;
+  int lineno = 0;
+  while (std::getline(in, line)) {
+    ++lineno;
+    const size_t first = line.find_first_not_of(" \t\r");
+    if (first == std::string::npos || line[first] == '#') continue;
+    prompts.push_back(parse_token_ids(line, path + ":" + std::to_string(lineno)));
+  }
+  ZINC_CHECK(in.eof(), path << ": read error");
+  ZINC_CHECK(!prompts.empty(), path << ": no prompts in the file");
+  return prompts;
+}
+
+bool parse_generate_options(int argc, char** argv, GenerateOptions* o, std::string* help) {
+  std::vector<std::string> prompt_ids;
+  std::string prompts_file;
+  po::options_description desc(
+      "zinc generate: batch generation on a Hugging Face model (LLaMA, OPT) directory\n"
+      "usage: [mpirun -np N] zinc generate --model DIR (--prompt-ids IDS ... | --prompts-file F) "
+      "[options]\noptions");
+  desc.add_options()
+      ("help,h", "show this help")
+      ("model", po::value<std::string>(&o->model)->required(),
+       "model directory: config.json + model.safetensors (or a sharded index)")
+      ("prompt-ids", po::value<std::vector<std::string>>(&prompt_ids),
+       "one prompt as token ids, \"1,2,3\"; repeat for a batch")
+      ("prompts-file", po::value<std::string>(&prompts_file),
+       "file with one prompt of token ids per line")
+      ("max-new-tokens", po::value<int>(&o->max_new_tokens)->default_value(32), "tokens to generate per prompt")
+      ("batch-size", po::value<int>(&o->batch_size)->default_value(0),
+       "sequences per forward pass on each rank (0: all of the rank's prompts)")
+      ("temperature", po::value<float>(&o->temperature)->default_value(0.0f, "0"),
+       "sampling temperature; 0 = greedy")
+      ("top-k", po::value<int>(&o->top_k)->default_value(0), "keep the k most likely tokens (0: off)")
+      ("top-p", po::value<float>(&o->top_p)->default_value(1.0f, "1"), "nucleus sampling mass (1: off)")
+      ("seed", po::value<uint64_t>(&o->seed)->default_value(0), "random seed for sampling")
+      ("threads", po::value<int>(&o->threads)->default_value(0),
+       "CPU threads per rank (0: cores on the node / ranks on the node)")
+      ("memory-budget", po::value<std::string>(&o->memory_budget),
+       "backend memory budget per rank, e.g. 8GiB (default: unlimited)")
+      ("metrics-json", po::value<std::string>(&o->metrics_json), "write the metrics as JSON to this file")
+      ("quiet", po::bool_switch(&o->quiet), "print only the metrics");
+  std::ostringstream hs;
+  hs << desc;
+  *help = hs.str();
+
+  po::variables_map vm;
+  try {
+    po::store(po::command_line_parser(argc, argv).options(desc).run(), vm);
+    if (vm.count("help")) return false;
+    po::notify(vm);
+  } catch (const po::error& e) {
+    throw UsageError(std::string(e.what()) + "\nrun 'zinc generate --help' for the options");
+  }
+  if (prompt_ids.empty() && prompts_file.empty())
+    throw UsageError("no prompts: give --prompt-ids \"1,2,3\" (repeatable) or --prompts-file F");
+  for (size_t i = 0; i < prompt_ids.size(); ++i)
+    o->prompts.push_back(parse_token_ids(prompt_ids[i], "--prompt-ids #" + std::to_string(i + 1)));
+  if (!prompts_file.empty()) {
+    auto more = read_prompts_file(prompts_file);
+    o->prompts.insert(o->prompts.end(), more.begin(), more.end());
+  }
+  if (o->max_new_tokens < 1) throw UsageError("--max-new-tokens must be >= 1");
+  if (o->batch_size < 0) throw UsageError("--batch-size must be >= 0");
+  if (o->threads < 0) throw UsageError("--threads must be >= 0");
+  return true;
+}
+
+}  // namespace zinc::cli

@@ -1,0 +1,55 @@
+// The generation loop: prompts -> left-padded micro-batches -> prefill -> decode steps
+// with a KV cache, per-sequence EOS stop, greedy or sampled tokens, and the timings the
+// metrics table reports. Backend- and family-agnostic: it only calls Model::forward.
+#pragma once
+
+#include <cstdint>
+#include <vector>
+
+#include "runtime/backend/backend.hpp"
+#include "runtime/generate/sampler.hpp"
+#include "runtime/model/model.hpp"
+
+namespace zinc::runtime {
+
+struct GenerationOptions {
+  int max_new_tokens = 32;
+  int batch_size = 0;  // sequences per forward (micro-batch); 0 = all at once
+  SamplingOptions sampling;
+};
+
+struct Prompt {
+  std::vector<int32_t> ids;
+  uint64_t index = 0;  // position in the whole request: seeds its random stream
+};
+
+// Sums over micro-batches; times in seconds, measured after backend.synchronize().
+struct GenerationStats {
+  double load_s = 0;           // filled by the caller (model load)
+  double prefill_s = 0;        // first forward of each micro-batch incl. choosing token 1
+  double decode_s = 0;         // the remaining steps
+  int64_t sequences = 0;
+  int64_t prompt_tokens = 0;   // real (unpadded) prompt tokens
+  int64_t generated_tokens = 0;// tokens produced, up to and including EOS
+  int64_t decode_steps = 0;    // decode forwards, summed over micro-batches
+  int64_t padded_slots = 0;    // sum over micro-batches of batch * tokens-per-sequence steps
+  int micro_batches = 0;
+  size_t peak_bytes = 0;       // backend arena high-water mark
+  size_t weight_bytes = 0;
+  size_t kv_bytes = 0;         // largest KV cache allocated
+};
+
+struct GenerationResult {
+  std::vector<std::vector<int32_t>> tokens;  // per prompt: new tokens, ending at EOS if hit
+  GenerationStats stats;
+};
+
+// Checks the prompts against the model before any work (ids inside the vocabulary,
+// no empty prompt, OPT's learned positions long enough) and runs them.
+GenerationResult generate(Model& model, Backend& backend, const std::vector<Prompt>& prompts,
+                          const GenerationOptions& opts);
+
+// The padding token generate() uses: pad_token_id, else the first EOS id, else 0.
+int32_t pad_token(const ModelConfig& config);
+
+}  // namespace zinc::runtime

@@ -1,0 +1,88 @@
+#include "runtime/model/layers.hpp"
+
+#include <cmath>
+
+namespace zinc::runtime {
+
+Tensor Scratch::get(int slot, int64_t rows, int64_t cols) {
+  return get(slot, rows, cols, backend_.compute_dtype());
+}
+
+Tensor Scratch::get(int slot, int64_t rows, int64_t cols, quant::DType type) {
+  if (slot >= static_cast<int>(slots_.size())) slots_.resize(slot + 1);
+  const size_t need = static_cast<size_t>(rows * cols) * quant::dtype_size(type);
+  if (slots_[slot].bytes() < need) {
+    slots_[slot].reset();
+    slots_[slot] = backend_.alloc(need, "activations");
+  }
+  return slots_[slot].view(type, {rows, cols});
+}
+
+void upload_step_inputs(Backend& backend, const StepInputs& in, Scratch& scratch,
+                        int32_t position_offset, Tensor* ids, Tensor* positions) {
+  const int64_t n = static_cast<int64_t>(in.batch) * in.tq;
+  *ids = scratch.get(kSlotIds, 1, n, quant::DType::I32);
+  *positions = scratch.get(kSlotPositions, 1, n, quant::DType::I32);
+  backend.copy_to_device(*ids, in.ids);
+  if (position_offset == 0) {
+    backend.copy_to_device(*positions, in.positions);
+  } else {
+    std::vector<int32_t> shifted(in.positions, in.positions + n);
+    for (auto& p : shifted) p += position_offset;
+    backend.copy_to_device(*positions, shifted.data());
+  }
+}
+
+void self_attention(Backend& backend, const AttentionWeights& w, const AttentionParams& p,
+                    const Tensor& x, const Tensor& positions, const StepInputs& in,
+                    KvCache& kv, int layer, Scratch& scratch, const Tensor& out) {
+  const int64_t n = x.rows();
+  const int64_t q_dim = static_cast<int64_t>(p.heads) * p.head_dim;
+  const int64_t kv_dim = static_cast<int64_t>(p.kv_heads) * p.head_dim;
+  Tensor q = scratch.get(kSlotQ, n, q_dim);
+  Tensor k = scratch.get(kSlotK, n, kv_dim);
+  Tensor v = scratch.get(kSlotV, n, kv_dim);
+  backend.linear(x, w.q.w, w.q.b, q);
+  backend.linear(x, w.k.w, w.k.b, k);
+  backend.linear(x, w.v.w, w.v.b, v);
+  if (p.rope) {
+    backend.rope(Tensor(q.data, q.dtype, {n, p.heads, p.head_dim}), positions, p.rope_theta);
+    backend.rope(Tensor(k.data, k.dtype, {n, p.kv_heads, p.head_dim}), positions, p.rope_theta);
+  }
+  AttentionShape s;
+  s.batch = in.batch;
+  s.tq = in.tq;
+  s.t0 = in.t0;
+  s.t_max = kv.t_max();
+  s.heads = p.heads;
+  s.kv_heads = p.kv_heads;
+  s.head_dim = p.head_dim;
+  backend.kv_write(k, kv.k(layer), s);
+  backend.kv_write(v, kv.v(layer), s);
+  Tensor attn = scratch.get(kSlotAttn, n, q_dim);
+  const float scale = 1.0f / std::sqrt(static_cast<float>(p.head_dim));
+  backend.attention(q, kv.k(layer), kv.v(layer), kv.key_mask(), s, scale, attn);
+  backend.linear(attn, w.o.w, w.o.b, out);
+}
+
+void gated_mlp(Backend& backend, const Linear& gate, const Linear& up, const Linear& down,
+               const Tensor& x, Scratch& scratch, const Tensor& out) {
+  const int64_t n = x.rows(), f = gate.w.rows();
+  Tensor a = scratch.get(kSlotMlpA, n, f);
+  Tensor b = scratch.get(kSlotMlpB, n, f);
+  backend.linear(x, gate.w, gate.b, a);
+  backend.linear(x, up.w, up.b, b);
+  backend.silu_mul(a, b, a);
+  backend.linear(a, down.w, down.b, out);
+}
+
+void plain_mlp(Backend& backend, const Linear& fc1, const Linear& fc2, Activation act,
+               const Tensor& x, Scratch& scratch, const Tensor& out) {
+  const int64_t n = x.rows(), f = fc1.w.rows();
+  Tensor a = scratch.get(kSlotMlpA, n, f);
+  backend.linear(x, fc1.w, fc1.b, a);
+  backend.activation(a, act);
+  backend.linear(a, fc2.w, fc2.b, out);
+}
+
+}  // namespace zinc::runtime

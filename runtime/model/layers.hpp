@@ -1,0 +1,62 @@
+// Pieces shared by the model families: a scratch arena for activations, self-attention
+// with a KV cache (optionally rotary), and the two MLP forms (gated SwiGLU, plain act).
+// Each family file (llama.cpp, opt.cpp) composes these; none of them loops over elements.
+#pragma once
+
+#include <vector>
+
+#include "runtime/backend/backend.hpp"
+#include "runtime/model/kv_cache.hpp"
+#include "runtime/model/model.hpp"
+#include "runtime/model/weights.hpp"
+
+namespace zinc::runtime {
+
+// Activation buffers reused across steps, one per slot, grown on demand (so decode
+// steps allocate nothing once prefill has sized them).
+class Scratch {
+ public:
+  explicit Scratch(Backend& backend) : backend_(backend) {}
+  // A [rows, cols] tensor of the compute dtype (or `type`) in slot `slot`.
+  Tensor get(int slot, int64_t rows, int64_t cols);
+  Tensor get(int slot, int64_t rows, int64_t cols, quant::DType type);
+
+ private:
+  Backend& backend_;
+  std::vector<DeviceBuffer> slots_;
+};
+
+// Scratch slots used by the shared layers; families use slots from kFamilySlots on.
+enum ScratchSlot {
+  kSlotQ = 0, kSlotK, kSlotV, kSlotAttn, kSlotMlpA, kSlotMlpB, kSlotIds, kSlotPositions,
+  kFamilySlots
+};
+
+struct AttentionWeights {
+  Linear q, k, v, o;
+};
+
+struct AttentionParams {
+  int heads = 0, kv_heads = 0, head_dim = 0;
+  bool rope = false;
+  float rope_theta = 10000.0f;
+};
+
+// Uploads the step's token ids and positions (host) into I32 device tensors [B*tq].
+void upload_step_inputs(Backend& backend, const StepInputs& in, Scratch& scratch,
+                        int32_t position_offset, Tensor* ids, Tensor* positions);
+
+// out = o_proj(attention(q_proj(x), cache)); x, out [n, D]; writes this step's K/V.
+void self_attention(Backend& backend, const AttentionWeights& w, const AttentionParams& p,
+                    const Tensor& x, const Tensor& positions, const StepInputs& in,
+                    KvCache& kv, int layer, Scratch& scratch, const Tensor& out);
+
+// out = down(silu(gate(x)) * up(x))  (LLaMA's SwiGLU)
+void gated_mlp(Backend& backend, const Linear& gate, const Linear& up, const Linear& down,
+               const Tensor& x, Scratch& scratch, const Tensor& out);
+
+// out = fc2(act(fc1(x)))  (OPT, GPT-style)
+void plain_mlp(Backend& backend, const Linear& fc1, const Linear& fc2, Activation act,
+               const Tensor& x, Scratch& scratch, const Tensor& out);
+
+}  // namespace zinc::runtime

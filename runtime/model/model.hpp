@@ -1,0 +1,58 @@
+// Model: one decoder-only architecture (llama.cpp, opt.cpp), written once against Backend.
+//
+// A forward step takes B sequences with tq new tokens each, laid out as transformers'
+// generate() lays out a left-padded batch: token i of sequence b is row b*tq + i and goes
+// to KV-cache index t0 + i. Prefill is one step with tq = T (the padded prompt length,
+// t0 = 0); each decode step has tq = 1 and t0 = T + s.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <string>
+
+#include "partition/safetensors.hpp"
+#include "runtime/backend/backend.hpp"
+#include "runtime/model/config.hpp"
+#include "runtime/model/kv_cache.hpp"
+
+namespace zinc::runtime {
+
+struct StepInputs {
+  int batch = 0;                      // B
+  int tq = 0;                         // new tokens per sequence
+  int t0 = 0;                         // KV-cache index of the first new token
+  const int32_t* ids = nullptr;       // host [B*tq] token ids (pads included)
+  const int32_t* positions = nullptr; // host [B*tq] position ids: cumsum(mask) - 1 (pads: 0)
+};
+
+class Model {
+ public:
+  virtual ~Model() = default;
+  const ModelConfig& config() const { return config_; }
+  // Bytes of weights held on the backend.
+  virtual size_t weight_bytes() const = 0;
+
+  // Runs one step: writes this step's K/V into `kv` (whose key mask the caller has set
+  // for positions [0, t0 + tq)) and logits (compute dtype) into `logits`:
+  // [B, V] for each sequence's last new token, or [B*tq, V] when all_positions.
+  virtual void forward(const StepInputs& in, KvCache& kv, const Tensor& logits,
+                       bool all_positions) = 0;
+
+ protected:
+  explicit Model(ModelConfig config) : config_(std::move(config)) {}
+  ModelConfig config_;
+};
+
+// Reads DIR/config.json and the safetensors weights and builds the family's model on
+// `backend`. Every missing or mis-shaped tensor is reported before the model is used.
+std::unique_ptr<Model> load_model(const std::string& dir, Backend& backend);
+std::unique_ptr<Model> create_model(const ModelConfig& config,
+                                    const partition::Checkpoint& checkpoint, Backend& backend);
+
+// Family constructors (one file each).
+std::unique_ptr<Model> create_llama(const ModelConfig& config,
+                                    const partition::Checkpoint& checkpoint, Backend& backend);
+std::unique_ptr<Model> create_opt(const ModelConfig& config,
+                                  const partition::Checkpoint& checkpoint, Backend& backend);
+
+}  // namespace zinc::runtime

@@ -1,0 +1,24 @@
+# Bad model directories: a clear error naming the file, exit 1, at 1 and 2 ranks, no hang.
+P=(--prompt-ids 5,6,7 --max-new-tokens 2)
+expect_exit 1 "config.json" "$ZINC" generate --model "$TMP/nowhere" "${P[@]}"
+
+mk() { rm -rf "$TMP/m"; cp -r "$FIXTURES/llama_mha" "$TMP/m"; }
+mk; sed -i 's/"model_type": "llama"/"model_type": "gpt2"/' "$TMP/m/config.json"
+expect_exit 1 "model_type 'gpt2' is not supported" "$ZINC" generate --model "$TMP/m" "${P[@]}"
+mk; sed -i 's/"num_hidden_layers": 2/"num_hidden_layers": 3/' "$TMP/m/config.json"
+expect_exit 1 "model.layers.2" "$ZINC" generate --model "$TMP/m" "${P[@]}"
+mk; sed -i 's/"intermediate_size": 160/"intermediate_size": 128/' "$TMP/m/config.json"
+expect_exit 1 "expected [128, 64]" "$ZINC" generate --model "$TMP/m" "${P[@]}"
+mk; echo '{"model_type": "llama",' >"$TMP/m/config.json"
+expect_exit 1 "config.json" "$ZINC" generate --model "$TMP/m" "${P[@]}"
+mk; truncate -s 100000 "$TMP/m/model.safetensors"
+expect_exit 1 "model.safetensors" "$ZINC" generate --model "$TMP/m" "${P[@]}"
+mk; truncate -s 4 "$TMP/m/model.safetensors"
+expect_exit 1 "model.safetensors" "$ZINC" generate --model "$TMP/m" "${P[@]}"
+mk; rm "$TMP/m/model.safetensors"
+expect_exit 1 "no model.safetensors" "$ZINC" generate --model "$TMP/m" "${P[@]}"
+# Under mpirun every rank fails the same way; the job ends (no hang) with the message.
+mk; truncate -s 100000 "$TMP/m/model.safetensors"
+expect_exit 1 "model.safetensors" mpirun -np 2 "$ZINC" generate --model "$TMP/m" "${P[@]}"
+# A budget too small for the weights is refused, naming the budget.
+expect_exit 1 "memory budget exceeded" "$ZINC" generate --model "$FIXTURES/llama_mha" "${P[@]}" --memory-budget 64KiB

@@ -1,0 +1,16 @@
+# zinc --help / --version / generate --help work; bad command lines exit 2 with a hint.
+expect_exit 0 "generate" "$ZINC" --help
+expect_exit 0 "zinc " "$ZINC" --version
+expect_exit 0 "--max-new-tokens" "$ZINC" generate --help
+expect_exit 2 "unknown command 'frobnicate'" "$ZINC" frobnicate
+expect_exit 2 "no command given" "$ZINC"
+expect_exit 2 "zinc generate --help" "$ZINC" generate --model "$FIXTURES/llama_mha" --prompt-ids 1,2 --bogus
+expect_exit 2 "max-new-tokens" "$ZINC" generate --model "$FIXTURES/llama_mha" --prompt-ids 1,2 --max-new-tokens abc
+expect_exit 2 "no prompts" "$ZINC" generate --model "$FIXTURES/llama_mha"
+expect_exit 2 "--model" "$ZINC" generate --prompt-ids 1,2
+expect_exit 1 "'x' is not a token id" "$ZINC" generate --model "$FIXTURES/llama_mha" --prompt-ids 1,x
+expect_exit 1 "outside the vocabulary" "$ZINC" generate --model "$FIXTURES/llama_mha" --prompt-ids 1,999
+expect_exit 1 "--top-p" "$ZINC" generate --model "$FIXTURES/llama_mha" --prompt-ids 1,2 --temperature 1 --top-p 2
+printf '3 4 5\nnot ids\n' >"$TMP/prompts.txt"
+expect_exit 1 "prompts.txt:2" "$ZINC" generate --model "$FIXTURES/llama_mha" --prompts-file "$TMP/prompts.txt"
+expect_exit 1 "cannot open the prompts file" "$ZINC" generate --model "$FIXTURES/llama_mha" --prompts-file "$TMP/none.txt"
