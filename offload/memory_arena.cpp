@@ -64,11 +64,13 @@ size_t parse_bytes(const std::string& text) {
   ZINC_CHECK(i > 0, "'" << text << "' is not a size: expected a number with an optional unit "
                         "(B, KB, MB, GB, KiB, MiB, GiB, TiB), e.g. 48GiB");
   double value = 0;
+  size_t used = 0;
   try {
-    value = std::stod(text.substr(0, i));
+    value = std::stod(text.substr(0, i), &used);
   } catch (const std::exception&) {
-    ZINC_THROW("'" << text << "' is not a size: bad number");
+    used = 0;
   }
+  ZINC_CHECK(used == i, "'" << text << "' is not a size: bad number '" << text.substr(0, i) << "'");
   std::string unit = text.substr(i);
   while (!unit.empty() && unit.front() == ' ') unit.erase(unit.begin());
   static const struct { const char* unit; double scale; } table[] = {

@@ -57,7 +57,8 @@ void print_metrics_table(std::ostream& os, const RunMetrics& m) {
   std::snprintf(line, sizeof line, "%-8s %10.4f %10lld %12.1f %12s\n", "total", m.total_s,
                 static_cast<long long>(m.generated_tokens), m.total_tok_s, "-");
   os << line;
-  os << "model load " << m.load_s << " s; peak backend memory " << offload::format_bytes(m.peak_bytes)
+  std::snprintf(line, sizeof line, "%.3f", m.load_s);
+  os << "model load " << line << " s; peak backend memory " << offload::format_bytes(m.peak_bytes)
      << " (weights " << offload::format_bytes(m.weight_bytes) << ", KV cache "
      << offload::format_bytes(m.kv_bytes) << ")\n";
 }

@@ -300,4 +300,5 @@ TEST_CASE("memory arena: format_bytes and parse_bytes", "[memory_arena]") {
   REQUIRE_THROWS_WITH(parse_bytes("junk"), ZINC_CONTAINS("'junk' is not a size"));
   REQUIRE_THROWS_WITH(parse_bytes(""), ZINC_CONTAINS("is not a size"));
   REQUIRE_THROWS_WITH(parse_bytes("12XB"), ZINC_CONTAINS("unknown unit 'XB'"));
+  REQUIRE_THROWS_WITH(parse_bytes("1.2.3G"), ZINC_CONTAINS("bad number"));
 }

@@ -1,7 +1,7 @@
 // Token choice: greedy ties, temperature/top-k/top-p filtering, reproducible seeds.
 #include <map>
 
-#include "catch.hpp"
+#include "unit/test_util.hpp"
 #include "runtime/generate/sampler.hpp"
 
 using namespace zinc::runtime;
@@ -73,8 +73,8 @@ TEST_CASE("top-p keeps the smallest set whose mass reaches p", "[sampler]") {
 TEST_CASE("bad sampling options are refused with the flag's name", "[sampler]") {
   SamplingOptions o;
   o.top_p = 1.5f;
-  CHECK_THROWS_WITH(validate(o), Catch::Contains("--top-p"));
+  CHECK_THROWS_WITH(validate(o), ZINC_CONTAINS("--top-p"));
   o.top_p = 1.0f;
   o.temperature = -1.f;
-  CHECK_THROWS_WITH(validate(o), Catch::Contains("--temperature"));
+  CHECK_THROWS_WITH(validate(o), ZINC_CONTAINS("--temperature"));
 }
