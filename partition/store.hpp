@@ -1,0 +1,91 @@
+// The zinc store: one HDF5 file holding a converted model, partition-agnostic.
+//
+//   /                     attributes: zinc_store_version (int), quant (string),
+//                         group_size (int), created_by (string)
+//   /config.json          string dataset: the model's config.json text
+//   /generation_config.json, /tokenizer.json   string datasets, when the source had them
+//   /blobs/<name>         uint8 [bytes], contiguous (no chunking), file offset 4 KiB aligned
+//                         (H5Pset_alignment), so the NVMe tier can read it with O_DIRECT;
+//                         attribute "manifest": the BlobManifest JSON (partition/blob.hpp)
+//   /checksums/<name>     uint32 [ceil(bytes / 4096)]: CRC-32C of each 4 KiB page of the
+//                         blob (the last page may be partial)
+//   /blob_order           string dataset: JSON array of the blob names in model order
+//
+// Any world size reads its shard [r*S, (r+1)*S) of each blob (read_slice), and the pages
+// it read are verified against their checksums. Writing goes to PATH.tmp, renamed to PATH
+// by finish(): a crash never leaves a half-written file under the final name.
+#pragma once
+
+#include <hdf5.h>
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "partition/blob.hpp"
+
+namespace zinc::partition {
+
+// CRC-32C (Castagnoli), hardware-accelerated where the CPU has SSE4.2.
+uint32_t crc32c(const void* data, size_t bytes, uint32_t crc = 0);
+
+struct StoreInfo {
+  int version = 0;
+  quant::QuantFormat quant = quant::QuantFormat::None;
+  int group_size = 0;
+  std::string created_by;
+  std::string config_json;
+  std::string generation_config_json;  // "" if absent
+  std::string tokenizer_json;          // "" if absent
+  std::vector<std::string> blob_order;
+};
+
+class StoreWriter {
+ public:
+  // Creates PATH.tmp (replacing a stale one).
+  StoreWriter(const std::string& path, const StoreInfo& info);
+  ~StoreWriter();  // closes and removes PATH.tmp if finish() was not reached
+  StoreWriter(const StoreWriter&) = delete;
+  StoreWriter& operator=(const StoreWriter&) = delete;
+
+  // Writes one whole blob (m.bytes bytes) with its manifest and page checksums.
+  void write_blob(const BlobManifest& m, const uint8_t* data);
+  // Writes blob_order, closes, renames PATH.tmp -> PATH.
+  void finish();
+
+ private:
+  std::string path_, tmp_path_;
+  hid_t file_ = -1;
+  std::vector<std::string> written_;
+  bool finished_ = false;
+};
+
+class StoreReader {
+ public:
+  // Opens and validates the file structure (version, attributes, every blob listed in
+  // blob_order present with a manifest whose size matches the dataset and checksums).
+  explicit StoreReader(const std::string& path);
+  ~StoreReader();
+  StoreReader(const StoreReader&) = delete;
+  StoreReader& operator=(const StoreReader&) = delete;
+
+  const std::string& path() const { return path_; }
+  const StoreInfo& info() const { return info_; }
+  const std::vector<BlobManifest>& manifests() const { return manifests_; }  // blob order
+  // Bytes [offset, offset + bytes) of blob `index` into dst; bytes beyond the blob are
+  // zero-filled. offset must be 4 KiB aligned. Every page read is checked against its
+  // CRC-32C; a mismatch throws naming the file, blob and page.
+  void read_slice(size_t index, size_t offset, size_t bytes, uint8_t* dst) const;
+  // Byte offset of blob `index`'s data in the file (for O_DIRECT reads; 4 KiB aligned).
+  uint64_t file_offset(size_t index) const;
+
+ private:
+  std::string path_;
+  hid_t file_ = -1;
+  StoreInfo info_;
+  std::vector<BlobManifest> manifests_;
+  std::vector<hid_t> datasets_;
+  std::vector<std::vector<uint32_t>> checksums_;
+};
+
+}  // namespace zinc::partition

@@ -1,0 +1,63 @@
+// Group-wise weight quantization: the formats a layer blob stores, and the conversions.
+//
+// A matrix W [rows, cols] (PyTorch Linear layout: rows = out features, cols = in features)
+// is cut into groups of `group` consecutive elements along each row (the input dimension);
+// cols % group must be 0. Each group has an fp16 scale and, for asymmetric formats, an
+// fp16 minimum. Storage of one matrix, in this order, each part a plain array:
+//   codes  [rows * cols * bits / 8] bytes, row-major; 4-bit formats pack two elements per
+//          byte with element 2k in the HIGH nibble of byte k (bitsandbytes' order)
+//   scales [rows * cols / group] fp16
+//   mins   [rows * cols / group] fp16 (asymmetric formats only)
+// Formats (x = weight, q = stored code):
+//   int8      symmetric:  s = absmax / 127;          q = round(x / s) in [-127, 127]; x' = q * s
+//   int8-asym DeepSpeed:  s = 255 / (max - min);     q = round((x - min) * s) in [0, 255];
+//                         x' = q / s + min   (scale stored as DeepSpeed stores it: levels/range)
+//   int4      DeepSpeed asymmetric: as int8-asym with 15 levels, q in [0, 15]
+//   int4-sym  symmetric:  s = absmax / 7;            q = round(x / s) in [-7, 7] (stored + 8)
+//   nf4       bitsandbytes NF4: s = absmax; q = index of the nearest of the 16 NF4 code
+//             values to x / s; x' = code[q] * s
+//   none      the weights stay in the checkpoint's float dtype (no scales)
+// A group whose values are all equal gets a scale that reproduces them exactly.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <string>
+
+namespace zinc::quant {
+
+enum class QuantFormat { None, Int8, Int8Asym, Int4, Int4Sym, NF4 };
+
+// "none", "int8", "int8-asym", "int4", "int4-sym", "nf4"; throws listing the choices.
+QuantFormat parse_quant_format(const std::string& name);
+const char* quant_format_name(QuantFormat f);
+int quant_bits(QuantFormat f);          // 8 or 4 (0 for None)
+bool quant_has_mins(QuantFormat f);     // asymmetric formats store a minimum per group
+
+// The 16 NF4 code values of bitsandbytes (create_normal_map), ascending, code[7] == 0.
+extern const float kNF4Codebook[16];
+
+struct QuantLayout {
+  size_t codes_bytes = 0;
+  size_t scales_bytes = 0;  // fp16 per group
+  size_t mins_bytes = 0;    // fp16 per group, asymmetric only
+  size_t total() const { return codes_bytes + scales_bytes + mins_bytes; }
+};
+
+// Throws zinc::Error when group <= 0 or cols % group != 0 (naming `what`).
+QuantLayout quant_layout(QuantFormat f, int64_t rows, int64_t cols, int group, const std::string& what);
+
+// Quantizes src [rows, cols] fp32. mins may be null for symmetric formats.
+void quantize(QuantFormat f, int group, const float* src, int64_t rows, int64_t cols,
+              uint8_t* codes, uint16_t* scales, uint16_t* mins);
+
+// Fast path (vectorised, OpenMP over rows): codes + scales (+ mins) -> fp32 dst [rows, cols].
+void dequantize(QuantFormat f, int group, const uint8_t* codes, const uint16_t* scales,
+                const uint16_t* mins, int64_t rows, int64_t cols, float* dst);
+
+// Scalar reference of dequantize, element by element from the definitions above; the
+// fast path must equal it bit for bit.
+void dequantize_reference(QuantFormat f, int group, const uint8_t* codes, const uint16_t* scales,
+                          const uint16_t* mins, int64_t rows, int64_t cols, float* dst);
+
+}  // namespace zinc::quant
