@@ -3,6 +3,7 @@
 // backend) are interchangeable. Every rank must make the same sequence of calls.
 #pragma once
 
+#include <cstddef>
 #include <cstdint>
 #include <vector>
 
@@ -14,12 +15,30 @@ class Communicator {
   virtual int rank() const = 0;
   virtual int size() const = 0;
   virtual void barrier() = 0;
+  // In-place all-gather of equal shards: on entry rank r's shard is at
+  // buf[r*shard_bytes, (r+1)*shard_bytes); on return every rank holds all size()*shard_bytes.
+  // shard_bytes must be a multiple of 4096 (the ZeRO shard alignment).
+  virtual void all_gather_inplace(void* buf, size_t shard_bytes) = 0;
   // Gathers each rank's int32 vector to `root`, in rank order (other ranks get {}).
   virtual std::vector<std::vector<int32_t>> gather_varlen(const std::vector<int32_t>& mine,
                                                           int root) = 0;
   // Element-wise reductions of small metric vectors, result on every rank.
   virtual std::vector<double> allreduce_sum(const std::vector<double>& v) = 0;
   virtual std::vector<double> allreduce_max(const std::vector<double>& v) = 0;
+};
+
+// A world of one process, no MPI needed (library use and unit tests).
+class SelfCommunicator final : public Communicator {
+ public:
+  int rank() const override { return 0; }
+  int size() const override { return 1; }
+  void barrier() override {}
+  void all_gather_inplace(void*, size_t) override {}
+  std::vector<std::vector<int32_t>> gather_varlen(const std::vector<int32_t>& mine, int) override {
+    return {mine};
+  }
+  std::vector<double> allreduce_sum(const std::vector<double>& v) override { return v; }
+  std::vector<double> allreduce_max(const std::vector<double>& v) override { return v; }
 };
 
 }  // namespace zinc::collectives

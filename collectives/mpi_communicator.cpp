@@ -43,6 +43,22 @@ MpiCommunicator::MpiCommunicator() {
   ZINC_MPI_CHECK(MPI_Comm_split_type(MPI_COMM_WORLD, MPI_COMM_TYPE_SHARED, rank_, MPI_INFO_NULL, &node));
   ZINC_MPI_CHECK(MPI_Comm_size(node, &local_size_));
   ZINC_MPI_CHECK(MPI_Comm_free(&node));
+  ZINC_MPI_CHECK(MPI_Type_contiguous(4096, MPI_BYTE, &page_type_));
+  ZINC_MPI_CHECK(MPI_Type_commit(&page_type_));
+}
+
+MpiCommunicator::~MpiCommunicator() {
+  if (page_type_ != MPI_DATATYPE_NULL && MpiSession::active() && MPI_Type_free(&page_type_) != MPI_SUCCESS)
+    log_error("MPI_Type_free failed");
+}
+
+void MpiCommunicator::all_gather_inplace(void* buf, size_t shard_bytes) {
+  ZINC_CHECK(shard_bytes % 4096 == 0, "all_gather_inplace: shard of " << shard_bytes
+                                          << " bytes is not a multiple of 4096");
+  const size_t pages = shard_bytes / 4096;
+  ZINC_CHECK(pages <= static_cast<size_t>(INT32_MAX), "all_gather_inplace: shard too large");
+  ZINC_MPI_CHECK(MPI_Allgather(MPI_IN_PLACE, 0, MPI_DATATYPE_NULL, buf, static_cast<int>(pages),
+                               page_type_, MPI_COMM_WORLD));
 }
 
 void MpiCommunicator::barrier() { ZINC_MPI_CHECK(MPI_Barrier(MPI_COMM_WORLD)); }

@@ -24,10 +24,14 @@ class MpiSession {
 class MpiCommunicator final : public Communicator {
  public:
   MpiCommunicator();  // MPI_COMM_WORLD, errors returned (not fatal) so they can be reported
+  ~MpiCommunicator() override;
+  MpiCommunicator(const MpiCommunicator&) = delete;
+  MpiCommunicator& operator=(const MpiCommunicator&) = delete;
   int rank() const override { return rank_; }
   int size() const override { return size_; }
   int local_size() const { return local_size_; }  // ranks on this node (thread defaults)
   void barrier() override;
+  void all_gather_inplace(void* buf, size_t shard_bytes) override;
   std::vector<std::vector<int32_t>> gather_varlen(const std::vector<int32_t>& mine,
                                                   int root) override;
   std::vector<double> allreduce_sum(const std::vector<double>& v) override;
@@ -38,6 +42,7 @@ class MpiCommunicator final : public Communicator {
   int rank_ = 0;
   int size_ = 1;
   int local_size_ = 1;
+  MPI_Datatype page_type_ = MPI_DATATYPE_NULL;  // 4096 contiguous bytes: counts stay < 2^31
 };
 
 }  // namespace zinc::collectives

@@ -19,7 +19,9 @@ struct ShardRange {
   size_t padded_bytes = 0; // N * S
 };
 
-// S = round_up(ceil(B / N), align); align must be > 0 (use shard_alignment()).
+// S = round_up(ceil(B / N), align), and S = align when B = 0 (every shard is a non-empty,
+// all-padding buffer). world must be in 1..1024, rank in [0, world) and align > 0 (use
+// shard_alignment()); anything else, or a size that overflows size_t, throws zinc::Error.
 size_t shard_bytes(size_t blob_bytes, int world, size_t align);
 ShardRange shard_range(size_t blob_bytes, int world, int rank, size_t align);
 // lcm(4096, group_bytes): a shard boundary never splits a page or a quant group.

@@ -1,1 +1,536 @@
-// being written
+#include "partition/store.hpp"
+
+#include <sys/stat.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cinttypes>
+#include <cstdio>
+#include <cstring>
+#include <limits>
+#include <nlohmann/json.hpp>
+#include <set>
+
+#include "partition/hdf5_check.hpp"
+#include "partition/shard.hpp"
+#include "runtime/common/error.hpp"
+
+// How the store is laid out on disk is documented in store.hpp. Choices made here:
+// - every text (config.json, tokenizer.json, blob_order, the manifests, the quant name) is
+//   a scalar fixed-length string (UTF-8, null-padded) of exactly its byte length: no
+//   variable-length heap, readable as one piece by h5py/h5dump, and fine for texts of
+//   several MB (an empty text is stored as one NUL byte);
+// - file format bounds (V18, V18): any HDF5 >= 1.8 reads the file (the GPU machines have
+//   1.10.10, the dev machine 1.10.8) and large manifests may use dense attribute storage;
+// - blobs: contiguous, allocated at creation without fill (so H5Dget_offset exists and the
+//   data is written once), 4 KiB aligned through H5Pset_alignment(fapl, 0, 4096).
+// The HDF5 library here is built thread-safe: calls are serialized by its global lock, and
+// the error-printing switch is per thread (h5::silence_error_printing() in every entry).
+
+namespace zinc::partition {
+
+namespace {
+
+using nlohmann::json;
+
+constexpr int kStoreVersion = 1;
+constexpr const char* kVersionAttr = "zinc_store_version";
+constexpr hsize_t kAlignment = 4096;  // file offset of every blob (O_DIRECT)
+static_assert(kPageBytes == kAlignment, "checksum pages and blob alignment are both 4 KiB");
+// read_slice reads and verifies in pieces of this size (a multiple of the page), so the
+// checksums run over data still in cache.
+constexpr size_t kReadChunk = 4 << 20;
+
+size_t page_count(size_t bytes) { return (bytes + kPageBytes - 1) / kPageBytes; }
+
+std::string hex32(uint32_t v) {
+  char buf[16];
+  std::snprintf(buf, sizeof buf, "0x%08" PRIx32, v);
+  return buf;
+}
+
+bool is_valid_blob_name(const std::string& name) {
+  return !name.empty() && name != "." && name.find('/') == std::string::npos;
+}
+
+// ---- writing ----------------------------------------------------------------------------
+
+h5::Datatype string_type(size_t bytes, const std::string& where) {
+  h5::Datatype t(ZINC_H5_CHECK_CTX(where, H5Tcopy(H5T_C_S1)));
+  ZINC_H5_CHECK_CTX(where, H5Tset_size(t.get(), std::max<size_t>(bytes, 1)));
+  ZINC_H5_CHECK_CTX(where, H5Tset_strpad(t.get(), H5T_STR_NULLPAD));
+  ZINC_H5_CHECK_CTX(where, H5Tset_cset(t.get(), H5T_CSET_UTF8));
+  return t;
+}
+
+// A one-byte buffer stands in for "" (HDF5 strings have at least one byte).
+const char* string_data(const std::string& s) { return s.empty() ? "\0" : s.data(); }
+
+void write_string_attr(hid_t obj, const char* name, const std::string& value,
+                       const std::string& where) {
+  h5::Datatype type = string_type(value.size(), where);
+  h5::Dataspace space(ZINC_H5_CHECK_CTX(where, H5Screate(H5S_SCALAR)));
+  h5::Attribute attr(ZINC_H5_CHECK_CTX(
+      where, H5Acreate2(obj, name, type.get(), space.get(), H5P_DEFAULT, H5P_DEFAULT)));
+  ZINC_H5_CHECK_CTX(where, H5Awrite(attr.get(), type.get(), string_data(value)));
+}
+
+void write_int_attr(hid_t obj, const char* name, int value, const std::string& where) {
+  h5::Dataspace space(ZINC_H5_CHECK_CTX(where, H5Screate(H5S_SCALAR)));
+  h5::Attribute attr(ZINC_H5_CHECK_CTX(
+      where, H5Acreate2(obj, name, H5T_STD_I32LE, space.get(), H5P_DEFAULT, H5P_DEFAULT)));
+  ZINC_H5_CHECK_CTX(where, H5Awrite(attr.get(), H5T_NATIVE_INT, &value));
+}
+
+void write_string_dataset(hid_t loc, const char* name, const std::string& value,
+                          const std::string& where) {
+  h5::Datatype type = string_type(value.size(), where);
+  h5::Dataspace space(ZINC_H5_CHECK_CTX(where, H5Screate(H5S_SCALAR)));
+  h5::Dataset ds(ZINC_H5_CHECK_CTX(where, H5Dcreate2(loc, name, type.get(), space.get(),
+                                                     H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT)));
+  ZINC_H5_CHECK_CTX(
+      where, H5Dwrite(ds.get(), type.get(), H5S_ALL, H5S_ALL, H5P_DEFAULT, string_data(value)));
+}
+
+// ---- reading ----------------------------------------------------------------------------
+
+// The calling context for HDF5 failures while reading: every one names the file.
+struct ReadCtx {
+  const std::string& path;
+};
+std::ostream& operator<<(std::ostream& os, const ReadCtx& c) {
+  return os << c.path << ": truncated or corrupted HDF5 file";
+}
+
+bool link_exists(hid_t loc, const char* name, const ReadCtx& ctx) {
+  return ZINC_H5_CHECK_CTX(ctx, H5Lexists(loc, name, H5P_DEFAULT)) > 0;
+}
+
+// A string attribute (attr = true) or dataset, fixed- or variable-length, of one element.
+std::string read_string(hid_t id, bool attr, const std::string& what, const ReadCtx& ctx) {
+  h5::Datatype type(attr ? ZINC_H5_CHECK_CTX(ctx, H5Aget_type(id))
+                         : ZINC_H5_CHECK_CTX(ctx, H5Dget_type(id)));
+  h5::Dataspace space(attr ? ZINC_H5_CHECK_CTX(ctx, H5Aget_space(id))
+                           : ZINC_H5_CHECK_CTX(ctx, H5Dget_space(id)));
+  ZINC_CHECK(ZINC_H5_CHECK_CTX(ctx, H5Tget_class(type.get())) == H5T_STRING &&
+                 ZINC_H5_CHECK_CTX(ctx, H5Sget_simple_extent_npoints(space.get())) == 1,
+             ctx.path << ": " << what << " is not a string (not a zinc store, or a damaged one)");
+  h5::Datatype mem(ZINC_H5_CHECK_CTX(ctx, H5Tcopy(type.get())));
+  auto read = [&](void* buf) {
+    if (attr) {
+      ZINC_H5_CHECK_CTX(ctx, H5Aread(id, mem.get(), buf));
+    } else {
+      ZINC_H5_CHECK_CTX(ctx, H5Dread(id, mem.get(), H5S_ALL, H5S_ALL, H5P_DEFAULT, buf));
+    }
+  };
+  if (ZINC_H5_CHECK_CTX(ctx, H5Tis_variable_str(type.get())) > 0) {
+    char* p = nullptr;
+    read(&p);
+    std::string s = p ? p : "";
+    ZINC_H5_CHECK_CTX(ctx, H5Dvlen_reclaim(mem.get(), space.get(), H5P_DEFAULT, &p));
+    return s;
+  }
+  const size_t size = H5Tget_size(type.get());
+  ZINC_CHECK(size > 0, ctx.path << ": " << what << " has a string type of size 0");
+  std::string s(size, '\0');
+  read(s.data());
+  s.resize(std::strlen(s.c_str()));  // drop the NUL padding
+  return s;
+}
+
+std::string read_string_attr(hid_t obj, const char* name, const std::string& what,
+                             const ReadCtx& ctx) {
+  ZINC_CHECK(ZINC_H5_CHECK_CTX(ctx, H5Aexists(obj, name)) > 0,
+             ctx.path << ": " << what << " has no attribute " << name
+                      << " (not a zinc store, or a damaged one)");
+  h5::Attribute a(ZINC_H5_CHECK_CTX(ctx, H5Aopen(obj, name, H5P_DEFAULT)));
+  return read_string(a.get(), true, what + " attribute " + name, ctx);
+}
+
+int read_int_attr(hid_t obj, const char* name, const ReadCtx& ctx) {
+  h5::Attribute a(ZINC_H5_CHECK_CTX(ctx, H5Aopen(obj, name, H5P_DEFAULT)));
+  h5::Datatype type(ZINC_H5_CHECK_CTX(ctx, H5Aget_type(a.get())));
+  h5::Dataspace space(ZINC_H5_CHECK_CTX(ctx, H5Aget_space(a.get())));
+  ZINC_CHECK(ZINC_H5_CHECK_CTX(ctx, H5Tget_class(type.get())) == H5T_INTEGER &&
+                 ZINC_H5_CHECK_CTX(ctx, H5Sget_simple_extent_npoints(space.get())) == 1,
+             ctx.path << ": attribute " << name << " is not an integer");
+  int value = 0;
+  ZINC_H5_CHECK_CTX(ctx, H5Aread(a.get(), H5T_NATIVE_INT, &value));
+  return value;
+}
+
+std::string read_string_dataset(hid_t loc, const char* name, const ReadCtx& ctx) {
+  h5::Dataset ds(ZINC_H5_CHECK_CTX(ctx, H5Dopen2(loc, name, H5P_DEFAULT)));
+  return read_string(ds.get(), false, name, ctx);
+}
+
+// Element count of a 1-D integer dataset of `elem_bytes`-byte elements; throws otherwise.
+size_t integer_vector_length(hid_t ds, size_t elem_bytes, const std::string& what,
+                             const ReadCtx& ctx) {
+  h5::Datatype type(ZINC_H5_CHECK_CTX(ctx, H5Dget_type(ds)));
+  h5::Dataspace space(ZINC_H5_CHECK_CTX(ctx, H5Dget_space(ds)));
+  ZINC_CHECK(
+      ZINC_H5_CHECK_CTX(ctx, H5Tget_class(type.get())) == H5T_INTEGER &&
+          H5Tget_size(type.get()) == elem_bytes &&
+          ZINC_H5_CHECK_CTX(ctx, H5Sget_simple_extent_ndims(space.get())) == 1,
+      ctx.path << ": " << what << " is not a 1-D array of " << elem_bytes << "-byte integers");
+  hsize_t n = 0;
+  ZINC_H5_CHECK_CTX(ctx, H5Sget_simple_extent_dims(space.get(), &n, nullptr));
+  return static_cast<size_t>(n);
+}
+
+std::vector<std::string> parse_blob_order(const std::string& text, const std::string& path) {
+  json j;
+  try {
+    j = json::parse(text);
+  } catch (const json::exception& e) {
+    ZINC_THROW(path << ": /blob_order is not valid JSON (" << e.what() << ")");
+  }
+  ZINC_CHECK(j.is_array(), path << ": /blob_order is not a JSON array of blob names");
+  std::vector<std::string> names;
+  std::set<std::string> seen;
+  for (const json& v : j) {
+    ZINC_CHECK(v.is_string() && is_valid_blob_name(v.get<std::string>()),
+               path << ": /blob_order holds " << v.dump() << ", not a blob name");
+    ZINC_CHECK(seen.insert(v.get<std::string>()).second,
+               path << ": /blob_order lists blob " << v.get<std::string>() << " twice");
+    names.push_back(v.get<std::string>());
+  }
+  return names;
+}
+
+// Reads [offset, offset + n) of a 1-D uint8 dataset (n > 0) into dst.
+void read_bytes(hid_t ds, size_t offset, size_t n, uint8_t* dst, const ReadCtx& ctx) {
+  h5::Dataspace file_space(ZINC_H5_CHECK_CTX(ctx, H5Dget_space(ds)));
+  const hsize_t start = offset, count = n;
+  ZINC_H5_CHECK_CTX(
+      ctx, H5Sselect_hyperslab(file_space.get(), H5S_SELECT_SET, &start, nullptr, &count, nullptr));
+  h5::Dataspace mem_space(ZINC_H5_CHECK_CTX(ctx, H5Screate_simple(1, &count, nullptr)));
+  ZINC_H5_CHECK_CTX(
+      ctx, H5Dread(ds, H5T_NATIVE_UINT8, mem_space.get(), file_space.get(), H5P_DEFAULT, dst));
+}
+
+uint64_t dataset_offset(hid_t ds, const std::string& path, const std::string& blob) {
+  const haddr_t off = H5Dget_offset(ds);
+  if (off == HADDR_UNDEF) {
+    const std::string stack = h5::error_stack_text();
+    ZINC_THROW(path << ": blob " << blob << " has no file offset (not stored contiguously, or "
+                    << "not allocated)" << (stack.empty() ? "" : " (HDF5: " + stack + ")"));
+  }
+  return static_cast<uint64_t>(off);
+}
+
+}  // namespace
+
+// ---- StoreWriter ------------------------------------------------------------------------
+
+StoreWriter::StoreWriter(const std::string& path, const StoreInfo& info)
+    : path_(path), tmp_path_(path + ".tmp") {
+  h5::silence_error_printing();
+  const std::string& where = tmp_path_;
+  try {
+    h5::PropList fapl(ZINC_H5_CHECK_CTX(where, H5Pcreate(H5P_FILE_ACCESS)));
+    ZINC_H5_CHECK_CTX(where, H5Pset_alignment(fapl.get(), 0, kAlignment));
+    ZINC_H5_CHECK_CTX(where, H5Pset_libver_bounds(fapl.get(), H5F_LIBVER_V18, H5F_LIBVER_V18));
+    // SEMI: closing fails (instead of silently staying open) if an object was left open.
+    ZINC_H5_CHECK_CTX(where, H5Pset_fclose_degree(fapl.get(), H5F_CLOSE_SEMI));
+    // H5F_ACC_TRUNC replaces a stale PATH.tmp left by a crashed conversion.
+    file_ = ZINC_H5_CHECK_CTX(where << ": cannot create the store",
+                              H5Fcreate(tmp_path_.c_str(), H5F_ACC_TRUNC, H5P_DEFAULT, fapl.get()));
+
+    write_int_attr(file_, kVersionAttr, kStoreVersion, where);
+    write_string_attr(file_, "quant", quant::quant_format_name(info.quant), where);
+    write_int_attr(file_, "group_size", info.group_size, where);
+    write_string_attr(file_, "created_by", info.created_by, where);
+    write_string_dataset(file_, "config.json", info.config_json, where);
+    if (!info.generation_config_json.empty()) {
+      write_string_dataset(file_, "generation_config.json", info.generation_config_json, where);
+    }
+    if (!info.tokenizer_json.empty()) {
+      write_string_dataset(file_, "tokenizer.json", info.tokenizer_json, where);
+    }
+    for (const char* group : {"blobs", "checksums"}) {
+      h5::Group g(ZINC_H5_CHECK_CTX(
+          where, H5Gcreate2(file_, group, H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT)));
+    }
+    // The intended order is written now and checked against the blobs written in finish();
+    // when none is given, finish() records the order in which the blobs were written.
+    if (!info.blob_order.empty()) {
+      parse_blob_order(json(info.blob_order).dump(), tmp_path_);  // names valid, no repeats
+      write_string_dataset(file_, "blob_order", json(info.blob_order).dump(), where);
+    }
+  } catch (...) {
+    if (file_ >= 0 && H5Fclose(file_) < 0) log_error(tmp_path_ + ": H5Fclose failed");
+    file_ = -1;
+    std::remove(tmp_path_.c_str());
+    throw;
+  }
+}
+
+StoreWriter::~StoreWriter() {
+  if (finished_) return;
+  if (file_ >= 0 && H5Fclose(file_) < 0) {
+    log_error(tmp_path_ + ": H5Fclose failed: " + h5::error_stack_text());
+  }
+  file_ = -1;
+  if (std::remove(tmp_path_.c_str()) != 0 && errno != ENOENT) {
+    log_error("cannot remove " + tmp_path_ + ": " + std::strerror(errno));
+  }
+}
+
+void StoreWriter::write_blob(const BlobManifest& m, const uint8_t* data) {
+  h5::silence_error_printing();
+  const std::string& where = tmp_path_;
+  ZINC_CHECK(!finished_ && file_ >= 0,
+             where << ": write_blob(" << m.name << ") called after finish()");
+  ZINC_CHECK(is_valid_blob_name(m.name),
+             where << ": invalid blob name '" << m.name << "' (empty, '.' or with a '/')");
+  ZINC_CHECK(std::find(written_.begin(), written_.end(), m.name) == written_.end(),
+             where << ": blob " << m.name << " written twice");
+  ZINC_CHECK(m.bytes > 0, where << ": blob " << m.name << " is empty");
+  ZINC_CHECK(data != nullptr, where << ": blob " << m.name << ": no data");
+
+  const std::string blob_path = "blobs/" + m.name;
+  const hsize_t n = m.bytes;
+  h5::Dataspace space(ZINC_H5_CHECK_CTX(where, H5Screate_simple(1, &n, nullptr)));
+  h5::PropList dcpl(ZINC_H5_CHECK_CTX(where, H5Pcreate(H5P_DATASET_CREATE)));
+  ZINC_H5_CHECK_CTX(where, H5Pset_layout(dcpl.get(), H5D_CONTIGUOUS));
+  ZINC_H5_CHECK_CTX(where, H5Pset_alloc_time(dcpl.get(), H5D_ALLOC_TIME_EARLY));
+  ZINC_H5_CHECK_CTX(where, H5Pset_fill_time(dcpl.get(), H5D_FILL_TIME_NEVER));
+  h5::Dataset ds(ZINC_H5_CHECK_CTX(where << ": blob " << m.name,
+                                   H5Dcreate2(file_, blob_path.c_str(), H5T_STD_U8LE, space.get(),
+                                              H5P_DEFAULT, dcpl.get(), H5P_DEFAULT)));
+  const uint64_t offset = dataset_offset(ds.get(), where, m.name);
+  ZINC_CHECK(offset % kAlignment == 0,
+             where << ": blob " << m.name << " landed at file offset " << offset
+                   << ", not 4 KiB aligned (H5Pset_alignment not honoured by this HDF5?)");
+  ZINC_H5_CHECK_CTX(where << ": blob " << m.name,
+                    H5Dwrite(ds.get(), H5T_NATIVE_UINT8, H5S_ALL, H5S_ALL, H5P_DEFAULT, data));
+  write_string_attr(ds.get(), "manifest", m.to_json().dump(), where);
+
+  const size_t pages = page_count(m.bytes);
+  std::vector<uint32_t> crcs(pages);
+  const int64_t np = static_cast<int64_t>(pages);
+#pragma omp parallel for schedule(static) if (np >= 1024)
+  for (int64_t p = 0; p < np; ++p) {
+    const size_t begin = static_cast<size_t>(p) * kPageBytes;
+    crcs[p] = crc32c(data + begin, std::min(kPageBytes, m.bytes - begin));
+  }
+  const hsize_t np_h = pages;
+  h5::Dataspace crc_space(ZINC_H5_CHECK_CTX(where, H5Screate_simple(1, &np_h, nullptr)));
+  const std::string crc_path = "checksums/" + m.name;
+  h5::Dataset crc_ds(
+      ZINC_H5_CHECK_CTX(where, H5Dcreate2(file_, crc_path.c_str(), H5T_STD_U32LE, crc_space.get(),
+                                          H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT)));
+  ZINC_H5_CHECK_CTX(
+      where, H5Dwrite(crc_ds.get(), H5T_NATIVE_UINT32, H5S_ALL, H5S_ALL, H5P_DEFAULT, crcs.data()));
+  written_.push_back(m.name);
+}
+
+void StoreWriter::finish() {
+  h5::silence_error_printing();
+  const std::string& where = tmp_path_;
+  ZINC_CHECK(!finished_ && file_ >= 0, where << ": finish() called twice");
+  const ReadCtx ctx{tmp_path_};
+  if (link_exists(file_, "blob_order", ctx)) {
+    const std::vector<std::string> order =
+        parse_blob_order(read_string_dataset(file_, "blob_order", ctx), tmp_path_);
+    for (const std::string& name : order) {
+      ZINC_CHECK(std::find(written_.begin(), written_.end(), name) != written_.end(),
+                 where << ": blob " << name << " is listed in blob_order but was never written");
+    }
+    for (const std::string& name : written_) {
+      ZINC_CHECK(std::find(order.begin(), order.end(), name) != order.end(),
+                 where << ": blob " << name << " was written but is not listed in blob_order");
+    }
+  } else {
+    write_string_dataset(file_, "blob_order", json(written_).dump(), where);
+  }
+  const hid_t file = file_;
+  file_ = -1;  // whatever H5Fclose says, the id is gone
+  ZINC_H5_CHECK_CTX(where << ": closing the store", H5Fclose(file));
+  if (std::rename(tmp_path_.c_str(), path_.c_str()) != 0) {
+    ZINC_THROW("cannot rename " << tmp_path_ << " to " << path_ << ": " << std::strerror(errno));
+  }
+  finished_ = true;
+}
+
+// ---- StoreReader ------------------------------------------------------------------------
+
+StoreReader::StoreReader(const std::string& path) : path_(path) {
+  h5::silence_error_printing();
+  const ReadCtx ctx{path_};
+  struct stat st;
+  if (::stat(path_.c_str(), &st) != 0) {
+    ZINC_THROW(path_ << ": cannot open the zinc store: " << std::strerror(errno));
+  }
+  ZINC_CHECK(S_ISREG(st.st_mode), path_ << ": not a regular file (expected a zinc store)");
+  const htri_t is_hdf5 = H5Fis_hdf5(path_.c_str());
+  if (is_hdf5 == 0) {
+    h5::error_stack_text();  // clear
+    ZINC_THROW(path_ << ": not an HDF5 file (no HDF5 signature), so not a zinc store: "
+                     << "make one with `zinc convert`");
+  }
+  h5::PropList fapl(ZINC_H5_CHECK_CTX(ctx, H5Pcreate(H5P_FILE_ACCESS)));
+#if H5_VERSION_GE(1, 10, 7)
+  // Keep HDF5's file locks where the file system has them; don't fail where it has not.
+  ZINC_H5_CHECK_CTX(ctx, H5Pset_file_locking(fapl.get(), true, true));
+#endif
+  h5::File file(ZINC_H5_CHECK_CTX(ctx, H5Fopen(path_.c_str(), H5F_ACC_RDONLY, fapl.get())));
+
+  const hid_t f = file.get();
+  ZINC_CHECK(ZINC_H5_CHECK_CTX(ctx, H5Aexists(f, kVersionAttr)) > 0,
+             path_ << ": not a zinc store (no " << kVersionAttr << " attribute)");
+  info_.version = read_int_attr(f, kVersionAttr, ctx);
+  ZINC_CHECK(info_.version == kStoreVersion,
+             path_ << ": zinc store version " << info_.version << " is not supported (this zinc "
+                   << "reads version " << kStoreVersion << "): convert the model again");
+  const std::string quant_name = read_string_attr(f, "quant", "the store", ctx);
+  try {
+    info_.quant = quant::parse_quant_format(quant_name);
+  } catch (const Error& e) {
+    ZINC_THROW(path_ << ": attribute quant: " << e.what());
+  }
+  info_.group_size = read_int_attr(f, "group_size", ctx);
+  info_.created_by = read_string_attr(f, "created_by", "the store", ctx);
+
+  ZINC_CHECK(link_exists(f, "config.json", ctx), path_ << ": zinc store without /config.json");
+  info_.config_json = read_string_dataset(f, "config.json", ctx);
+  if (link_exists(f, "generation_config.json", ctx)) {
+    info_.generation_config_json = read_string_dataset(f, "generation_config.json", ctx);
+  }
+  if (link_exists(f, "tokenizer.json", ctx)) {
+    info_.tokenizer_json = read_string_dataset(f, "tokenizer.json", ctx);
+  }
+  ZINC_CHECK(link_exists(f, "blob_order", ctx), path_ << ": zinc store without /blob_order");
+  info_.blob_order = parse_blob_order(read_string_dataset(f, "blob_order", ctx), path_);
+  ZINC_CHECK(link_exists(f, "blobs", ctx) && link_exists(f, "checksums", ctx),
+             path_ << ": zinc store without /blobs or /checksums");
+
+  std::vector<h5::Dataset> datasets;
+  for (const std::string& name : info_.blob_order) {
+    const std::string blob_path = "blobs/" + name;
+    const std::string crc_path = "checksums/" + name;
+    ZINC_CHECK(link_exists(f, blob_path.c_str(), ctx),
+               path_ << ": blob " << name << " is listed in /blob_order but /blobs/" << name
+                     << " is missing");
+    h5::Dataset ds(ZINC_H5_CHECK_CTX(ctx, H5Dopen2(f, blob_path.c_str(), H5P_DEFAULT)));
+    const size_t bytes = integer_vector_length(ds.get(), 1, "/" + blob_path, ctx);
+
+    const std::string text = read_string_attr(ds.get(), "manifest", "blob " + name, ctx);
+    BlobManifest m;
+    try {
+      m = BlobManifest::from_json(json::parse(text), path_ + ": blob " + name);
+    } catch (const json::exception& e) {
+      ZINC_THROW(path_ << ": blob " << name << ": invalid manifest JSON (" << e.what() << ")");
+    }
+    ZINC_CHECK(m.name == name,
+               path_ << ": /blobs/" << name << " holds the manifest of blob " << m.name);
+    ZINC_CHECK(bytes == m.bytes, path_ << ": blob " << name << " holds " << bytes
+                                       << " bytes but its manifest says " << m.bytes);
+    const uint64_t offset = dataset_offset(ds.get(), path_, name);
+    ZINC_CHECK(offset % kAlignment == 0, path_ << ": blob " << name << " is at file offset "
+                                               << offset << ", not 4 KiB aligned");
+    ZINC_CHECK(offset + bytes <= static_cast<uint64_t>(st.st_size),
+               path_ << ": truncated file: blob " << name << " ends at byte " << offset + bytes
+                     << " but the file has " << st.st_size << " bytes");
+
+    ZINC_CHECK(link_exists(f, crc_path.c_str(), ctx),
+               path_ << ": blob " << name << " has no checksums (/" << crc_path << ")");
+    h5::Dataset crc_ds(ZINC_H5_CHECK_CTX(ctx, H5Dopen2(f, crc_path.c_str(), H5P_DEFAULT)));
+    const size_t count = integer_vector_length(crc_ds.get(), 4, "/" + crc_path, ctx);
+    ZINC_CHECK(count == page_count(bytes), path_ << ": blob " << name << " has " << count
+                                                 << " checksums for " << page_count(bytes)
+                                                 << " pages of 4 KiB");
+    std::vector<uint32_t> crcs(count);
+    if (count > 0) {
+      ZINC_H5_CHECK_CTX(ctx, H5Dread(crc_ds.get(), H5T_NATIVE_UINT32, H5S_ALL, H5S_ALL, H5P_DEFAULT,
+                                     crcs.data()));
+    }
+    manifests_.push_back(std::move(m));
+    checksums_.push_back(std::move(crcs));
+    datasets.push_back(std::move(ds));
+  }
+  // Everything checked: hand the ids to the members (closed by the destructor).
+  for (h5::Dataset& ds : datasets) datasets_.push_back(ds.release());
+  file_ = file.release();
+}
+
+StoreReader::~StoreReader() {
+  for (hid_t ds : datasets_) {
+    if (H5Dclose(ds) < 0) log_error(path_ + ": H5Dclose failed: " + h5::error_stack_text());
+  }
+  if (file_ >= 0 && H5Fclose(file_) < 0) {
+    log_error(path_ + ": H5Fclose failed: " + h5::error_stack_text());
+  }
+}
+
+void StoreReader::read_slice(size_t index, size_t offset, size_t bytes, uint8_t* dst) const {
+  h5::silence_error_printing();
+  const ReadCtx ctx{path_};
+  ZINC_CHECK(index < manifests_.size(), path_ << ": blob index " << index << " out of range ("
+                                              << manifests_.size() << " blobs)");
+  const BlobManifest& m = manifests_[index];
+  ZINC_CHECK(offset % kPageBytes == 0, path_ << ": blob " << m.name << ": slice offset " << offset
+                                             << " is not a multiple of 4096");
+  ZINC_CHECK(
+      bytes <= std::numeric_limits<size_t>::max() - offset,
+      path_ << ": blob " << m.name << ": slice [" << offset << ", +" << bytes << ") overflows");
+  const size_t blob_bytes = m.bytes;
+  const size_t end = std::min(offset + bytes, std::max(blob_bytes, offset));
+  const size_t valid = end - offset;  // bytes of the slice inside the blob
+  if (valid < bytes) std::memset(dst + valid, 0, bytes - valid);
+  if (valid == 0) return;
+
+  // Read in chunks and verify each chunk's pages while they are still in cache. A page cut
+  // by the slice's end (not the blob's) is completed from the file into a small buffer, so
+  // every byte returned is checked.
+  const std::vector<uint32_t>& crcs = checksums_[index];
+  auto page_crc = [&](size_t p) {
+    const size_t begin = p * kPageBytes;
+    const size_t page_end = std::min(begin + kPageBytes, blob_bytes);
+    const size_t have = std::min(page_end, end) - begin;
+    uint32_t crc = crc32c(dst + (begin - offset), have);
+    if (have < page_end - begin) {
+      uint8_t rest[kPageBytes];
+      read_bytes(datasets_[index], begin + have, page_end - begin - have, rest, ctx);
+      crc = crc32c(rest, page_end - begin - have, crc);
+    }
+    return crc;
+  };
+  auto fail = [&](size_t p) {
+    ZINC_THROW(path_ << ": blob " << m.name << " page " << p << " fails its CRC-32C check (stored "
+                     << hex32(crcs[p]) << ", computed " << hex32(page_crc(p))
+                     << "): the file is corrupted; convert the model "
+                     << "again");
+  };
+  for (size_t pos = offset; pos < end; pos += kReadChunk) {
+    const size_t chunk_end = std::min(pos + kReadChunk, end);
+    read_bytes(datasets_[index], pos, chunk_end - pos, dst + (pos - offset), ctx);
+    // Pages wholly inside the chunk (a blob's partial last page counts when it ends there).
+    const int64_t lo = static_cast<int64_t>(pos / kPageBytes);
+    const int64_t hi = static_cast<int64_t>(chunk_end == blob_bytes ? page_count(blob_bytes)
+                                                                    : chunk_end / kPageBytes);
+    size_t bad = SIZE_MAX;
+#pragma omp parallel for schedule(static) reduction(min : bad) if (hi - lo >= 64)
+    for (int64_t p = lo; p < hi; ++p) {
+      const size_t begin = static_cast<size_t>(p) * kPageBytes;
+      const size_t n = std::min(kPageBytes, blob_bytes - begin);
+      if (crc32c(dst + (begin - offset), n) != crcs[p]) bad = std::min(bad, size_t(p));
+    }
+    if (bad != SIZE_MAX) fail(bad);
+  }
+  const size_t last = (end - 1) / kPageBytes;
+  if (std::min((last + 1) * kPageBytes, blob_bytes) > end && page_crc(last) != crcs[last]) {
+    fail(last);
+  }
+}
+
+uint64_t StoreReader::file_offset(size_t index) const {
+  h5::silence_error_printing();
+  ZINC_CHECK(index < datasets_.size(), path_ << ": blob index " << index << " out of range ("
+                                             << datasets_.size() << " blobs)");
+  return dataset_offset(datasets_[index], path_, manifests_[index].name);
+}
+
+}  // namespace zinc::partition

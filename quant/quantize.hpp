@@ -2,8 +2,9 @@
 //
 // A matrix W [rows, cols] (PyTorch Linear layout: rows = out features, cols = in features)
 // is cut into groups of `group` consecutive elements along each row (the input dimension);
-// cols % group must be 0. Each group has an fp16 scale and, for asymmetric formats, an
-// fp16 minimum. Storage of one matrix, in this order, each part a plain array:
+// cols % group must be 0, and group must be even for the 4-bit formats. Each group has an
+// fp16 scale and, for asymmetric formats, an fp16 minimum. Storage of one matrix, in this
+// order, each part a plain array:
 //   codes  [rows * cols * bits / 8] bytes, row-major; 4-bit formats pack two elements per
 //          byte with element 2k in the HIGH nibble of byte k (bitsandbytes' order)
 //   scales [rows * cols / group] fp16
@@ -16,8 +17,31 @@
 //   int4-sym  symmetric:  s = absmax / 7;            q = round(x / s) in [-7, 7] (stored + 8)
 //   nf4       bitsandbytes NF4: s = absmax; q = index of the nearest of the 16 NF4 code
 //             values to x / s; x' = code[q] * s
-//   none      the weights stay in the checkpoint's float dtype (no scales)
-// A group whose values are all equal gets a scale that reproduces them exactly.
+//   none      the weights stay in the checkpoint's float dtype (no scales); quant_layout,
+//             quantize and dequantize throw for it
+// Details the formulas leave open:
+//   - s and min are rounded to fp16 first and q is computed from the rounded values, so
+//     dequantization uses exactly what was quantized against. Symmetric formats and nf4
+//     round s UP to the next fp16 (so |x / s| <= 127, 7 or 1 and no code clamps, which
+//     matters where s is an fp16 subnormal, i.e. absmax below 127 * 2^-14 for int8);
+//     asymmetric formats round s and min to nearest. round() is half to even
+//     (torch.round); q is clamped to its range.
+//   - Dequantization is fp32: x' = float(q) * s, x' = float(q) / s + min (a true division,
+//     no reciprocal), x' = code[q] * s. The fast path and the reference do these same
+//     operations, so they agree bit for bit.
+//   - NF4 nearest: q = number of decision thresholds t_i with x / s > t_i, where t_i is the
+//     midpoint of code[i] and code[i+1] computed in double and rounded to fp32 (the
+//     constants of bitsandbytes' dQuantizeNF4); a value exactly on a midpoint takes the
+//     lower index, as in bitsandbytes.
+//   - A group whose values are all equal (v) gets a scale that reproduces them exactly:
+//     x' == fp16(v) (the fp16 rounding of the stored scale or min is the only error).
+//     Symmetric formats store s = fp16(|v|) and q = sign(v); nf4 stores s = fp16(|v|) and
+//     code -1.0 or +1.0; v = 0 gives s = 0 and the zero code (q = 0; nf4 index 7).
+//     Asymmetric formats store min = fp16(v), s = 65504 and q = 0.
+//   - Asymmetric: where levels / (max - min) exceeds the fp16 maximum (range below
+//     levels / 65504), s = 65504, the largest finite fp16.
+//   - quantize needs finite values with |x| <= 65504 (the fp16 range scales and minimums
+//     live in) and throws naming the first element that is not.
 #pragma once
 
 #include <cstddef>

@@ -20,6 +20,7 @@
 #include <string>
 
 #include "offload/memory_arena.hpp"
+#include "partition/blob.hpp"
 #include "runtime/backend/tensor.hpp"
 #include "runtime/model/config.hpp"
 
@@ -121,6 +122,10 @@ class Backend {
   virtual void last_rows(const Tensor& x, int batch, int tq, const Tensor& out) = 0;
   // x *= s, in place
   virtual void scale(const Tensor& x, float s) = 0;
+  // Param p of a gathered layer blob (device bytes, blob[0] = the blob's first byte) into
+  // `out` (compute dtype, p's shape): dequantizes or converts from the stored dtype.
+  virtual void unpack_param(const partition::BlobParam& p, int group_size, const uint8_t* blob,
+                            const Tensor& out) = 0;
 
  protected:
   explicit Backend(std::unique_ptr<offload::MemoryArena> arena) : arena_(std::move(arena)) {}

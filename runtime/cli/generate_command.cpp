@@ -10,6 +10,7 @@
 #include "runtime/backend/cpu/cpu_backend.hpp"
 #include "runtime/generate/generator.hpp"
 #include "runtime/generate/metrics.hpp"
+#include "runtime/model/loader.hpp"
 
 namespace zinc::cli {
 namespace {
@@ -39,6 +40,30 @@ std::string join(const std::vector<int32_t>& ids) {
   return s;
 }
 
+// Bytes one forward pass moves: every blob gathered once (the tied embedding twice).
+uint64_t blob_bytes_total(const runtime::ZeroWeights& z) {
+  uint64_t n = 0;
+  for (const auto& m : z.manifests()) n += m.bytes;
+  return n;
+}
+
+void print_zero_stats(std::ostream& os, const runtime::ZeroWeights& z, int ranks) {
+  const runtime::ZeroStats& s = z.stats();
+  os << "ZeRO-3: " << z.manifests().size() << " blobs, " << offload::format_bytes(blob_bytes_total(z))
+     << " of packed weights; " << s.gathers << " all-gathers moved "
+     << offload::format_bytes(s.gathered_bytes) << " per rank (" << offload::format_bytes(s.blob_bytes)
+     << " unpadded) over " << ranks << " rank" << (ranks > 1 ? "s" : "") << "; gather "
+     << s.gather_s << " s, dequantize " << s.unpack_s << " s (rank 0)\n";
+}
+
+nlohmann::json zero_stats_json(const runtime::ZeroWeights& z, int ranks) {
+  const runtime::ZeroStats& s = z.stats();
+  return {{"blobs", z.manifests().size()},   {"packed_bytes", blob_bytes_total(z)},
+          {"ranks", ranks},                  {"gathers", s.gathers},
+          {"gathered_bytes", s.gathered_bytes}, {"gathered_unpadded_bytes", s.blob_bytes},
+          {"gather_s", s.gather_s},          {"unpack_s", s.unpack_s}};
+}
+
 }  // namespace
 
 int run_generate(const GenerateOptions& o, collectives::Communicator& comm, int local_ranks) {
@@ -52,9 +77,17 @@ int run_generate(const GenerateOptions& o, collectives::Communicator& comm, int 
   const size_t budget = o.memory_budget.empty() ? 0 : offload::parse_bytes(o.memory_budget);
   runtime::CpuBackend backend(budget, threads);
 
+  runtime::LoadOptions lo;
+  lo.model = o.model;
+  lo.quant = quant::parse_quant_format(o.quant);
+  lo.quant_given = o.quant_given;
+  lo.group_size = o.group_size;
+  lo.group_size_given = o.group_size_given;
+  lo.force_zero = o.zero;
   const auto t0 = std::chrono::steady_clock::now();
-  std::unique_ptr<runtime::Model> model = runtime::load_model(o.model, backend);
+  runtime::LoadedModel loaded = runtime::load_for_generation(lo, backend, comm);
   const double load_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  runtime::Model& model = *loaded.model;
 
   std::vector<runtime::Prompt> mine;
   for (size_t i = first; i < last; ++i) mine.push_back(runtime::Prompt{o.prompts[i], i});
@@ -65,11 +98,10 @@ int run_generate(const GenerateOptions& o, collectives::Communicator& comm, int 
   g.sampling.top_k = o.top_k;
   g.sampling.top_p = o.top_p;
   g.sampling.seed = o.seed;
-  runtime::GenerationResult result;
-  if (!mine.empty()) result = runtime::generate(*model, backend, mine, g);
-  else runtime::validate(g.sampling);
+  g.lockstep = &comm;  // every rank runs the same forwards (ZeRO gathers are collective)
+  runtime::GenerationResult result = runtime::generate(model, backend, mine, g);
   result.stats.load_s = load_s;
-  result.stats.weight_bytes = model->weight_bytes();
+  result.stats.weight_bytes = model.weight_bytes();
   result.stats.peak_bytes = backend.arena().high_water_mark();
 
   const auto gathered = comm.gather_varlen(flatten(result.tokens), 0);
@@ -79,10 +111,11 @@ int run_generate(const GenerateOptions& o, collectives::Communicator& comm, int 
   std::vector<std::vector<int32_t>> tokens;
   for (const auto& part : gathered) unflatten(part, &tokens);
   ZINC_CHECK(tokens.size() == n, "gathered " << tokens.size() << " results for " << n << " prompts");
-  const runtime::ModelConfig& c = model->config();
+  const runtime::ModelConfig& c = model.config();
   if (!o.quiet) {
     std::cout << "model " << o.model << " (" << c.model_type << ", " << c.num_layers << " layers, hidden "
-              << c.hidden_size << ", vocab " << c.vocab_size << ") on " << size << " rank"
+              << c.hidden_size << ", vocab " << c.vocab_size << "; " << quant::quant_format_name(loaded.quant)
+              << (loaded.zero ? ", ZeRO-3 shards" : ", resident") << ") on " << size << " rank"
               << (size > 1 ? "s" : "") << ", backend " << backend.name() << "\n";
     for (size_t i = 0; i < n; ++i) {
       std::cout << "[" << i + 1 << "] prompt: " << join(o.prompts[i]) << "\n"
@@ -92,6 +125,7 @@ int run_generate(const GenerateOptions& o, collectives::Communicator& comm, int 
     }
   }
   runtime::print_metrics_table(std::cout, metrics);
+  if (loaded.zero) print_zero_stats(std::cout, *loaded.zero, size);
   if (!o.metrics_json.empty()) {
     nlohmann::json j = runtime::metrics_to_json(metrics);
     j["model"] = o.model;
@@ -101,6 +135,10 @@ int run_generate(const GenerateOptions& o, collectives::Communicator& comm, int 
     j["max_new_tokens"] = o.max_new_tokens;
     j["batch_size"] = o.batch_size;
     j["outputs"] = tokens;
+    j["quant"] = quant::quant_format_name(loaded.quant);
+    j["group_size"] = loaded.group_size;
+    j["weights"] = loaded.zero ? "zero3" : "resident";
+    if (loaded.zero) j["zero"] = zero_stats_json(*loaded.zero, size);
     std::ofstream f(o.metrics_json);
     ZINC_CHECK(f.good(), o.metrics_json << ": cannot open for writing");
     f << j.dump(2) << "\n";

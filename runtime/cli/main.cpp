@@ -12,6 +12,7 @@
 #include "runtime/backend/cuda_probe.hpp"
 #include "runtime/cli/generate_command.hpp"
 #include "runtime/cli/options.hpp"
+#include "runtime/cli/store_commands.hpp"
 
 namespace {
 
@@ -19,6 +20,8 @@ const char* kUsage =
     "usage: zinc <command> [options]\n"
     "commands:\n"
     "  generate   batch text generation (token ids in, token ids out) with metrics\n"
+    "  convert    write a Hugging Face model as a zinc store (quantized layer blobs, HDF5)\n"
+    "  info       describe a zinc store\n"
     "options:\n"
     "  --help     this help; 'zinc generate --help' for the command's options\n"
     "  --version  version and build information\n";
@@ -43,6 +46,20 @@ int dispatch(int argc, char** argv, zinc::collectives::MpiCommunicator& comm, in
       return 0;
     }
     return zinc::cli::run_generate(opts, comm, local_ranks);
+  }
+  if (cmd == "convert" || cmd == "info") {
+    std::string help;
+    if (cmd == "convert") {
+      zinc::cli::ConvertOptions opts;
+      if (zinc::cli::parse_convert_options(argc - 1, argv + 1, &opts, &help))
+        return zinc::cli::run_convert(opts, comm);
+    } else {
+      zinc::cli::InfoOptions opts;
+      if (zinc::cli::parse_info_options(argc - 1, argv + 1, &opts, &help))
+        return zinc::cli::run_info(opts, comm);
+    }
+    if (root) std::cout << help;
+    return 0;
   }
   throw zinc::cli::UsageError("unknown command '" + cmd + "'\n" + kUsage);
 }

@@ -65,7 +65,14 @@ bool parse_generate_options(int argc, char** argv, GenerateOptions* o, std::stri
   desc.add_options()
       ("help,h", "show this help")
       ("model", po::value<std::string>(&o->model)->required(),
-       "model directory: config.json + model.safetensors (or a sharded index)")
+       "a Hugging Face directory (config.json + safetensors), a FILE.zinc.h5 store "
+       "(zinc convert), or dummy:SHAPE (random weights, e.g. dummy:llama-2-13b)")
+      ("quant", po::value<std::string>(&o->quant)->default_value("none"),
+       "weight format: none, int8, int8-asym, int4, int4-sym, nf4 (a store keeps its own)")
+      ("group-size", po::value<int>(&o->group_size)->default_value(64),
+       "quantization group size along each row (input dimension)")
+      ("zero", po::bool_switch(&o->zero),
+       "stream ZeRO-3 shards even on one rank with --quant none")
       ("prompt-ids", po::value<std::vector<std::string>>(&prompt_ids),
        "one prompt as token ids, \"1,2,3\"; repeat for a batch")
       ("prompts-file", po::value<std::string>(&prompts_file),
@@ -96,6 +103,8 @@ bool parse_generate_options(int argc, char** argv, GenerateOptions* o, std::stri
   } catch (const po::error& e) {
     throw UsageError(std::string(e.what()) + "\nrun 'zinc generate --help' for the options");
   }
+  o->quant_given = !vm["quant"].defaulted();
+  o->group_size_given = !vm["group-size"].defaulted();
   if (prompt_ids.empty() && prompts_file.empty())
     throw UsageError("no prompts: give --prompt-ids \"1,2,3\" (repeatable) or --prompts-file F");
   for (size_t i = 0; i < prompt_ids.size(); ++i)
@@ -107,7 +116,61 @@ bool parse_generate_options(int argc, char** argv, GenerateOptions* o, std::stri
   if (o->max_new_tokens < 1) throw UsageError("--max-new-tokens must be >= 1");
   if (o->batch_size < 0) throw UsageError("--batch-size must be >= 0");
   if (o->threads < 0) throw UsageError("--threads must be >= 0");
+  if (o->group_size <= 0) throw UsageError("--group-size must be > 0");
   return true;
+}
+
+namespace {
+
+// Shared driver: parse, --help, required options, usage errors with a hint.
+bool parse_command(int argc, char** argv, po::options_description& desc,
+                   const po::positional_options_description* positional, const char* command,
+                   std::string* help) {
+  std::ostringstream hs;
+  hs << desc;
+  *help = hs.str();
+  po::variables_map vm;
+  try {
+    po::command_line_parser parser(argc, argv);
+    parser.options(desc);
+    if (positional) parser.positional(*positional);
+    po::store(parser.run(), vm);
+    if (vm.count("help")) return false;
+    po::notify(vm);
+  } catch (const po::error& e) {
+    throw UsageError(std::string(e.what()) + "\nrun 'zinc " + command + " --help' for the options");
+  }
+  return true;
+}
+
+}  // namespace
+
+bool parse_convert_options(int argc, char** argv, ConvertOptions* o, std::string* help) {
+  po::options_description desc(
+      "zinc convert: write a Hugging Face model as a zinc store (HDF5: quantized layer blobs,\n"
+      "4 KiB aligned, with checksums), loadable at any world size\n"
+      "usage: zinc convert --model DIR --out FILE.zinc.h5 [--quant nf4] [--group-size 64]\noptions");
+  desc.add_options()
+      ("help,h", "show this help")
+      ("model", po::value<std::string>(&o->model)->required(), "Hugging Face model directory")
+      ("out", po::value<std::string>(&o->out)->required(), "output store, e.g. model.zinc.h5")
+      ("quant", po::value<std::string>(&o->quant)->default_value("nf4"),
+       "none, int8, int8-asym, int4, int4-sym, nf4")
+      ("group-size", po::value<int>(&o->group_size)->default_value(64), "quantization group size");
+  if (!parse_command(argc, argv, desc, nullptr, "convert", help)) return false;
+  if (o->group_size <= 0) throw UsageError("--group-size must be > 0");
+  return true;
+}
+
+bool parse_info_options(int argc, char** argv, InfoOptions* o, std::string* help) {
+  po::options_description desc("zinc info: describe a zinc store\nusage: zinc info FILE.zinc.h5 [--blobs]\noptions");
+  desc.add_options()
+      ("help,h", "show this help")
+      ("store", po::value<std::string>(&o->store)->required(), "the store (positional)")
+      ("blobs", po::bool_switch(&o->blobs), "list every blob");
+  po::positional_options_description pos;
+  pos.add("store", 1);
+  return parse_command(argc, argv, desc, &pos, "info", help);
 }
 
 }  // namespace zinc::cli

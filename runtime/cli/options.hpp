@@ -18,7 +18,12 @@ class UsageError : public std::runtime_error {
 };
 
 struct GenerateOptions {
-  std::string model;                         // Hugging Face model directory
+  std::string model;                         // HF directory, FILE.zinc.h5 or dummy:SHAPE
+  std::string quant = "none";                // none|int8|int8-asym|int4|int4-sym|nf4
+  bool quant_given = false;
+  int group_size = 64;
+  bool group_size_given = false;
+  bool zero = false;                         // ZeRO-3 shards even on one rank with --quant none
   std::vector<std::vector<int32_t>> prompts; // from --prompt-ids and/or --prompts-file
   int max_new_tokens = 32;
   int batch_size = 0;                        // per rank, per forward; 0 = all of the rank's prompts
@@ -35,6 +40,22 @@ struct GenerateOptions {
 // Parses `zinc generate ARGS...` (argv[0] is "generate"). Returns false when --help was
 // asked for (the help text is then in *help).
 bool parse_generate_options(int argc, char** argv, GenerateOptions* out, std::string* help);
+
+struct ConvertOptions {
+  std::string model;  // HF directory
+  std::string out;    // FILE.zinc.h5
+  std::string quant = "nf4";
+  int group_size = 64;
+};
+
+struct InfoOptions {
+  std::string store;
+  bool blobs = false;  // list every blob
+};
+
+// Parse `zinc convert ...` / `zinc info ...` (argv[0] is the command); false = --help shown.
+bool parse_convert_options(int argc, char** argv, ConvertOptions* out, std::string* help);
+bool parse_info_options(int argc, char** argv, InfoOptions* out, std::string* help);
 
 // "1,2,3" or "1 2 3" -> ids; `where` names the source in errors.
 std::vector<int32_t> parse_token_ids(const std::string& text, const std::string& where);

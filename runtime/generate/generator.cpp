@@ -34,9 +34,18 @@ void check_prompts(const ModelConfig& c, const std::vector<Prompt>& prompts,
   }
 }
 
+// True when every sequence of every rank in lockstep is done.
+bool all_done(int unfinished, collectives::Communicator* lockstep) {
+  if (!lockstep || lockstep->size() == 1) return unfinished == 0;
+  return lockstep->allreduce_max({static_cast<double>(unfinished)})[0] == 0.0;
+}
+
 // Runs one micro-batch: prompts [chunk_first, chunk_first + chunk.size()) of the request.
+// A throwaway batch (filler: this rank has no prompts left but others do) only keeps the
+// forwards in step; its tokens are dropped.
 void run_micro_batch(Model& model, Backend& backend, const std::vector<const Prompt*>& chunk,
-                     size_t chunk_first, const GenerationOptions& opts, GenerationResult* result) {
+                     size_t chunk_first, bool filler, const GenerationOptions& opts,
+                     GenerationResult* result) {
   const ModelConfig& c = model.config();
   const int32_t pad = pad_token(c);
   std::vector<const std::vector<int32_t>*> ids;
@@ -82,14 +91,14 @@ void run_micro_batch(Model& model, Backend& backend, const std::vector<const Pro
                                        opts.sampling, rngs[b], work);
       out[b].push_back(tok);
       step_ids[b] = tok;
-      if (c.is_eos(tok)) finished[b] = true; else ++unfinished;
+      if (c.is_eos(tok) || filler) finished[b] = true; else ++unfinished;
     }
     if (s == 0) {
       t_first = now_s();
       st.prefill_s += t_first - t_start;
     }
     // Stop when every sequence is done: running on could not change any of them.
-    if (unfinished == 0 || s + 1 == opts.max_new_tokens) break;
+    if (s + 1 == opts.max_new_tokens || all_done(unfinished, opts.lockstep)) break;
     // Step s feeds the token chosen at s, at cache index T + s and position len + s.
     kv.set_mask(T + s, 1, ones.data());
     for (int b = 0; b < B; ++b) step_pos[b] = pb.next_position[b] + s;
@@ -99,6 +108,7 @@ void run_micro_batch(Model& model, Backend& backend, const std::vector<const Pro
   st.decode_steps += forwards - 1;
   st.padded_slots += static_cast<int64_t>(B) * forwards;
   st.kv_bytes = std::max(st.kv_bytes, kv.bytes());
+  if (filler) return;
   for (int b = 0; b < B; ++b) {
     st.generated_tokens += static_cast<int64_t>(out[b].size());
     result->tokens[chunk_first + b] = std::move(out[b]);
@@ -121,12 +131,20 @@ GenerationResult generate(Model& model, Backend& backend, const std::vector<Prom
   GenerationStats& st = result.stats;
   st.sequences = static_cast<int64_t>(prompts.size());
   for (const Prompt& p : prompts) st.prompt_tokens += static_cast<int64_t>(p.ids.size());
-  const size_t step = opts.batch_size > 0 ? static_cast<size_t>(opts.batch_size) : prompts.size();
-  for (size_t first = 0; first < prompts.size(); first += step) {
+  const size_t step = opts.batch_size > 0 ? static_cast<size_t>(opts.batch_size)
+                                           : std::max<size_t>(prompts.size(), 1);
+  size_t batches = (prompts.size() + step - 1) / step;
+  if (opts.lockstep && opts.lockstep->size() > 1)
+    batches = static_cast<size_t>(opts.lockstep->allreduce_max({static_cast<double>(batches)})[0]);
+  const Prompt filler{{model.config().bos_token_id >= 0 ? model.config().bos_token_id : 0}, 0};
+  for (size_t mb = 0; mb < batches; ++mb) {
+    const size_t first = mb * step;
     std::vector<const Prompt*> chunk;
     for (size_t i = first; i < std::min(prompts.size(), first + step); ++i) chunk.push_back(&prompts[i]);
-    run_micro_batch(model, backend, chunk, first, opts, &result);
-    ++st.micro_batches;
+    const bool is_filler = chunk.empty();
+    if (is_filler) chunk.push_back(&filler);
+    run_micro_batch(model, backend, chunk, first, is_filler, opts, &result);
+    if (!is_filler) ++st.micro_batches;
   }
   st.weight_bytes = model.weight_bytes();
   st.peak_bytes = backend.arena().high_water_mark();

@@ -6,6 +6,7 @@
 #include <cstdint>
 #include <vector>
 
+#include "collectives/communicator.hpp"
 #include "runtime/backend/backend.hpp"
 #include "runtime/generate/sampler.hpp"
 #include "runtime/model/model.hpp"
@@ -16,6 +17,11 @@ struct GenerationOptions {
   int max_new_tokens = 32;
   int batch_size = 0;  // sequences per forward (micro-batch); 0 = all at once
   SamplingOptions sampling;
+  // ZeRO-3 ranks must run the same forwards (each one all-gathers every blob). With a
+  // communicator here, ranks agree on the number of micro-batches (a rank with fewer
+  // prompts runs throwaway one-token batches) and a micro-batch stops only when every
+  // rank's sequences are done. Null: this rank decides alone.
+  collectives::Communicator* lockstep = nullptr;
 };
 
 struct Prompt {

@@ -261,12 +261,13 @@ ModelConfig load_config(const std::string& model_dir) {
 
   // transformers' generate() takes bos/eos/pad from generation_config.json when present.
   const std::string gen_path = join_path(model_dir, "generation_config.json");
-  if (file_exists(gen_path)) {
-    const json g = read_json_file(gen_path);
-    ZINC_CHECK(g.is_object(), gen_path << ": expected a JSON object, got " << g.type_name());
-    Reader(g, gen_path).special_tokens(&c);
-  }
+  if (file_exists(gen_path)) apply_generation_config(read_json_file(gen_path), gen_path, &c);
   return c;
+}
+
+void apply_generation_config(const json& g, const std::string& source, ModelConfig* c) {
+  ZINC_CHECK(g.is_object(), source << ": expected a JSON object, got " << g.type_name());
+  Reader(g, source).special_tokens(c);
 }
 
 }  // namespace zinc::runtime

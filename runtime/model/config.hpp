@@ -53,5 +53,7 @@ struct ModelConfig {
 ModelConfig load_config(const std::string& model_dir);
 // Parses an already-read config.json; `source` names the file in errors.
 ModelConfig parse_config(const nlohmann::json& j, const std::string& source);
+// Applies generation_config.json's bos/eos/pad ids (those it contains) to *config.
+void apply_generation_config(const nlohmann::json& g, const std::string& source, ModelConfig* config);
 
 }  // namespace zinc::runtime

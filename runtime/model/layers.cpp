@@ -1,8 +1,35 @@
 #include "runtime/model/layers.hpp"
 
 #include <cmath>
+#include <cstdio>
 
 namespace zinc::runtime {
+
+Linear bind_linear(const ParamTable& t, const std::string& prefix, bool bias) {
+  Linear l;
+  l.w = t.at(prefix + ".weight");
+  if (bias) l.b = t.at(prefix + ".bias");
+  return l;
+}
+
+partition::ParamSpec matrix_param(const std::string& name, int64_t rows, int64_t cols) {
+  return partition::ParamSpec{name, {rows, cols}, quant::DType::F16, true};
+}
+
+partition::ParamSpec vector_param(const std::string& name, int64_t n) {
+  return partition::ParamSpec{name, {n}, quant::DType::F16, false};
+}
+
+void add_linear(BlobPlan& b, const std::string& prefix, int64_t out, int64_t in, bool bias) {
+  b.params.push_back(matrix_param(prefix + ".weight", out, in));
+  if (bias) b.params.push_back(vector_param(prefix + ".bias", out));
+}
+
+std::string layer_name(int layer) {
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "layer.%04d", layer);
+  return buf;
+}
 
 Tensor Scratch::get(int slot, int64_t rows, int64_t cols) {
   return get(slot, rows, cols, backend_.compute_dtype());

@@ -8,9 +8,23 @@
 #include "runtime/backend/backend.hpp"
 #include "runtime/model/kv_cache.hpp"
 #include "runtime/model/model.hpp"
-#include "runtime/model/weights.hpp"
+#include "runtime/model/weight_provider.hpp"
 
 namespace zinc::runtime {
+
+struct Linear {  // y = x w^T + b
+  Tensor w;      // [out, in]
+  Tensor b;      // [out], or empty
+};
+
+// prefix.weight (+ prefix.bias when `bias`) from a blob's table.
+Linear bind_linear(const ParamTable& t, const std::string& prefix, bool bias);
+
+// Blob-plan building blocks for the family files.
+partition::ParamSpec matrix_param(const std::string& name, int64_t rows, int64_t cols);  // quantizable
+partition::ParamSpec vector_param(const std::string& name, int64_t n);                   // kept raw
+void add_linear(BlobPlan& b, const std::string& prefix, int64_t out, int64_t in, bool bias);
+std::string layer_name(int layer);  // "layer.0007"
 
 // Activation buffers reused across steps, one per slot, grown on demand (so decode
 // steps allocate nothing once prefill has sized them).

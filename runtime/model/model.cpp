@@ -2,11 +2,19 @@
 
 namespace zinc::runtime {
 
-std::unique_ptr<Model> create_model(const ModelConfig& config,
-                                    const partition::Checkpoint& checkpoint, Backend& backend) {
+std::vector<BlobPlan> blob_plan(const ModelConfig& config) {
   switch (config.family) {
-    case Family::Llama: return create_llama(config, checkpoint, backend);
-    case Family::Opt: return create_opt(config, checkpoint, backend);
+    case Family::Llama: return llama_blob_plan(config);
+    case Family::Opt: return opt_blob_plan(config);
+  }
+  ZINC_THROW("unknown model family");
+}
+
+std::unique_ptr<Model> create_model(const ModelConfig& config,
+                                    std::unique_ptr<WeightProvider> weights, Backend& backend) {
+  switch (config.family) {
+    case Family::Llama: return create_llama(config, std::move(weights), backend);
+    case Family::Opt: return create_opt(config, std::move(weights), backend);
   }
   ZINC_THROW("unknown model family");
 }
@@ -14,7 +22,9 @@ std::unique_ptr<Model> create_model(const ModelConfig& config,
 std::unique_ptr<Model> load_model(const std::string& dir, Backend& backend) {
   const ModelConfig config = load_config(dir);
   const partition::Checkpoint checkpoint = partition::Checkpoint::open_dir(dir);
-  return create_model(config, checkpoint, backend);
+  std::vector<BlobPlan> plan = blob_plan(config);
+  bind_plan_to_checkpoint(plan, checkpoint);
+  return create_model(config, make_resident_weights(plan, checkpoint, backend), backend);
 }
 
 }  // namespace zinc::runtime

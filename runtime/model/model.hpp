@@ -14,6 +14,7 @@
 #include "runtime/backend/backend.hpp"
 #include "runtime/model/config.hpp"
 #include "runtime/model/kv_cache.hpp"
+#include "runtime/model/weight_provider.hpp"
 
 namespace zinc::runtime {
 
@@ -43,16 +44,22 @@ class Model {
   ModelConfig config_;
 };
 
-// Reads DIR/config.json and the safetensors weights and builds the family's model on
-// `backend`. Every missing or mis-shaped tensor is reported before the model is used.
-std::unique_ptr<Model> load_model(const std::string& dir, Backend& backend);
+// Builds the family's model over a weight provider (runtime/model/weight_provider.hpp).
 std::unique_ptr<Model> create_model(const ModelConfig& config,
-                                    const partition::Checkpoint& checkpoint, Backend& backend);
+                                    std::unique_ptr<WeightProvider> weights, Backend& backend);
 
-// Family constructors (one file each).
+// Reads DIR/config.json and the safetensors weights and builds the model with every
+// weight resident on `backend` (one rank, no quantization). Every missing or mis-shaped
+// tensor is reported before any weight is read. runtime/model/loader.hpp has the general
+// loader (quantization, ZeRO-3 shards, zinc stores, dummy shapes).
+std::unique_ptr<Model> load_model(const std::string& dir, Backend& backend);
+
+// Family entry points (one file each): the blob plan and the model.
+std::vector<BlobPlan> llama_blob_plan(const ModelConfig& config);
+std::vector<BlobPlan> opt_blob_plan(const ModelConfig& config);
 std::unique_ptr<Model> create_llama(const ModelConfig& config,
-                                    const partition::Checkpoint& checkpoint, Backend& backend);
+                                    std::unique_ptr<WeightProvider> weights, Backend& backend);
 std::unique_ptr<Model> create_opt(const ModelConfig& config,
-                                  const partition::Checkpoint& checkpoint, Backend& backend);
+                                  std::unique_ptr<WeightProvider> weights, Backend& backend);
 
 }  // namespace zinc::runtime

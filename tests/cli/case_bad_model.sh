@@ -1,6 +1,8 @@
 # Bad model directories: a clear error naming the file, exit 1, at 1 and 2 ranks, no hang.
 P=(--prompt-ids 5,6,7 --max-new-tokens 2)
-expect_exit 1 "config.json" "$ZINC" generate --model "$TMP/nowhere" "${P[@]}"
+expect_exit 1 "nowhere: no such model" "$ZINC" generate --model "$TMP/nowhere" "${P[@]}"
+mkdir -p "$TMP/empty"
+expect_exit 1 "config.json" "$ZINC" generate --model "$TMP/empty" "${P[@]}"
 
 mk() { rm -rf "$TMP/m"; cp -r "$FIXTURES/llama_mha" "$TMP/m"; }
 mk; sed -i 's/"model_type": "llama"/"model_type": "gpt2"/' "$TMP/m/config.json"

@@ -262,4 +262,12 @@ void CpuBackend::scale(const Tensor& x, float s) {
   for (int64_t i = 0; i < n; ++i) x.ptr<float>()[i] *= s;
 }
 
+void CpuBackend::unpack_param(const partition::BlobParam& p, int group_size, const uint8_t* blob,
+                              const Tensor& out) {
+  check_f32(out, "unpacked weights");
+  ZINC_CHECK(out.numel() == p.numel(), "unpack_param: " << p.name << " has " << p.numel()
+                                                        << " elements, output " << out.numel());
+  partition::unpack_param(p, group_size, blob, out.ptr<float>());
+}
+
 }  // namespace zinc::runtime

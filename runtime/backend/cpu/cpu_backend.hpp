@@ -36,6 +36,8 @@ class CpuBackend final : public Backend {
                  const Tensor& out) override;
   void last_rows(const Tensor& x, int batch, int tq, const Tensor& out) override;
   void scale(const Tensor& x, float s) override;
+  void unpack_param(const partition::BlobParam& p, int group_size, const uint8_t* blob,
+                    const Tensor& out) override;
 
  protected:
   void* raw_alloc(size_t bytes) override;

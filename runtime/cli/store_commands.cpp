@@ -1,0 +1,113 @@
+#include "runtime/cli/store_commands.hpp"
+
+#include <algorithm>
+#include <chrono>
+#include <cstdio>
+#include <fstream>
+#include <iostream>
+#include <sstream>
+
+#include "offload/memory_arena.hpp"
+#include "partition/store.hpp"
+#include "runtime/model/loader.hpp"
+
+namespace zinc::cli {
+namespace {
+
+// The file's text, or "" when it does not exist.
+std::string read_optional(const std::string& path) {
+  std::ifstream f(path, std::ios::binary);
+  if (!f) return "";
+  std::ostringstream ss;
+  ss << f.rdbuf();
+  ZINC_CHECK(!f.bad(), path << ": read error");
+  return ss.str();
+}
+
+double seconds_since(std::chrono::steady_clock::time_point t0) {
+  return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+}
+
+}  // namespace
+
+int run_convert(const ConvertOptions& o, collectives::Communicator& comm) {
+  if (comm.rank() != 0) {
+    comm.barrier();
+    return 0;
+  }
+  const auto t0 = std::chrono::steady_clock::now();
+  const quant::QuantFormat format = quant::parse_quant_format(o.quant);
+  const runtime::ModelConfig config = runtime::load_config(o.model);
+  const partition::Checkpoint ckpt = partition::Checkpoint::open_dir(o.model);
+  std::vector<runtime::BlobPlan> plan = runtime::blob_plan(config);
+  runtime::bind_plan_to_checkpoint(plan, ckpt);
+  const auto manifests = runtime::plan_manifests(plan, format, o.group_size);
+
+  partition::StoreInfo info;
+  info.version = 1;
+  info.quant = format;
+  info.group_size = o.group_size;
+  info.created_by = std::string("zinc ") + ZINC_VERSION + " convert";
+  info.config_json = read_optional(o.model + "/config.json");
+  info.generation_config_json = read_optional(o.model + "/generation_config.json");
+  info.tokenizer_json = read_optional(o.model + "/tokenizer.json");
+  for (const auto& m : manifests) info.blob_order.push_back(m.name);
+
+  partition::StoreWriter writer(o.out, info);
+  uint64_t written = 0;
+  double pack_s = 0;
+  std::vector<uint8_t> buf;
+  for (size_t b = 0; b < manifests.size(); ++b) {
+    const partition::BlobManifest& m = manifests[b];
+    buf.assign(m.bytes, 0);
+    const auto tp = std::chrono::steady_clock::now();
+    runtime::pack_checkpoint_slice(ckpt, m, 0, m.bytes, buf.data());
+    pack_s += seconds_since(tp);
+    writer.write_blob(m, buf.data());
+    written += m.bytes;
+    std::fprintf(stderr, "\rzinc convert: [%zu/%zu] %-12s %s written", b + 1, manifests.size(),
+                 m.name.c_str(), offload::format_bytes(written).c_str());
+  }
+  writer.finish();
+  const double total_s = seconds_since(t0);
+  std::fprintf(stderr, "\n");
+  std::printf("wrote %s: %s, %zu blobs, %s of weights (checkpoint %s, ratio %.3f) in %.2f s "
+              "(%.3f GB/s of output; quantize/pack %.2f s)\n",
+              o.out.c_str(), quant::quant_format_name(format), manifests.size(),
+              offload::format_bytes(written).c_str(), offload::format_bytes(ckpt.total_bytes()).c_str(),
+              static_cast<double>(written) / static_cast<double>(ckpt.total_bytes()), total_s,
+              written / total_s / 1e9, pack_s);
+  comm.barrier();
+  return 0;
+}
+
+int run_info(const InfoOptions& o, collectives::Communicator& comm) {
+  if (comm.rank() != 0) return 0;
+  partition::StoreReader store(o.store);
+  const partition::StoreInfo& info = store.info();
+  nlohmann::json cfg = nlohmann::json::parse(info.config_json, nullptr, false);
+  uint64_t total = 0;
+  size_t largest = 0;
+  for (const auto& m : store.manifests()) {
+    total += m.bytes;
+    largest = std::max(largest, m.bytes);
+  }
+  std::cout << o.store << ": zinc store version " << info.version << " (" << info.created_by << ")\n"
+            << "  model_type " << (cfg.is_object() ? cfg.value("model_type", "?") : "?")
+            << ", weights " << quant::quant_format_name(info.quant) << ", group size " << info.group_size
+            << "\n  " << store.manifests().size() << " blobs, " << offload::format_bytes(total)
+            << " in all, largest " << offload::format_bytes(largest) << "\n"
+            << "  tokenizer.json " << (info.tokenizer_json.empty() ? "absent" : "present")
+            << ", generation_config.json " << (info.generation_config_json.empty() ? "absent" : "present")
+            << "\n";
+  if (o.blobs) {
+    for (size_t b = 0; b < store.manifests().size(); ++b) {
+      const auto& m = store.manifests()[b];
+      std::printf("  %-12s %12zu bytes  %3zu tensors  file offset %llu\n", m.name.c_str(), m.bytes,
+                  m.params.size(), static_cast<unsigned long long>(store.file_offset(b)));
+    }
+  }
+  return 0;
+}
+
+}  // namespace zinc::cli

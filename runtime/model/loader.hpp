@@ -1,0 +1,49 @@
+// Loading a model for generation from any of its three sources, as `--model` names them:
+//   DIR                 a Hugging Face directory; each rank quantizes only its own slice
+//                       of every blob (quantize-at-load)
+//   FILE.zinc.h5        a zinc store written by `zinc convert` (any world size reads it)
+//   dummy:SHAPE         random weights of a built-in shape, made by each rank in its shard
+// With one rank, an HF directory and --quant none, weights are simply resident
+// (ResidentWeights); everything else goes through ZeRO-3 shards (ZeroWeights).
+#pragma once
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "collectives/communicator.hpp"
+#include "runtime/model/model.hpp"
+#include "runtime/model/zero_weights.hpp"
+
+namespace zinc::runtime {
+
+struct LoadOptions {
+  std::string model;
+  quant::QuantFormat quant = quant::QuantFormat::None;
+  bool quant_given = false;      // --quant was on the command line (a store must agree)
+  int group_size = 64;
+  bool group_size_given = false;
+  uint64_t dummy_seed = 1234;
+  bool force_zero = false;       // ZeRO path even when resident would do (tests)
+};
+
+struct LoadedModel {
+  std::unique_ptr<Model> model;
+  const ZeroWeights* zero = nullptr;  // owned by model; null when weights are resident
+  std::string source;                 // "hf", "store", "dummy"
+  quant::QuantFormat quant = quant::QuantFormat::None;
+  int group_size = 0;
+};
+
+LoadedModel load_for_generation(const LoadOptions& opts, Backend& backend,
+                                collectives::Communicator& comm);
+
+// Manifests of every blob of the plan (HF: dtypes from the checkpoint already bound).
+std::vector<partition::BlobManifest> plan_manifests(const std::vector<BlobPlan>& plan,
+                                                    quant::QuantFormat quant, int group_size);
+
+// Bytes [offset, offset + bytes) of blob `blob` made from an HF checkpoint.
+void pack_checkpoint_slice(const partition::Checkpoint& ckpt, const partition::BlobManifest& m,
+                           size_t offset, size_t bytes, uint8_t* dst);
+
+}  // namespace zinc::runtime

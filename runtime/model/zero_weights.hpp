@@ -1,0 +1,61 @@
+// ZeroWeights: ZeRO-3 weights. Every rank keeps only its shard [r*S, (r+1)*S) of every
+// blob (quantized, in host memory: the CPU tier); acquire(b) copies the shard into a
+// gather slot on the backend, all-gathers the whole blob (one collective per blob, moving
+// the packed quantized bytes), and unpacks each parameter into the slot's compute-dtype
+// tensors. Slots (kMaxHeldBlobs of them) are reused blob after blob: memory on the
+// backend is bounded by the largest blob, not the model.
+//
+// The prefetch pipeline (offload issue) overlaps these steps with compute on streams;
+// here they run in order.
+#pragma once
+
+#include <functional>
+#include <memory>
+#include <vector>
+
+#include "collectives/communicator.hpp"
+#include "runtime/model/weight_provider.hpp"
+
+namespace zinc::runtime {
+
+// Produces bytes [offset, offset + bytes) of blob `blob` (zero past its end): from an HF
+// checkpoint (quantize-at-load), a zinc store, or the dummy generator.
+using SliceReader = std::function<void(size_t blob, size_t offset, size_t bytes, uint8_t* dst)>;
+
+struct ZeroStats {
+  uint64_t gathers = 0;
+  uint64_t gathered_bytes = 0;  // sum of N * S over gathers: bytes each rank ends up with
+  uint64_t blob_bytes = 0;      // sum of the blobs' real (unpadded) sizes over gathers
+  double gather_s = 0;          // copy in + all-gather
+  double unpack_s = 0;          // dequantize / convert
+};
+
+class ZeroWeights final : public WeightProvider {
+ public:
+  ZeroWeights(std::vector<partition::BlobManifest> manifests, const SliceReader& reader,
+              Backend& backend, collectives::Communicator& comm);
+  const ParamTable& acquire(int blob) override;
+  void release(int blob) override;
+  size_t resident_bytes() const override;
+
+  const ZeroStats& stats() const { return stats_; }
+  const std::vector<partition::BlobManifest>& manifests() const { return manifests_; }
+  size_t shard_bytes(size_t blob) const { return shard_bytes_[blob]; }
+
+ private:
+  struct Slot {
+    int held = -1;          // blob index, -1 when free
+    DeviceBuffer gathered;  // N * S bytes of the largest blob
+    DeviceBuffer params;    // compute-dtype tensors of the largest blob
+    ParamTable table;
+  };
+  std::vector<partition::BlobManifest> manifests_;
+  Backend& backend_;
+  collectives::Communicator& comm_;
+  std::vector<size_t> shard_bytes_;           // S per blob
+  std::vector<std::vector<uint8_t>> shards_;  // this rank's shard of each blob (host tier)
+  Slot slots_[kMaxHeldBlobs];
+  ZeroStats stats_;
+};
+
+}  // namespace zinc::runtime

@@ -1,0 +1,51 @@
+# ZeRO-3 with quantized shards: 1..4 ranks give the one-process tokens for each format;
+# a store written once loads at any world size with the same tokens; bad stores and bad
+# options are clear errors on every rank, with no hang.
+M="$FIXTURES/llama_gqa"   # hidden 64, intermediate 96: group 32 divides every row
+P=(--prompt-ids 5,6,7,8 --prompt-ids 9 --prompt-ids 10,11,12,13,14,15 --max-new-tokens 6)
+for q in none int8 int4 nf4; do
+  run_ok "$TMP/$q.1" "$ZINC" generate --model "$M" "${P[@]}" --quant $q --group-size 32 --zero
+  for np in 2 3 4; do
+    run_ok "$TMP/$q.$np" mpirun -np $np "$ZINC" generate --model "$M" "${P[@]}" --quant $q --group-size 32
+    same_outputs "$TMP/$q.1" "$TMP/$q.$np"
+  done
+done
+# --quant none through ZeRO shards equals the resident path (which matches transformers).
+run_ok "$TMP/resident" "$ZINC" generate --model "$M" "${P[@]}"
+same_outputs "$TMP/resident" "$TMP/none.3"
+
+# The store: convert on one rank, describe, load at 1 and 3 ranks.
+run_ok "$TMP/convert" "$ZINC" convert --model "$M" --out "$TMP/m.zinc.h5" --quant nf4 --group-size 32
+[ -f "$TMP/m.zinc.h5" ] && [ ! -e "$TMP/m.zinc.h5.tmp" ] || fail "convert left no store or a temp file"
+run_ok "$TMP/info" "$ZINC" info "$TMP/m.zinc.h5" --blobs
+grep -q "nf4" "$TMP/info" && grep -q "layer.0001" "$TMP/info" || fail "info lacks the format or blobs"
+run_ok "$TMP/store.1" "$ZINC" generate --model "$TMP/m.zinc.h5" "${P[@]}"
+run_ok "$TMP/store.3" mpirun -np 3 "$ZINC" generate --model "$TMP/m.zinc.h5" "${P[@]}"
+same_outputs "$TMP/nf4.1" "$TMP/store.1"
+same_outputs "$TMP/nf4.1" "$TMP/store.3"
+expect_exit 1 "holds nf4 weights" "$ZINC" generate --model "$TMP/m.zinc.h5" "${P[@]}" --quant int8
+expect_exit 1 "--group-size 32" "$ZINC" generate --model "$TMP/m.zinc.h5" "${P[@]}" --group-size 64
+
+# A flipped byte inside layer 1's blob: the CRC check names it, on 1 and on 2 ranks.
+cp "$TMP/m.zinc.h5" "$TMP/bad.zinc.h5"
+off=$(grep 'layer.0001' "$TMP/info" | sed 's/.*file offset //')
+printf '\xff\xff\xff\xff' | dd of="$TMP/bad.zinc.h5" bs=1 seek=$((off + 100)) conv=notrunc status=none
+expect_exit 1 "CRC-32C" "$ZINC" generate --model "$TMP/bad.zinc.h5" "${P[@]}"
+expect_exit 1 "CRC-32C" mpirun -np 2 "$ZINC" generate --model "$TMP/bad.zinc.h5" "${P[@]}"
+# A truncated store.
+cp "$TMP/m.zinc.h5" "$TMP/short.zinc.h5"
+truncate -s $(( $(stat -c %s "$TMP/m.zinc.h5") / 2 )) "$TMP/short.zinc.h5"
+expect_exit 1 "short.zinc.h5" mpirun -np 2 "$ZINC" generate --model "$TMP/short.zinc.h5" "${P[@]}"
+expect_exit 1 "not" "$ZINC" info "$FIXTURES/llama_gqa/config.json"
+
+# A group size that does not divide a row names the tensor (intermediate 160 % 64 != 0).
+expect_exit 1 "not a multiple of the group size" mpirun -np 2 "$ZINC" generate --model "$FIXTURES/llama_mha" "${P[@]}" --quant nf4 --group-size 64
+expect_exit 1 "unknown" "$ZINC" generate --model "$M" "${P[@]}" --quant int3
+
+# Dummy shapes: generated per rank; same tokens at 1 and 2 ranks.
+D=(--prompt-ids 1,2,3 --prompt-ids 4,5 --max-new-tokens 3 --quant nf4)
+run_ok "$TMP/d1" "$ZINC" generate --model dummy:tiny-opt "${D[@]}"
+run_ok "$TMP/d2" mpirun -np 2 "$ZINC" generate --model dummy:tiny-opt "${D[@]}"
+same_outputs "$TMP/d1" "$TMP/d2"
+expect_exit 1 "not a known shape" "$ZINC" generate --model dummy:gpt-5 "${D[@]}"
+expect_exit 1 "BLOOM" "$ZINC" generate --model dummy:bloom-176b "${D[@]}"

@@ -1,0 +1,477 @@
+// partition/blob: layer blob layout, manifests and their JSON, packing a blob (whole or one
+// shard's slice, which must agree for every cut), unpacking, and the --dummy filler.
+#include <algorithm>
+#include <cmath>
+#include <cstring>
+#include <functional>
+#include <map>
+#include <random>
+#include <string>
+#include <vector>
+
+#include "partition/blob.hpp"
+#include "partition/shard.hpp"
+#include "quant/dtype.hpp"
+#include "quant/quantize.hpp"
+#include "runtime/common/error.hpp"
+#include "unit/test_util.hpp"
+
+using namespace zinc::partition;
+using nlohmann::json;
+using zinc::quant::DType;
+using zinc::quant::QuantFormat;
+
+namespace {
+
+const QuantFormat kAllFormats[] = {QuantFormat::None, QuantFormat::Int8,    QuantFormat::Int8Asym,
+                                   QuantFormat::Int4, QuantFormat::Int4Sym, QuantFormat::NF4};
+const std::string kPrefix = "model.layers.0.";
+
+// A LLaMA decoder layer: seven projections (quantizable) and two RMSNorm weights.
+std::vector<ParamSpec> llama_layer(int64_t hidden = 64, int64_t inter = 160) {
+  return {{kPrefix + "self_attn.q_proj.weight", {hidden, hidden}, DType::F16, true},
+          {kPrefix + "self_attn.k_proj.weight", {hidden, hidden}, DType::F16, true},
+          {kPrefix + "self_attn.v_proj.weight", {hidden, hidden}, DType::F16, true},
+          {kPrefix + "self_attn.o_proj.weight", {hidden, hidden}, DType::F16, true},
+          {kPrefix + "mlp.gate_proj.weight", {inter, hidden}, DType::F16, true},
+          {kPrefix + "mlp.up_proj.weight", {inter, hidden}, DType::F16, true},
+          {kPrefix + "mlp.down_proj.weight", {hidden, inter}, DType::F16, true},
+          {kPrefix + "input_layernorm.weight", {hidden}, DType::F32, false},
+          {kPrefix + "post_attention_layernorm.weight", {hidden}, DType::BF16, false}};
+}
+
+// Source tensors for a manifest, in a mix of dtypes (F32, F16, BF16 by turns) so packing
+// converts; counts how often each is fetched.
+struct Sources {
+  std::map<std::string, std::vector<uint8_t>> data;
+  std::map<std::string, DType> dtype;
+  std::map<std::string, int> fetched;
+
+  Sources(const BlobManifest& m, uint32_t seed) {
+    std::mt19937 rng(seed);
+    std::normal_distribution<float> normal(0.0f, 0.02f);
+    const DType kinds[] = {DType::F32, DType::F16, DType::BF16};
+    size_t turn = 0;
+    for (const BlobParam& p : m.params) {
+      const DType t = kinds[turn++ % 3];
+      std::vector<uint8_t> bytes(p.numel() * zinc::quant::dtype_size(t));
+      for (int64_t i = 0; i < p.numel(); ++i) {
+        const float x = p.shape.size() == 1 ? 1.0f + normal(rng) : normal(rng);
+        if (t == DType::F32) {
+          std::memcpy(&bytes[i * 4], &x, 4);
+        } else {
+          const uint16_t h =
+              t == DType::F16 ? zinc::quant::f32_to_f16(x) : zinc::quant::f32_to_bf16(x);
+          std::memcpy(&bytes[i * 2], &h, 2);
+        }
+      }
+      data[p.name] = std::move(bytes);
+      dtype[p.name] = t;
+    }
+  }
+  FetchTensor fetch() {
+    return [this](const BlobParam& p) {
+      ++fetched[p.name];
+      return SourceTensor{dtype.at(p.name), data.at(p.name).data()};
+    };
+  }
+};
+
+std::vector<uint8_t> pack_whole(const BlobManifest& m, Sources& src) {
+  std::vector<uint8_t> blob(m.bytes, 0xEE);
+  pack_slice(m, 0, m.bytes, src.fetch(), blob.data());
+  return blob;
+}
+
+// Every shard of every cut (N = 1..5, several alignments), concatenated, equals `whole`
+// followed by zero padding. `make` produces one slice.
+void check_every_cut(const std::vector<uint8_t>& whole,
+                     const std::function<void(size_t, size_t, uint8_t*)>& make) {
+  for (size_t align : {size_t{1}, size_t{100}, kPageBytes}) {
+    for (int world = 1; world <= 5; ++world) {
+      INFO("world " << world << ", align " << align);
+      const size_t s = shard_bytes(whole.size(), world, align);
+      std::vector<uint8_t> all(world * s, 0xEE);
+      for (int r = 0; r < world; ++r) {
+        const ShardRange range = shard_range(whole.size(), world, r, align);
+        make(range.offset, range.shard_bytes, all.data() + range.offset);
+      }
+      REQUIRE(std::memcmp(all.data(), whole.data(), whole.size()) == 0);
+      REQUIRE(std::all_of(all.begin() + whole.size(), all.end(), [](uint8_t b) { return b == 0; }));
+    }
+  }
+}
+
+// Bytes of the blob outside every param are zero.
+void require_gaps_zero(const BlobManifest& m, const std::vector<uint8_t>& blob) {
+  size_t end = 0;
+  for (const BlobParam& p : m.params) {
+    for (size_t i = end; i < p.offset; ++i) REQUIRE(blob[i] == 0);
+    end = p.offset + p.bytes;
+  }
+}
+
+std::vector<float> unpack(const BlobManifest& m, const std::string& name,
+                          const std::vector<uint8_t>& blob) {
+  const BlobParam* p = m.find(name);
+  REQUIRE(p != nullptr);
+  std::vector<float> out(p->numel());
+  unpack_param(*p, m.group_size, blob.data(), out.data());
+  return out;
+}
+
+void require_same_manifest(const BlobManifest& a, const BlobManifest& b) {
+  REQUIRE(a.name == b.name);
+  REQUIRE(a.format == b.format);
+  REQUIRE(a.group_size == b.group_size);
+  REQUIRE(a.bytes == b.bytes);
+  REQUIRE(a.params.size() == b.params.size());
+  for (size_t i = 0; i < a.params.size(); ++i) {
+    const BlobParam &x = a.params[i], &y = b.params[i];
+    REQUIRE(x.name == y.name);
+    REQUIRE(x.shape == y.shape);
+    REQUIRE(x.format == y.format);
+    REQUIRE(x.dtype == y.dtype);
+    REQUIRE(x.offset == y.offset);
+    REQUIRE(x.bytes == y.bytes);
+    REQUIRE(x.layout.codes_bytes == y.layout.codes_bytes);
+    REQUIRE(x.layout.scales_bytes == y.layout.scales_bytes);
+    REQUIRE(x.layout.mins_bytes == y.layout.mins_bytes);
+  }
+}
+
+}  // namespace
+
+TEST_CASE("plan_blob aligns every param and sizes it for its format", "[blob]") {
+  for (QuantFormat f : kAllFormats) {
+    INFO("format " << zinc::quant::quant_format_name(f));
+    const auto specs = llama_layer();
+    const BlobManifest m = plan_blob("layer.0000", specs, f, 32);
+    REQUIRE(m.name == "layer.0000");
+    REQUIRE(m.format == f);
+    REQUIRE(m.group_size == 32);
+    REQUIRE(m.params.size() == specs.size());
+    size_t end = 0;
+    for (size_t i = 0; i < specs.size(); ++i) {
+      const BlobParam& p = m.params[i];
+      INFO("tensor " << p.name);
+      REQUIRE(p.name == specs[i].name);
+      REQUIRE(p.shape == specs[i].shape);
+      REQUIRE(p.dtype == specs[i].dtype);
+      REQUIRE(p.offset % kParamAlign == 0);
+      REQUIRE(p.offset == round_up(end, kParamAlign));  // packed tightly, in the given order
+      const size_t n = static_cast<size_t>(p.numel());
+      if (specs[i].quantize && f != QuantFormat::None) {
+        REQUIRE(p.format == f);
+        REQUIRE(p.layout.codes_bytes == n * zinc::quant::quant_bits(f) / 8);
+        REQUIRE(p.layout.scales_bytes == n / 32 * 2);
+        REQUIRE(p.layout.mins_bytes == (zinc::quant::quant_has_mins(f) ? n / 32 * 2 : 0));
+        REQUIRE(p.bytes == p.layout.total());
+      } else {
+        REQUIRE(p.format == QuantFormat::None);
+        REQUIRE(p.layout.total() == 0);
+        REQUIRE(p.bytes == n * zinc::quant::dtype_size(p.dtype));
+      }
+      end = p.offset + p.bytes;
+    }
+    REQUIRE(m.bytes == end);
+    REQUIRE(m.find(kPrefix + "mlp.up_proj.weight") == &m.params[5]);
+    REQUIRE(m.find("lm_head.weight") == nullptr);
+  }
+  // By hand for nf4: a 64x64 matrix is 2048 code bytes + 128 fp16 scales = 2304 bytes.
+  const BlobManifest m = plan_blob("layer.0000", llama_layer(), QuantFormat::NF4, 32);
+  REQUIRE(m.params[1].offset == 2304);
+  REQUIRE(m.params[4].offset == 9216);
+  REQUIRE(m.params[5].offset == 15104);  // 9216 + 5760 rounded up to 256
+  REQUIRE(m.params[7].offset == 26880);
+  REQUIRE(m.bytes == 27264);  // + 256 (F32 norm) + 128 (BF16 norm)
+}
+
+TEST_CASE("plan_blob errors name the tensor", "[blob]") {
+  // cols 64 with group 48: the first projection fails.
+  REQUIRE_THROWS_WITH(
+      plan_blob("layer.0002", llama_layer(), QuantFormat::NF4, 48),
+      ZINC_CONTAINS("layer.0002") && ZINC_CONTAINS("q_proj") && ZINC_CONTAINS("group size 48"));
+  // cols 160 with group 64: only down_proj fails.
+  REQUIRE_THROWS_WITH(plan_blob("layer.0002", llama_layer(), QuantFormat::Int4, 64),
+                      ZINC_CONTAINS(kPrefix + "mlp.down_proj.weight"));
+  REQUIRE_NOTHROW(plan_blob("layer.0002", llama_layer(), QuantFormat::None, 48));
+
+  std::vector<ParamSpec> bias = {{"fc1.bias", {64}, DType::F16, true}};
+  REQUIRE_THROWS_WITH(plan_blob("layer.0000", bias, QuantFormat::NF4, 32),
+                      ZINC_CONTAINS("fc1.bias") && ZINC_CONTAINS("2-D"));
+  REQUIRE_THROWS_WITH(plan_blob("layer.0000", bias, QuantFormat::None, 32),
+                      ZINC_CONTAINS("fc1.bias"));
+  std::vector<ParamSpec> ints = {{"position_ids", {64}, DType::I64, false}};
+  REQUIRE_THROWS_WITH(plan_blob("embed", ints, QuantFormat::None, 32),
+                      ZINC_CONTAINS("position_ids") && ZINC_CONTAINS("I64"));
+  std::vector<ParamSpec> twice = {{"w", {4, 4}, DType::F16, false}, {"w", {4}, DType::F16, false}};
+  REQUIRE_THROWS_WITH(plan_blob("embed", twice, QuantFormat::None, 32), ZINC_CONTAINS("twice"));
+  std::vector<ParamSpec> empty_dim = {{"w", {0, 4}, DType::F16, false}};
+  REQUIRE_THROWS_WITH(plan_blob("embed", empty_dim, QuantFormat::None, 32),
+                      ZINC_CONTAINS("w has shape [0, 4]"));
+  REQUIRE_THROWS_WITH(plan_blob("layer.0000", llama_layer(), QuantFormat::NF4, 0),
+                      ZINC_CONTAINS("group size must be > 0"));
+  REQUIRE(plan_blob("empty", {}, QuantFormat::NF4, 64).bytes == 0);
+}
+
+TEST_CASE("manifest JSON round trip", "[blob]") {
+  for (QuantFormat f : kAllFormats) {
+    INFO("format " << zinc::quant::quant_format_name(f));
+    const BlobManifest m = plan_blob("layer.0007", llama_layer(), f, 32);
+    const std::string text = m.to_json().dump();
+    REQUIRE_THAT(text, ZINC_CONTAINS(std::string("\"") + zinc::quant::quant_format_name(f) + "\""));
+    require_same_manifest(BlobManifest::from_json(json::parse(text), "store.h5"), m);
+  }
+  const BlobManifest empty = plan_blob("empty", {}, QuantFormat::Int8, 64);
+  require_same_manifest(BlobManifest::from_json(empty.to_json(), "x"), empty);
+}
+
+TEST_CASE("from_json rejects corrupted manifests, naming the source and the tensor", "[blob]") {
+  const BlobManifest m = plan_blob("layer.0003", llama_layer(), QuantFormat::Int4, 32);
+  const json good = m.to_json();
+  const std::string src = "zinc.h5:/blobs/layer.0003";
+  auto corrupt = [&](const std::function<void(json&)>& edit) {
+    json j = good;
+    edit(j);
+    return j;
+  };
+  auto rejects = [&](const json& j, const std::string& a, const std::string& b) {
+    REQUIRE_THROWS_WITH(BlobManifest::from_json(j, src),
+                        ZINC_CONTAINS(src) && ZINC_CONTAINS(a) && ZINC_CONTAINS(b));
+  };
+  const std::string k = m.params[1].name, v = m.params[2].name, last = m.params.back().name;
+
+  rejects(corrupt([](json& j) { j["params"][1]["offset"] = j["params"][0]["offset"]; }), k,
+          "overlaps");
+  rejects(corrupt([](json& j) { j["bytes"] = j["bytes"].get<size_t>() - 1; }), last,
+          "past the blob's end");
+  rejects(corrupt([](json& j) { j["bytes"] = j["bytes"].get<size_t>() + 4096; }), "layer.0003",
+          "last tensor ends at");
+  rejects(
+      corrupt([](json& j) { j["params"][2]["bytes"] = j["params"][2]["bytes"].get<size_t>() + 2; }),
+      v, "do not match");
+  rejects(corrupt([](json& j) { j["params"][2]["mins"] = 0; }), v, "do not match");
+  rejects(corrupt([](json& j) { j["params"][2]["shape"] = {64, 32}; }), v, "do not match");
+  rejects(corrupt([](json& j) {
+            j["params"][1]["offset"] = j["params"][1]["offset"].get<size_t>() + 8;
+          }),
+          k, "not a multiple of 256");
+  rejects(corrupt([](json& j) { j["params"][1]["offset"] = -2304; }), k, "non-negative");
+  rejects(corrupt([](json& j) { j["params"][1]["format"] = "int8"; }), k, "differs");
+  rejects(corrupt([](json& j) { j["params"][1]["format"] = "int5"; }), k, "unknown quantization");
+  rejects(corrupt([&](json& j) { j["params"][8]["dtype"] = "I32"; }), last, "I32");
+  rejects(corrupt([](json& j) { j["params"][1].erase("shape"); }), k, "missing field \"shape\"");
+  rejects(corrupt([](json& j) { j["params"][1]["name"] = j["params"][0]["name"]; }),
+          m.params[0].name, "twice");
+  rejects(corrupt([](json& j) { j["group_size"] = 48; }), m.params[0].name, "group size 48");
+  rejects(corrupt([](json& j) { j["group_size"] = 0; }), "layer.0003", "group_size");
+  rejects(corrupt([](json& j) { j["format"] = "nf5"; }), "layer.0003", "nf5");
+  rejects(corrupt([](json& j) { j["bytes"] = "27392"; }), "layer.0003", "\"bytes\"");
+  rejects(corrupt([](json& j) { j["params"] = json::object(); }), "layer.0003", "array");
+  REQUIRE_THROWS_WITH(BlobManifest::from_json(json::array(), src), ZINC_CONTAINS(src));
+}
+
+TEST_CASE("pack_slice of every cut equals the whole blob", "[blob]") {
+  for (QuantFormat f : kAllFormats) {
+    INFO("format " << zinc::quant::quant_format_name(f));
+    const BlobManifest m = plan_blob("layer.0001", llama_layer(), f, 32);
+    Sources src(m, 7);
+    const std::vector<uint8_t> whole = pack_whole(m, src);
+    require_gaps_zero(m, whole);
+
+    std::vector<uint8_t> by_param(m.bytes, 0);  // pack_param, one tensor at a time
+    for (const BlobParam& p : m.params) {
+      pack_param(p, m.group_size, src.dtype.at(p.name), src.data.at(p.name).data(),
+                 by_param.data());
+    }
+    REQUIRE(by_param == whole);
+
+    check_every_cut(whole, [&](size_t offset, size_t bytes, uint8_t* dst) {
+      pack_slice(m, offset, bytes, src.fetch(), dst);
+    });
+  }
+}
+
+TEST_CASE("pack_slice fetches only the tensors its slice touches", "[blob]") {
+  const BlobManifest m = plan_blob("layer.0001", llama_layer(), QuantFormat::NF4, 32);
+  Sources src(m, 3);
+  std::vector<uint8_t> out(m.bytes + 8192);
+  const BlobParam& q = m.params[0];
+  const BlobParam& k = m.params[1];
+  const BlobParam& v = m.params[2];
+
+  pack_slice(m, q.offset + 10, 100, src.fetch(), out.data());
+  REQUIRE(src.fetched == std::map<std::string, int>{{q.name, 1}});
+  src.fetched.clear();
+  pack_slice(m, k.offset + k.bytes - 1, 2, src.fetch(), out.data());
+  REQUIRE(src.fetched == std::map<std::string, int>{{k.name, 1}, {v.name, 1}});
+  src.fetched.clear();
+  pack_slice(m, m.bytes, 8192, src.fetch(), out.data());  // all padding
+  REQUIRE(src.fetched.empty());
+  REQUIRE(std::all_of(out.begin(), out.begin() + 8192, [](uint8_t b) { return b == 0; }));
+  pack_slice(m, 0, 0, src.fetch(), nullptr);
+  REQUIRE(src.fetched.empty());
+
+  auto no_data = [](const BlobParam&) { return SourceTensor{DType::F32, nullptr}; };
+  REQUIRE_THROWS_WITH(pack_slice(m, 0, 16, no_data, out.data()), ZINC_CONTAINS(q.name));
+  auto ints = [&](const BlobParam& p) {
+    return SourceTensor{DType::I32, src.data.at(p.name).data()};
+  };
+  REQUIRE_THROWS_WITH(pack_slice(m, 0, 16, ints, out.data()), ZINC_CONTAINS("I32"));
+}
+
+TEST_CASE("a large matrix is quantized in row blocks that agree with one quantize call", "[blob]") {
+  // 1030 x 2048 = 2.1M elements: more than one row block, the last one short.
+  const int64_t rows = 1030, cols = 2048;
+  const BlobManifest m = plan_blob(
+      "embed", {{"embed_tokens.weight", {rows, cols}, DType::F16, true}}, QuantFormat::NF4, 64);
+  const BlobParam& p = m.params[0];
+  std::mt19937 rng(11);
+  std::normal_distribution<float> normal(0.0f, 1.0f);
+  std::vector<uint16_t> w16(rows * cols);
+  std::vector<float> w32(rows * cols);
+  for (size_t i = 0; i < w16.size(); ++i) {
+    w16[i] = zinc::quant::f32_to_f16(normal(rng));
+    w32[i] = zinc::quant::f16_to_f32(w16[i]);
+  }
+  std::vector<uint8_t> blob(m.bytes, 0);
+  pack_param(p, 64, DType::F16, w16.data(), blob.data());
+
+  std::vector<uint8_t> codes(p.layout.codes_bytes);
+  std::vector<uint16_t> scales(p.layout.scales_bytes / 2);
+  zinc::quant::quantize(QuantFormat::NF4, 64, w32.data(), rows, cols, codes.data(), scales.data(),
+                        nullptr);
+  REQUIRE(std::memcmp(blob.data(), codes.data(), codes.size()) == 0);
+  REQUIRE(std::memcmp(blob.data() + codes.size(), scales.data(), p.layout.scales_bytes) == 0);
+
+  auto fetch = [&](const BlobParam&) { return SourceTensor{DType::F16, w16.data()}; };
+  for (int world : {3, 7}) {
+    for (size_t align : {size_t{1}, kPageBytes}) {
+      INFO("world " << world << ", align " << align);
+      const size_t s = shard_bytes(m.bytes, world, align);
+      std::vector<uint8_t> all(world * s);
+      for (int r = 0; r < world; ++r) pack_slice(m, r * s, s, fetch, all.data() + r * s);
+      REQUIRE(std::memcmp(all.data(), blob.data(), m.bytes) == 0);
+    }
+  }
+}
+
+TEST_CASE("unpack_param returns what pack_param stored", "[blob]") {
+  std::mt19937 rng(5);
+  std::normal_distribution<float> normal(0.0f, 0.5f);
+  const int64_t rows = 24, cols = 96;
+  std::vector<float> w(rows * cols);
+  for (float& x : w) x = normal(rng);
+
+  SECTION("raw F32 is exact") {
+    const BlobManifest m =
+        plan_blob("b", {{"w", {rows, cols}, DType::F32, true}}, QuantFormat::None, 32);
+    std::vector<uint8_t> blob(m.bytes);
+    pack_param(m.params[0], 32, DType::F32, w.data(), blob.data());
+    REQUIRE(unpack(m, "w", blob) == w);
+  }
+  SECTION("raw F16 and BF16 round like the scalar conversions") {
+    for (DType t : {DType::F16, DType::BF16}) {
+      const BlobManifest m = plan_blob("b", {{"w", {rows, cols}, t, false}}, QuantFormat::NF4, 32);
+      std::vector<uint8_t> blob(m.bytes);
+      pack_param(m.params[0], 32, DType::F32, w.data(), blob.data());
+      const std::vector<float> got = unpack(m, "w", blob);
+      for (size_t i = 0; i < w.size(); ++i) {
+        const float expect = t == DType::F16
+                                 ? zinc::quant::f16_to_f32(zinc::quant::f32_to_f16(w[i]))
+                                 : zinc::quant::bf16_to_f32(zinc::quant::f32_to_bf16(w[i]));
+        REQUIRE(got[i] == expect);
+      }
+      // The same dtype in and out is a plain copy.
+      std::vector<uint8_t> again(m.bytes);
+      pack_param(m.params[0], 32, t, blob.data(), again.data());
+      REQUIRE(again == blob);
+    }
+  }
+  SECTION("quantized equals dequantize(quantize(x))") {
+    for (QuantFormat f : kAllFormats) {
+      if (f == QuantFormat::None) continue;
+      INFO("format " << zinc::quant::quant_format_name(f));
+      const BlobManifest m = plan_blob("b", {{"w", {rows, cols}, DType::F16, true}}, f, 32);
+      const BlobParam& p = m.params[0];
+      std::vector<uint8_t> blob(m.bytes);
+      pack_param(p, 32, DType::F32, w.data(), blob.data());
+
+      std::vector<uint8_t> codes(p.layout.codes_bytes);
+      std::vector<uint16_t> scales(p.layout.scales_bytes / 2), mins(p.layout.mins_bytes / 2);
+      uint16_t* mins_ptr = mins.empty() ? nullptr : mins.data();
+      zinc::quant::quantize(f, 32, w.data(), rows, cols, codes.data(), scales.data(), mins_ptr);
+      REQUIRE(std::memcmp(blob.data(), codes.data(), codes.size()) == 0);
+      std::vector<float> expect(w.size());
+      zinc::quant::dequantize(f, 32, codes.data(), scales.data(), mins_ptr, rows, cols,
+                              expect.data());
+      REQUIRE(unpack(m, "w", blob) == expect);
+      // A group size other than the manifest's is refused, not read out of bounds.
+      std::vector<float> out(w.size());
+      REQUIRE_THROWS_WITH(unpack_param(p, 16, blob.data(), out.data()), ZINC_CONTAINS("w"));
+    }
+  }
+}
+
+TEST_CASE("fill_dummy_slice is independent of the cut and deterministic", "[blob]") {
+  for (QuantFormat f : kAllFormats) {
+    INFO("format " << zinc::quant::quant_format_name(f));
+    const BlobManifest m = plan_blob("layer.0001", llama_layer(), f, 32);
+    std::vector<uint8_t> whole(m.bytes, 0xEE);
+    fill_dummy_slice(m, 0, m.bytes, 1234, 0.02f, whole.data());
+    require_gaps_zero(m, whole);
+    check_every_cut(whole, [&](size_t offset, size_t bytes, uint8_t* dst) {
+      fill_dummy_slice(m, offset, bytes, 1234, 0.02f, dst);
+    });
+    std::vector<uint8_t> again(m.bytes);
+    fill_dummy_slice(m, 0, m.bytes, 1234, 0.02f, again.data());
+    REQUIRE(again == whole);
+
+    // Another seed, or another blob with the same params, gives other weights.
+    std::vector<uint8_t> other(m.bytes);
+    fill_dummy_slice(m, 0, m.bytes, 1235, 0.02f, other.data());
+    const BlobParam& q = m.params[0];
+    REQUIRE(std::memcmp(other.data() + q.offset, whole.data() + q.offset, q.bytes) != 0);
+    BlobManifest renamed = m;
+    renamed.name = "layer.0002";
+    fill_dummy_slice(renamed, 0, m.bytes, 1234, 0.02f, other.data());
+    REQUIRE(std::memcmp(other.data() + q.offset, whole.data() + q.offset, q.bytes) != 0);
+  }
+}
+
+TEST_CASE("fill_dummy_slice weights have about the requested spread", "[blob]") {
+  const float stddev = 0.02f;
+  for (QuantFormat f : kAllFormats) {
+    INFO("format " << zinc::quant::quant_format_name(f));
+    const BlobManifest m = plan_blob("layer.0005", llama_layer(), f, 32);
+    std::vector<uint8_t> blob(m.bytes);
+    fill_dummy_slice(m, 0, m.bytes, 99, stddev, blob.data());
+    for (const BlobParam& p : m.params) {
+      INFO("tensor " << p.name);
+      const std::vector<float> w = unpack(m, p.name, blob);
+      double sum = 0, sq = 0;
+      for (float x : w) {
+        REQUIRE(std::isfinite(x));
+        sum += x;
+        sq += static_cast<double>(x) * x;
+      }
+      const double mean = sum / w.size();
+      const double sd = std::sqrt(std::max(0.0, sq / w.size() - mean * mean));
+      if (p.shape.size() == 1) {  // a norm weight: 1 plus a little noise
+        REQUIRE(
+            std::all_of(w.begin(), w.end(), [](float x) { return std::fabs(x - 1.0f) < 0.03f; }));
+      } else {
+        REQUIRE(sd > stddev / 2);
+        REQUIRE(sd < stddev * 2);
+        REQUIRE(std::fabs(mean) < 0.3 * stddev);  // int4-sym codes average -0.5
+      }
+    }
+  }
+  const BlobManifest m = plan_blob("layer.0005", llama_layer(), QuantFormat::NF4, 32);
+  std::vector<uint8_t> blob(m.bytes);
+  REQUIRE_THROWS_WITH(fill_dummy_slice(m, 0, m.bytes, 1, 0.0f, blob.data()),
+                      ZINC_CONTAINS("stddev"));
+  REQUIRE_THROWS_WITH(fill_dummy_slice(m, 0, m.bytes, 1, NAN, blob.data()),
+                      ZINC_CONTAINS("stddev"));
+}
