@@ -64,9 +64,12 @@ bool parse_generate_options(int argc, char** argv, GenerateOptions* o, std::stri
       "[options]\noptions");
   desc.add_options()
       ("help,h", "show this help")
-      ("model", po::value<std::string>(&o->model)->required(),
+      ("model", po::value<std::string>(&o->model),
        "a Hugging Face directory (config.json + safetensors), a FILE.zinc.h5 store "
        "(zinc convert), or dummy:SHAPE (random weights, e.g. dummy:llama-2-13b)")
+      ("dummy", po::value<std::string>(),
+       "random weights of a built-in shape (opt-1.3b .. opt-175b, llama-2-7b/13b/70b, "
+       "tiny-llama, tiny-opt): the same as --model dummy:SHAPE")
       ("quant", po::value<std::string>(&o->quant)->default_value("none"),
        "weight format: none, int8, int8-asym, int4, int4-sym, nf4 (a store keeps its own)")
       ("group-size", po::value<int>(&o->group_size)->default_value(64),
@@ -104,6 +107,11 @@ bool parse_generate_options(int argc, char** argv, GenerateOptions* o, std::stri
     throw UsageError(std::string(e.what()) + "\nrun 'zinc generate --help' for the options");
   }
   o->quant_given = !vm["quant"].defaulted();
+  if (vm.count("dummy")) {
+    if (vm.count("model")) throw UsageError("give --model or --dummy, not both");
+    o->model = "dummy:" + vm["dummy"].as<std::string>();
+  }
+  if (o->model.empty()) throw UsageError("no model: give --model DIR|FILE.zinc.h5|dummy:SHAPE or --dummy SHAPE");
   o->group_size_given = !vm["group-size"].defaulted();
   if (prompt_ids.empty() && prompts_file.empty())
     throw UsageError("no prompts: give --prompt-ids \"1,2,3\" (repeatable) or --prompts-file F");

@@ -1,0 +1,63 @@
+// ZeRO-3 weights: what one all-gather moves (the packed quantized blob, ~0.28x of fp16 for
+// 4-bit with group 64), and the slot contract of ZeroWeights.
+#include "collectives/communicator.hpp"
+#include "partition/shard.hpp"
+#include "runtime/backend/cpu/cpu_backend.hpp"
+#include "runtime/model/dummy_configs.hpp"
+#include "runtime/model/loader.hpp"
+#include "unit/test_util.hpp"
+
+using namespace zinc;
+
+namespace {
+
+// Packed bytes of a LLaMA-2-7B decoder layer over its fp16 size.
+double layer_ratio(quant::QuantFormat q) {
+  const runtime::ModelConfig c = runtime::dummy_config("llama-2-7b");
+  const auto plan = runtime::blob_plan(c);
+  const auto m = partition::plan_blob(plan[1].name, plan[1].params, q, 64);
+  int64_t params = 0;
+  for (const auto& p : m.params) params += p.numel();
+  return static_cast<double>(m.bytes) / (2.0 * static_cast<double>(params));
+}
+
+}  // namespace
+
+TEST_CASE("a gathered layer is the packed quantized blob: 0.28x of fp16 for int4 g64", "[zero]") {
+  CHECK(layer_ratio(quant::QuantFormat::Int4) == Approx(0.28125).margin(0.001));
+  CHECK(layer_ratio(quant::QuantFormat::NF4) == Approx(0.265625).margin(0.001));
+  CHECK(layer_ratio(quant::QuantFormat::Int8) == Approx(0.515625).margin(0.001));
+  CHECK(layer_ratio(quant::QuantFormat::None) == Approx(1.0).margin(0.001));
+}
+
+TEST_CASE("each acquire gathers exactly one blob's shards; slots are bounded", "[zero]") {
+  runtime::CpuBackend be;
+  collectives::SelfCommunicator comm;
+  const runtime::ModelConfig c = runtime::dummy_config("tiny-llama");
+  const auto manifests = runtime::plan_manifests(runtime::blob_plan(c), quant::QuantFormat::NF4, 64);
+  runtime::ZeroWeights z(
+      manifests,
+      [&](size_t b, size_t off, size_t n, uint8_t* dst) {
+        partition::fill_dummy_slice(manifests[b], off, n, 7, 0.02f, dst);
+      },
+      be, comm);
+  uint64_t expect_unpadded = 0, expect_gathered = 0;
+  for (size_t b = 0; b < manifests.size(); ++b) {
+    const runtime::ParamTable& t = z.acquire(static_cast<int>(b));
+    for (const auto& p : manifests[b].params) CHECK(t.has(p.name));
+    expect_unpadded += manifests[b].bytes;
+    expect_gathered += z.shard_bytes(b);
+    CHECK(z.stats().blob_bytes == expect_unpadded);
+    CHECK(z.stats().gathered_bytes == expect_gathered);
+    CHECK(z.shard_bytes(b) % partition::kPageBytes == 0);
+    CHECK(z.shard_bytes(b) - manifests[b].bytes < partition::kPageBytes);
+    z.release(static_cast<int>(b));
+  }
+  z.acquire(0);
+  z.acquire(1);
+  REQUIRE_THROWS_WITH(z.acquire(2), ZINC_CONTAINS("weight slots are held"));
+  REQUIRE_THROWS_WITH(z.acquire(1), ZINC_CONTAINS("acquired twice"));
+  z.release(0);
+  REQUIRE_THROWS_WITH(z.release(0), ZINC_CONTAINS("not held"));
+  CHECK_NOTHROW(z.acquire(2));
+}
