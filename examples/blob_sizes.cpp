@@ -19,7 +19,6 @@ int main(int argc, char** argv) {
               "model_bytes", "vs_fp16");
   std::printf("%-12s %-6s %14s %10s %14s %10s\n", "", "", "MB", "", "GB", "");
   for (const std::string& shape : runtime::dummy_shapes()) {
-    if (shape == "bloom-176b") continue;  // family not implemented yet
     const runtime::ModelConfig c = runtime::dummy_config(shape);
     const auto plan = runtime::blob_plan(c);
     for (quant::QuantFormat q : formats) {

@@ -110,14 +110,20 @@ class Backend {
   // Writes the step's keys or values into the cache.
   // src [B*tq, KVH*hd]; cache [B, t_max, KVH, hd]; rows b*tq+i go to cache[b, t0+i]
   virtual void kv_write(const Tensor& src, const Tensor& cache, const AttentionShape& s) = 0;
-  // Causal attention of the step's queries over the cache, softmax(q k^T * scale) v.
+  // Causal attention of the step's queries over the cache,
+  // softmax(q k^T * scale + alibi) v.
   // q [B*tq, H*hd]; k_cache, v_cache [B, t_max, KVH, hd]; key_mask U8 [B, t_max]
   // (1 = key j of sequence b is a real token). Query i of sequence b (cache index t0+i)
   // sees keys j <= t0+i with key_mask[b, j] = 1; a query that sees none outputs zeros.
-  // out [B*tq, H*hd]
+  // alibi_slopes F32 [H] or empty: adds slope[h] * p(b, j), where p(b, j) = the number of
+  // real keys of sequence b before j (BLOOM's cumsum(mask) - 1). out [B*tq, H*hd]
   virtual void attention(const Tensor& q, const Tensor& k_cache, const Tensor& v_cache,
-                         const Tensor& key_mask, const AttentionShape& s, float scale,
-                         const Tensor& out) = 0;
+                         const Tensor& key_mask, const Tensor& alibi_slopes,
+                         const AttentionShape& s, float scale, const Tensor& out) = 0;
+  // Splits a fused projection laid out per head as [q(hd) k(hd) v(hd)] (BLOOM's
+  // query_key_value): qkv [n, H*3*hd] -> q, k, v [n, H*hd].
+  virtual void split_qkv(const Tensor& qkv, int heads, int head_dim, const Tensor& q,
+                         const Tensor& k, const Tensor& v) = 0;
   // out[b, :] = x[b*tq + tq-1, :]: the last new row of every sequence; x [B*tq, D]; out [B, D]
   virtual void last_rows(const Tensor& x, int batch, int tq, const Tensor& out) = 0;
   // x *= s, in place

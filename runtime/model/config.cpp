@@ -118,8 +118,10 @@ Activation parse_activation(const std::string& name, const char* key, const std:
   if (name == "silu" || name == "swish") return Activation::Silu;
   if (name == "relu") return Activation::Relu;
   if (name == "gelu") return Activation::Gelu;
+  if (name == "gelu_new" || name == "gelu_pytorch_tanh" || name == "gelu_fast")
+    return Activation::GeluTanh;
   ZINC_THROW(source << ": " << key << " '" << name
-                    << "' is not supported (supported: silu, relu, gelu)");
+                    << "' is not supported (supported: silu, relu, gelu, gelu_new, gelu_pytorch_tanh)");
 }
 
 void read_llama(const Reader& r, const std::string& source, ModelConfig* c) {
@@ -175,6 +177,33 @@ void read_llama(const Reader& r, const std::string& source, ModelConfig* c) {
   c->bos_token_id = 1;
   c->eos_token_ids = {2};
   c->pad_token_id = -1;
+}
+
+// BloomConfig: n_layer / n_head (num_hidden_layers / num_attention_heads are aliases),
+// hidden_size (n_embed), 4x MLP, GELU with the tanh approximation, ALiBi, tied lm_head.
+void read_bloom(const Reader& r, const std::string& source, ModelConfig* c) {
+  c->family = Family::Bloom;
+  c->vocab_size = r.positive_int("vocab_size");
+  c->hidden_size = r.find("hidden_size") ? r.positive_int("hidden_size") : r.positive_int("n_embed");
+  c->num_layers = r.find("n_layer") ? r.positive_int("n_layer") : r.positive_int("num_hidden_layers");
+  c->num_heads = r.find("n_head") ? r.positive_int("n_head") : r.positive_int("num_attention_heads");
+  c->num_kv_heads = c->num_heads;
+  ZINC_CHECK(c->hidden_size % c->num_heads == 0,
+             source << ": hidden_size " << c->hidden_size << " is not divisible by n_head "
+                    << c->num_heads);
+  c->head_dim = c->hidden_size / c->num_heads;
+  c->intermediate_size = 4 * c->hidden_size;
+  c->max_position_embeddings = 0;  // ALiBi: no learned or rotary positions
+  c->layer_norm_eps = r.positive_float("layer_norm_epsilon", 1e-5f);
+  c->residual_post_layernorm = r.boolean("apply_residual_connection_post_layernorm", false);
+  c->activation = Activation::GeluTanh;  // BloomGelu
+  c->tie_word_embeddings = r.boolean("tie_word_embeddings", true);
+  ZINC_CHECK(r.positive_int("pretraining_tp", 1) == 1 || !r.boolean("slow_but_exact", false),
+             source << ": slow_but_exact tensor-parallel emulation is not supported");
+  // BloomConfig's defaults.
+  c->bos_token_id = 1;
+  c->eos_token_ids = {2};
+  c->pad_token_id = 3;
 }
 
 void read_opt(const Reader& r, const std::string& source, ModelConfig* c) {
@@ -237,15 +266,17 @@ ModelConfig parse_config(const json& j, const std::string& source) {
   ZINC_CHECK(j.is_object(), source << ": expected a JSON object, got " << j.type_name());
   const Reader r(j, source);
   ModelConfig c;
-  ZINC_CHECK(r.find("model_type"), source << ": \"model_type\" is missing (supported: llama, opt)");
+  ZINC_CHECK(r.find("model_type"), source << ": \"model_type\" is missing (supported: llama, opt, bloom)");
   c.model_type = r.string("model_type", "");
   if (c.model_type == "llama") {
     read_llama(r, source, &c);
   } else if (c.model_type == "opt") {
     read_opt(r, source, &c);
+  } else if (c.model_type == "bloom") {
+    read_bloom(r, source, &c);
   } else {
     ZINC_THROW(source << ": model_type '" << c.model_type
-                      << "' is not supported (supported: llama, opt)");
+                      << "' is not supported (supported: llama, opt, bloom)");
   }
   // Newer transformers write "dtype", older "torch_dtype".
   c.torch_dtype = r.string("torch_dtype", r.string("dtype", ""));

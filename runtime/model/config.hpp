@@ -10,12 +10,13 @@
 
 namespace zinc::runtime {
 
-enum class Family { Llama, Opt };
-enum class Activation { Silu, Relu, Gelu };
+enum class Family { Llama, Opt, Bloom };
+// Gelu = exact (erf); GeluTanh = the tanh approximation (BLOOM, "gelu_new").
+enum class Activation { Silu, Relu, Gelu, GeluTanh };
 
 struct ModelConfig {
   Family family = Family::Llama;
-  std::string model_type;          // "llama", "opt"
+  std::string model_type;          // "llama", "opt", "bloom"
   int vocab_size = 0;
   int hidden_size = 0;
   int intermediate_size = 0;       // OPT: ffn_dim
@@ -41,6 +42,9 @@ struct ModelConfig {
   bool layer_norm_elementwise_affine = true;
   bool final_layer_norm = true;       // do_layer_norm_before && !_remove_final_layer_norm
   float layer_norm_eps = 1e-5f;       // torch.nn.LayerNorm default, as OPT uses
+
+  // BLOOM (ALiBi positions; layer_norm_eps from layer_norm_epsilon)
+  bool residual_post_layernorm = false;  // apply_residual_connection_post_layernorm
 
   int bos_token_id = -1;
   std::vector<int> eos_token_ids;     // config may give one id or a list

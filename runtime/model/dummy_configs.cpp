@@ -25,6 +25,8 @@ const Shape kShapes[] = {
     {"llama-2-7b", Family::Llama, 4096, 32, 32, 32, 11008, 32000, 4096},
     {"llama-2-13b", Family::Llama, 5120, 40, 40, 40, 13824, 32000, 4096},
     {"llama-2-70b", Family::Llama, 8192, 80, 64, 8, 28672, 32000, 4096},
+    {"tiny-bloom", Family::Bloom, 256, 4, 8, 8, 1024, 1024, 0},
+    {"bloom-176b", Family::Bloom, 14336, 70, 112, 112, 57344, 250880, 0},
 };
 
 }  // namespace
@@ -32,19 +34,15 @@ const Shape kShapes[] = {
 std::vector<std::string> dummy_shapes() {
   std::vector<std::string> names;
   for (const Shape& s : kShapes) names.push_back(s.name);
-  names.push_back("bloom-176b");
   return names;
 }
 
 ModelConfig dummy_config(const std::string& shape) {
-  if (shape == "bloom-176b")
-    ZINC_THROW("dummy:bloom-176b: the BLOOM family (ALiBi) is not implemented yet; "
-               "use an OPT or LLaMA-2 shape");
   for (const Shape& s : kShapes) {
     if (shape != s.name) continue;
     ModelConfig c;
     c.family = s.family;
-    c.model_type = s.family == Family::Llama ? "llama" : "opt";
+    c.model_type = s.family == Family::Llama ? "llama" : s.family == Family::Opt ? "opt" : "bloom";
     c.hidden_size = s.hidden;
     c.num_layers = s.layers;
     c.num_heads = s.heads;
@@ -59,6 +57,12 @@ ModelConfig dummy_config(const std::string& shape) {
       c.rms_norm_eps = 1e-5f;
       c.bos_token_id = 1;
       c.eos_token_ids = {2};
+    } else if (s.family == Family::Bloom) {
+      c.activation = Activation::GeluTanh;
+      c.tie_word_embeddings = true;
+      c.bos_token_id = 1;
+      c.eos_token_ids = {2};
+      c.pad_token_id = 3;
     } else {
       c.activation = Activation::Relu;
       c.word_embed_proj_dim = s.hidden;

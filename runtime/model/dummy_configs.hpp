@@ -1,7 +1,7 @@
 // Built-in architecture shapes for `--model dummy:SHAPE`: the real configs of public
-// models (OPT 1.3B..175B, LLaMA-2 7B/13B/70B), with random weights that each rank
+// models (OPT 1.3B..175B, LLaMA-2 7B/13B/70B, BLOOM-176B), with random weights that each rank
 // generates directly into its own shard (partition::fill_dummy_slice), so a 175B shape
-// never exists whole in one process. "tiny-llama" and "tiny-opt" are small shapes for tests.
+// never exists whole in one process. "tiny-llama", "tiny-opt" and "tiny-bloom" are small shapes for tests.
 #pragma once
 
 #include <string>

@@ -69,9 +69,15 @@ void self_attention(Backend& backend, const AttentionWeights& w, const Attention
   Tensor q = scratch.get(kSlotQ, n, q_dim);
   Tensor k = scratch.get(kSlotK, n, kv_dim);
   Tensor v = scratch.get(kSlotV, n, kv_dim);
-  backend.linear(x, w.q.w, w.q.b, q);
-  backend.linear(x, w.k.w, w.k.b, k);
-  backend.linear(x, w.v.w, w.v.b, v);
+  if (!w.qkv.w.empty()) {
+    Tensor qkv = scratch.get(kSlotQkv, n, q_dim + 2 * kv_dim);
+    backend.linear(x, w.qkv.w, w.qkv.b, qkv);
+    backend.split_qkv(qkv, p.heads, p.head_dim, q, k, v);
+  } else {
+    backend.linear(x, w.q.w, w.q.b, q);
+    backend.linear(x, w.k.w, w.k.b, k);
+    backend.linear(x, w.v.w, w.v.b, v);
+  }
   if (p.rope) {
     backend.rope(Tensor(q.data, q.dtype, {n, p.heads, p.head_dim}), positions, p.rope_theta);
     backend.rope(Tensor(k.data, k.dtype, {n, p.kv_heads, p.head_dim}), positions, p.rope_theta);
@@ -88,7 +94,7 @@ void self_attention(Backend& backend, const AttentionWeights& w, const Attention
   backend.kv_write(v, kv.v(layer), s);
   Tensor attn = scratch.get(kSlotAttn, n, q_dim);
   const float scale = 1.0f / std::sqrt(static_cast<float>(p.head_dim));
-  backend.attention(q, kv.k(layer), kv.v(layer), kv.key_mask(), s, scale, attn);
+  backend.attention(q, kv.k(layer), kv.v(layer), kv.key_mask(), p.alibi_slopes, s, scale, attn);
   backend.linear(attn, w.o.w, w.o.b, out);
 }
 

@@ -43,17 +43,19 @@ class Scratch {
 // Scratch slots used by the shared layers; families use slots from kFamilySlots on.
 enum ScratchSlot {
   kSlotQ = 0, kSlotK, kSlotV, kSlotAttn, kSlotMlpA, kSlotMlpB, kSlotIds, kSlotPositions,
-  kFamilySlots
+  kSlotQkv, kFamilySlots
 };
 
 struct AttentionWeights {
   Linear q, k, v, o;
+  Linear qkv;  // fused, per head [q k v] (BLOOM); when set, q/k/v are unused
 };
 
 struct AttentionParams {
   int heads = 0, kv_heads = 0, head_dim = 0;
   bool rope = false;
   float rope_theta = 10000.0f;
+  Tensor alibi_slopes;  // F32 [heads] for ALiBi (BLOOM), else empty
 };
 
 // Uploads the step's token ids and positions (host) into I32 device tensors [B*tq].

@@ -49,7 +49,8 @@ class Llama final : public Model {
       AttentionWeights attn{bind_linear(w, p + "self_attn.q_proj", c.attention_bias),
                             bind_linear(w, p + "self_attn.k_proj", c.attention_bias),
                             bind_linear(w, p + "self_attn.v_proj", c.attention_bias),
-                            bind_linear(w, p + "self_attn.o_proj", c.attention_bias)};
+                            bind_linear(w, p + "self_attn.o_proj", c.attention_bias),
+                            Linear{}};
       backend_.rms_norm(h, w.at(p + "input_layernorm.weight"), c.rms_norm_eps, x);
       self_attention(backend_, attn, params_, x, positions, in, kv, l, scratch_, branch);
       backend_.add(h, branch, h);

@@ -6,6 +6,7 @@ std::vector<BlobPlan> blob_plan(const ModelConfig& config) {
   switch (config.family) {
     case Family::Llama: return llama_blob_plan(config);
     case Family::Opt: return opt_blob_plan(config);
+    case Family::Bloom: return bloom_blob_plan(config);
   }
   ZINC_THROW("unknown model family");
 }
@@ -15,6 +16,7 @@ std::unique_ptr<Model> create_model(const ModelConfig& config,
   switch (config.family) {
     case Family::Llama: return create_llama(config, std::move(weights), backend);
     case Family::Opt: return create_opt(config, std::move(weights), backend);
+    case Family::Bloom: return create_bloom(config, std::move(weights), backend);
   }
   ZINC_THROW("unknown model family");
 }

@@ -57,9 +57,14 @@ std::unique_ptr<Model> load_model(const std::string& dir, Backend& backend);
 // Family entry points (one file each): the blob plan and the model.
 std::vector<BlobPlan> llama_blob_plan(const ModelConfig& config);
 std::vector<BlobPlan> opt_blob_plan(const ModelConfig& config);
+std::vector<BlobPlan> bloom_blob_plan(const ModelConfig& config);
 std::unique_ptr<Model> create_llama(const ModelConfig& config,
                                     std::unique_ptr<WeightProvider> weights, Backend& backend);
 std::unique_ptr<Model> create_opt(const ModelConfig& config,
                                   std::unique_ptr<WeightProvider> weights, Backend& backend);
+std::unique_ptr<Model> create_bloom(const ModelConfig& config,
+                                    std::unique_ptr<WeightProvider> weights, Backend& backend);
+// transformers' build_alibi_tensor slopes for `heads` attention heads (bloom.cpp).
+std::vector<float> alibi_slopes(int heads);
 
 }  // namespace zinc::runtime

@@ -103,7 +103,7 @@ class Opt final : public Model {
     const AttentionWeights attn{bind_linear(w, p + "self_attn.q_proj", bias),
                                 bind_linear(w, p + "self_attn.k_proj", bias),
                                 bind_linear(w, p + "self_attn.v_proj", bias),
-                                bind_linear(w, p + "self_attn.out_proj", bias)};
+                                bind_linear(w, p + "self_attn.out_proj", bias), Linear{}};
     const Linear fc1 = bind_linear(w, p + "fc1", bias), fc2 = bind_linear(w, p + "fc2", bias);
     if (config_.do_layer_norm_before) {
       norm(w, p + "self_attn_layer_norm", h, x);

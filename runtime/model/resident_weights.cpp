@@ -11,9 +11,12 @@ const Tensor& ParamTable::at(const std::string& name) const {
 
 const partition::TensorView& checkpoint_tensor(const partition::Checkpoint& ckpt,
                                                const partition::ParamSpec& p) {
-  static const std::string kHf = "model.decoder.";
-  if (!ckpt.has(p.name) && p.name.compare(0, kHf.size(), kHf) == 0) {
-    const std::string original = p.name.substr(std::string("model.").size());
+  // Original releases name tensors without the Hugging Face model prefix: OPT's
+  // "decoder.*" for "model.decoder.*", BLOOM's "h.*" for "transformer.h.*".
+  for (const std::string prefix : {"model.decoder.", "transformer."}) {
+    if (ckpt.has(p.name) || p.name.compare(0, prefix.size(), prefix) != 0) continue;
+    const std::string original =
+        prefix == "transformer." ? p.name.substr(prefix.size()) : p.name.substr(std::string("model.").size());
     if (ckpt.has(original)) return ckpt.get(original, p.shape);
   }
   return ckpt.get(p.name, p.shape);

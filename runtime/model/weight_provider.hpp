@@ -64,7 +64,8 @@ class WeightProvider {
 std::vector<BlobPlan> blob_plan(const ModelConfig& config);
 
 // The checkpoint tensor of a planned param, checked for shape and float dtype. Tries the
-// Hugging Face name, then the original OPT release's ("decoder.*" for "model.decoder.*").
+// Hugging Face name, then the original releases' ("decoder.*" for OPT's "model.decoder.*",
+// "h.*" for BLOOM's "transformer.h.*").
 const partition::TensorView& checkpoint_tensor(const partition::Checkpoint& ckpt,
                                                const partition::ParamSpec& p);
 

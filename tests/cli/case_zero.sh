@@ -44,8 +44,9 @@ expect_exit 1 "unknown" "$ZINC" generate --model "$M" "${P[@]}" --quant int3
 
 # Dummy shapes: generated per rank; same tokens at 1 and 2 ranks.
 D=(--prompt-ids 1,2,3 --prompt-ids 4,5 --max-new-tokens 3 --quant nf4)
-run_ok "$TMP/d1" "$ZINC" generate --model dummy:tiny-opt "${D[@]}"
-run_ok "$TMP/d2" mpirun -np 2 "$ZINC" generate --model dummy:tiny-opt "${D[@]}"
-same_outputs "$TMP/d1" "$TMP/d2"
+for shape in tiny-opt tiny-bloom; do
+  run_ok "$TMP/$shape.1" "$ZINC" generate --dummy $shape "${D[@]}"
+  run_ok "$TMP/$shape.2" mpirun -np 2 "$ZINC" generate --model dummy:$shape "${D[@]}"
+  same_outputs "$TMP/$shape.1" "$TMP/$shape.2"
+done
 expect_exit 1 "not a known shape" "$ZINC" generate --model dummy:gpt-5 "${D[@]}"
-expect_exit 1 "BLOOM" "$ZINC" generate --model dummy:bloom-176b "${D[@]}"

@@ -85,6 +85,7 @@ from __future__ import annotations
 
 import argparse
 import datetime
+import inspect
 import json
 import os
 import platform
@@ -103,6 +104,8 @@ import transformers  # noqa: E402
 from safetensors import safe_open  # noqa: E402
 from safetensors.torch import save_file  # noqa: E402
 from transformers import (  # noqa: E402
+    BloomConfig,
+    BloomForCausalLM,
     LlamaConfig,
     LlamaForCausalLM,
     OPTConfig,
@@ -161,6 +164,21 @@ def opt_cfg(**kw) -> OPTConfig:
     )
     base.update(kw)
     return OPTConfig(**base)
+
+
+def bloom_cfg(**kw) -> BloomConfig:
+    base = dict(
+        vocab_size=V,
+        layer_norm_epsilon=1e-5,
+        apply_residual_connection_post_layernorm=False,
+        hidden_dropout=0.0,
+        attention_dropout=0.0,
+        bos_token_id=1,
+        eos_token_id=2,
+        pad_token_id=3,
+    )
+    base.update(kw)
+    return BloomConfig(**base)
 
 
 FIXTURES = [
@@ -258,6 +276,25 @@ FIXTURES = [
         eos_mode="never",
         seed=5000,
     ),
+    dict(
+        name="bloom_alibi",
+        cls=BloomForCausalLM,
+        description="BLOOM, ALiBi with 6 heads (not a power of two: exercises the extra slopes), hidden 96, "
+        "head_dim 16, 2 layers, fused query_key_value, word_embeddings_layernorm, tanh-GELU MLP (4x), "
+        "tied lm_head, fp32; EOS chosen so that sequence 0 stops early",
+        config=lambda: bloom_cfg(
+            hidden_size=96,
+            n_layer=2,
+            n_head=6,
+            tie_word_embeddings=True,
+        ),
+        save_dtype=torch.float32,
+        eos_mode="hit",
+        seed=6000,
+        # 2 layers of BLOOM's fixed 4x MLP at hidden 96 give ~1.02 MB of fp32 weights
+        max_weight_file_bytes=1_100_000,
+        record_layout=True,  # manifest lists saved tensor names and config.json keys
+    ),
 ]
 
 
@@ -312,9 +349,17 @@ def load_fp32(cls, path: Path):
     return model
 
 
+def accepts_position_ids(model) -> bool:
+    """The test generate() uses to decide whether to build position ids at all."""
+    return "position_ids" in set(inspect.signature(model.forward).parameters.keys())
+
+
 @torch.no_grad()
 def forward_logits(model, ids, mask):
-    out = model(input_ids=ids, attention_mask=mask, position_ids=gen_position_ids(mask), use_cache=False)
+    # Like generate(): position ids only for models whose forward takes them (BLOOM's does not; its ALiBi
+    # positions come from the attention mask inside the model).
+    kw = dict(position_ids=gen_position_ids(mask)) if accepts_position_ids(model) else {}
+    out = model(input_ids=ids, attention_mask=mask, use_cache=False, **kw)
     return out.logits.float()
 
 
@@ -483,7 +528,7 @@ def try_fixture(fx: dict, seed: int, out_dir: Path, min_gap: float) -> dict:
 
     # 4) logits for the padded batch
     hf_pos = getattr(ref, "_prepare_position_ids_for_generation", None)
-    if hf_pos is not None:
+    if hf_pos is not None and accepts_position_ids(ref):
         assert torch.equal(hf_pos(ids, {"attention_mask": mask}), gen_position_ids(mask)), "position-id convention"
     logits = forward_logits(ref, ids, mask)
     assert torch.isfinite(logits).all()
@@ -515,6 +560,29 @@ def try_fixture(fx: dict, seed: int, out_dir: Path, min_gap: float) -> dict:
         notes.append(
             f"OPT forward without position_ids derives cumsum(mask)*mask-1 (pads -> -1); identical at real tokens "
             f"(max diff {d_real:.1e}), pad rows differ by up to {d_pad:.2f} from the stored ones (pads -> 0)."
+        )
+    extra = {}
+    if cls is BloomForCausalLM:
+        assert not accepts_position_ids(ref), "BLOOM forward now takes position_ids: revisit POSITION IDS"
+        from transformers.models.bloom import modeling_bloom as mb
+
+        nh = ref.config.n_head
+        slopes = mb._get_alibi_slopes(nh, torch.device("cpu"))
+        # closed form (ALiBi paper / BLOOM): 2^(-8k/n) for the closest power of two n, then the odd powers of
+        # 2^(-8/(2n)) for the remaining heads
+        n2 = 2 ** int(np.floor(np.log2(nh)))
+        want = [2.0 ** (-8.0 * k / n2) for k in range(1, n2 + 1)]
+        want += [2.0 ** (-8.0 * k / (2 * n2)) for k in range(1, 2 * (nh - n2), 2)][: nh - n2]
+        assert torch.allclose(slopes.double(), torch.tensor(want, dtype=torch.float64), rtol=1e-6, atol=0), slopes
+        # the key positions ALiBi multiplies are (cumsum(mask) - 1) * mask == generate()'s position ids
+        alibi = mb.build_alibi_tensor(mask, nh, torch.float32).view(B, nh, T)
+        assert torch.equal(alibi, slopes[None, :, None] * gen_position_ids(mask)[:, None, :].float())
+        extra["alibi_slopes"] = [float(x) for x in slopes]
+        notes.append(
+            "BLOOM forward takes no position_ids, so generate() passes none; the logits are the plain "
+            "forward(input_ids, attention_mask). ALiBi bias is slope[h] * key_pos with key_pos = "
+            "(cumsum(mask) - 1) * mask (== the position_ids convention above, pads 0), added to q.k/sqrt(head_dim); "
+            "it is constant per query row, so it equals slope[h] * (key_pos - query_pos) after softmax."
         )
 
     # 5) HF generate, exactly as documented
@@ -563,7 +631,7 @@ def try_fixture(fx: dict, seed: int, out_dir: Path, min_gap: float) -> dict:
 
     ck = checkpoint_tensors(path)
     for fn in ck["files"]:
-        assert (path / fn).stat().st_size < 1_000_000, fn
+        assert (path / fn).stat().st_size < fx.get("max_weight_file_bytes", 1_000_000), fn
     if fx.get("max_shard_size"):
         assert len(ck["files"]) >= 2 and (path / "model.safetensors.index.json").exists(), ck["files"]
     disk_dtypes = sorted({t["dtype"] for t in ck["tensors"].values()})
@@ -600,6 +668,11 @@ def try_fixture(fx: dict, seed: int, out_dir: Path, min_gap: float) -> dict:
         max_abs_diff_generate_kv_cache_vs_no_cache=max_cache_diff,
         notes=notes,
     )
+    entry.update(extra)
+    if fx.get("record_layout"):
+        entry["tensor_names"] = sorted(ck["tensors"])
+        entry["tensor_shapes"] = {k: ck["tensors"][k]["shape"] for k in sorted(ck["tensors"])}
+        entry["config_json_keys"] = sorted(json.loads((path / "config.json").read_text()))
     return entry
 
 
@@ -692,7 +765,13 @@ def main() -> None:
     ap.add_argument("--out", default="tests/fixtures", help="fixture root (default: tests/fixtures)")
     ap.add_argument("--example-out", default=None, help="also write the random-init example model here")
     ap.add_argument("--min-gap", type=float, default=2e-2, help="minimal top-1/top-2 logit gap per greedy step")
-    ap.add_argument("--only", nargs="*", default=None, help="build only these fixtures (manifest lists only them)")
+    ap.add_argument(
+        "--only",
+        nargs="*",
+        default=None,
+        help="build only these fixtures; their manifest entries replace the same-named ones of an existing "
+        "manifest.json, whose other entries (and example_model) are kept",
+    )
     args = ap.parse_args()
 
     torch.use_deterministic_algorithms(True)
@@ -700,6 +779,10 @@ def main() -> None:
     out_dir = Path(args.out)
     out_dir.mkdir(parents=True, exist_ok=True)
 
+    if args.only:
+        unknown = set(args.only) - {fx["name"] for fx in FIXTURES}
+        if unknown:
+            raise SystemExit(f"unknown fixture(s): {sorted(unknown)}")
     entries = []
     for fx in FIXTURES:
         if args.only and fx["name"] not in args.only:
@@ -738,6 +821,17 @@ def main() -> None:
         ),
         fixtures=entries,
     )
+    old_path = out_dir / "manifest.json"
+    if args.only and old_path.exists():
+        old = json.loads(old_path.read_text())
+        built = {e["name"]: e for e in entries}
+        order = [fx["name"] for fx in FIXTURES]
+        kept = [e for e in old.get("fixtures", []) if e["name"] not in built]
+        merged = kept + list(built.values())
+        merged.sort(key=lambda e: order.index(e["name"]) if e["name"] in order else len(order))
+        manifest["fixtures"] = merged
+        if "example_model" in old:
+            manifest["example_model"] = old["example_model"]
     if args.example_out:
         manifest["example_model"] = build_example(Path(args.example_out))
         print(f"example model: {manifest['example_model']}")

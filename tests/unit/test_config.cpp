@@ -128,12 +128,14 @@ TEST_CASE("config: LLaMA options", "[config]") {
     CHECK(c.num_kv_heads == 4);
     CHECK(c.head_dim == 16);
   }
-  SECTION("gelu maps, gelu_new does not") {
+  SECTION("gelu is exact, gelu_new the tanh form, others are refused") {
     j["hidden_act"] = "gelu";
     CHECK(parse_config(j, "config.json").activation == Activation::Gelu);
     j["hidden_act"] = "gelu_new";
+    CHECK(parse_config(j, "config.json").activation == Activation::GeluTanh);
+    j["hidden_act"] = "quick_gelu";
     REQUIRE_THROWS_WITH(parse_config(j, "config.json"),
-                        ZINC_CONTAINS("config.json: hidden_act 'gelu_new' is not supported"));
+                        ZINC_CONTAINS("config.json: hidden_act 'quick_gelu' is not supported"));
   }
   SECTION("rope_scaling") {
     j["rope_scaling"] = nullptr;
@@ -243,7 +245,7 @@ TEST_CASE("config: bad values name the file and the key", "[config]") {
     j["model_type"] = "gpt2";
     REQUIRE_THROWS_WITH(parse_config(j, "config.json"),
                         ZINC_CONTAINS("config.json: model_type 'gpt2' is not supported "
-                                      "(supported: llama, opt)"));
+                                      "(supported: llama, opt, bloom)"));
     j.erase("model_type");
     REQUIRE_THROWS_WITH(parse_config(j, src), ZINC_CONTAINS(src + ": \"model_type\" is missing"));
   }

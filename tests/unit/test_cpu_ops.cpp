@@ -76,7 +76,9 @@ TEST_CASE("rope rotates halves by pos * theta^(-2i/hd) and keeps the norm", "[op
   }
 }
 
-TEST_CASE("attention honours the causal order, the key mask and GQA groups", "[ops]") {
+TEST_CASE("attention honours the causal order, the key mask, GQA groups and ALiBi", "[ops]") {
+  const bool alibi = GENERATE(false, true);
+  std::vector<float> slopes = {0.5f, 0.25f, 0.125f, 0.0625f};  // [H]; keys get slope * key position
   runtime::CpuBackend be;
   runtime::AttentionShape s;
   s.batch = 2; s.tq = 3; s.t0 = 0; s.t_max = 4; s.heads = 4; s.kv_heads = 2; s.head_dim = 4;
@@ -92,7 +94,8 @@ TEST_CASE("attention honours the causal order, the key mask and GQA groups", "[o
   const float scale = 0.5f;
   be.attention(view(q, {s.batch * s.tq, q_row}), view(kc, {s.batch, s.t_max, s.kv_heads, s.head_dim}),
                view(vc, {s.batch, s.t_max, s.kv_heads, s.head_dim}),
-               Tensor(mask.data(), quant::DType::U8, {s.batch, s.t_max}), s, scale,
+               Tensor(mask.data(), quant::DType::U8, {s.batch, s.t_max}),
+               alibi ? view(slopes, {s.heads}) : Tensor(), s, scale,
                view(out, {s.batch * s.tq, q_row}));
   for (int b = 0; b < s.batch; ++b)
     for (int i = 0; i < s.tq; ++i)
@@ -106,7 +109,8 @@ TEST_CASE("attention honours the causal order, the key mask and GQA groups", "[o
           double dot = 0;
           for (int d = 0; d < s.head_dim; ++d)
             dot += qv[d] * k[(b * s.tq + j) * kv_row + kvh * s.head_dim + d];
-          w.push_back(std::exp(dot * scale));
+          const double bias = alibi ? slopes[h] * static_cast<double>(keys.size()) : 0.0;
+          w.push_back(std::exp(dot * scale + bias));
           keys.push_back(j);
         }
         double sum = 0;
@@ -118,6 +122,32 @@ TEST_CASE("attention honours the causal order, the key mask and GQA groups", "[o
           CHECK(out[(b * s.tq + i) * q_row + h * s.head_dim + d] == Approx(expect).margin(1e-5));
         }
       }
+}
+
+TEST_CASE("split_qkv de-interleaves BLOOM's per-head [q k v] rows", "[ops]") {
+  runtime::CpuBackend be;
+  const int heads = 2, hd = 3;
+  std::vector<float> qkv(2 * heads * 3 * hd);
+  for (size_t i = 0; i < qkv.size(); ++i) qkv[i] = static_cast<float>(i);
+  std::vector<float> q(2 * heads * hd), k(q.size()), v(q.size());
+  be.split_qkv(view(qkv, {2, heads * 3 * hd}), heads, hd, view(q, {2, heads * hd}),
+               view(k, {2, heads * hd}), view(v, {2, heads * hd}));
+  // row 0, head 1 starts at element 9: q = 9..11, k = 12..14, v = 15..17
+  CHECK(q[3] == 9.f);
+  CHECK(k[3] == 12.f);
+  CHECK(v[5] == 17.f);
+  CHECK(q[6] == 18.f);  // row 1, head 0
+}
+
+TEST_CASE("GELU tanh form matches BLOOM's formula", "[ops]") {
+  runtime::CpuBackend be;
+  std::vector<float> x = {-3.f, -0.5f, 0.f, 0.7f, 2.5f};
+  auto y = x;
+  be.activation(view(y, {5}), runtime::Activation::GeluTanh);
+  for (size_t i = 0; i < x.size(); ++i) {
+    const double t = std::tanh(0.79788456 * x[i] * (1 + 0.044715 * x[i] * x[i]));
+    CHECK(y[i] == Approx(x[i] * 0.5 * (1 + t)).margin(1e-6));
+  }
 }
 
 TEST_CASE("linear is x w^T + b and embedding rejects out-of-range ids", "[ops]") {

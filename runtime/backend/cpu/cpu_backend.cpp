@@ -141,6 +141,13 @@ void CpuBackend::activation(const Tensor& x, Activation act) {
 #pragma omp parallel for
       for (int64_t i = 0; i < n; ++i) p[i] = p[i] / (1.0f + std::exp(-p[i]));
       return;
+    case Activation::GeluTanh:  // BLOOM's bloom_gelu_forward, term for term
+#pragma omp parallel for
+      for (int64_t i = 0; i < n; ++i) {
+        const float x = p[i];
+        p[i] = x * 0.5f * (1.0f + std::tanh(0.79788456f * x * (1.0f + 0.044715f * x * x)));
+      }
+      return;
     case Activation::Gelu:  // exact (erf) GELU, torch's default
 #pragma omp parallel for
       for (int64_t i = 0; i < n; ++i) p[i] = 0.5f * p[i] * (1.0f + std::erf(p[i] * 0.70710678f));
@@ -199,8 +206,8 @@ void CpuBackend::kv_write(const Tensor& src, const Tensor& cache, const Attentio
 }
 
 void CpuBackend::attention(const Tensor& q, const Tensor& k_cache, const Tensor& v_cache,
-                           const Tensor& key_mask, const AttentionShape& s, float scale,
-                           const Tensor& out) {
+                           const Tensor& key_mask, const Tensor& alibi_slopes,
+                           const AttentionShape& s, float scale, const Tensor& out) {
   const int hd = s.head_dim, group = s.heads / s.kv_heads;
   const int64_t kv_row = static_cast<int64_t>(s.kv_heads) * hd;
   const int64_t q_row = static_cast<int64_t>(s.heads) * hd;
@@ -218,7 +225,9 @@ void CpuBackend::attention(const Tensor& q, const Tensor& k_cache, const Tensor&
           const int kvh = h / group;
           const uint8_t* mask = key_mask.ptr<uint8_t>() + static_cast<int64_t>(b) * s.t_max;
           const int last = s.t0 + i;  // causal: keys 0..last
+          const float slope = alibi_slopes.empty() ? 0.f : alibi_slopes.ptr<float>()[h];
           float mx = -INFINITY;
+          int key_pos = 0;  // real keys before j: ALiBi's position of key j
           for (int j = 0; j <= last; ++j) {
             if (!mask[j]) continue;
             const float* kv = k_cache.ptr<float>() +
@@ -226,6 +235,8 @@ void CpuBackend::attention(const Tensor& q, const Tensor& k_cache, const Tensor&
             float dot = 0.f;
             for (int d = 0; d < hd; ++d) dot += qv[d] * kv[d];
             p[j] = dot * scale;
+            if (slope != 0.f) p[j] += slope * static_cast<float>(key_pos);
+            ++key_pos;
             mx = std::max(mx, p[j]);
           }
           for (int d = 0; d < hd; ++d) ov[d] = 0.f;
@@ -246,6 +257,20 @@ void CpuBackend::attention(const Tensor& q, const Tensor& k_cache, const Tensor&
           }
         }
   }
+}
+
+void CpuBackend::split_qkv(const Tensor& qkv, int heads, int head_dim, const Tensor& q,
+                           const Tensor& k, const Tensor& v) {
+  const int64_t n = qkv.rows(), hd = head_dim, row = static_cast<int64_t>(heads) * hd;
+  ZINC_CHECK(qkv.cols() == 3 * row, "split_qkv: fused row of " << qkv.cols() << ", expected " << 3 * row);
+#pragma omp parallel for
+  for (int64_t r = 0; r < n; ++r)
+    for (int h = 0; h < heads; ++h) {
+      const float* src = qkv.ptr<float>() + r * 3 * row + static_cast<int64_t>(h) * 3 * hd;
+      std::memcpy(q.ptr<float>() + r * row + h * hd, src, hd * sizeof(float));
+      std::memcpy(k.ptr<float>() + r * row + h * hd, src + hd, hd * sizeof(float));
+      std::memcpy(v.ptr<float>() + r * row + h * hd, src + 2 * hd, hd * sizeof(float));
+    }
 }
 
 void CpuBackend::last_rows(const Tensor& x, int batch, int tq, const Tensor& out) {

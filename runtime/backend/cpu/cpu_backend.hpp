@@ -32,8 +32,10 @@ class CpuBackend final : public Backend {
   void rope(const Tensor& x, const Tensor& positions, float theta) override;
   void kv_write(const Tensor& src, const Tensor& cache, const AttentionShape& s) override;
   void attention(const Tensor& q, const Tensor& k_cache, const Tensor& v_cache,
-                 const Tensor& key_mask, const AttentionShape& s, float scale,
-                 const Tensor& out) override;
+                 const Tensor& key_mask, const Tensor& alibi_slopes, const AttentionShape& s,
+                 float scale, const Tensor& out) override;
+  void split_qkv(const Tensor& qkv, int heads, int head_dim, const Tensor& q, const Tensor& k,
+                 const Tensor& v) override;
   void last_rows(const Tensor& x, int batch, int tq, const Tensor& out) override;
   void scale(const Tensor& x, float s) override;
   void unpack_param(const partition::BlobParam& p, int group_size, const uint8_t* blob,
