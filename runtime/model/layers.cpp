@@ -98,6 +98,26 @@ void self_attention(Backend& backend, const AttentionWeights& w, const Attention
   backend.linear(attn, w.o.w, w.o.b, out);
 }
 
+Tensor head_rows(Backend& backend, Scratch& scratch, int slot, const Tensor& h,
+                 const StepInputs& in, bool all_positions) {
+  if (all_positions) return h;
+  Tensor rows = scratch.get(slot, in.batch, h.cols());
+  backend.last_rows(h, in.batch, in.tq, rows);
+  return rows;
+}
+
+void vocab_projection(Backend& backend, WeightProvider& weights, const ModelConfig& c,
+                      const ParamTable& head, const std::string& embed_name, const Tensor& x,
+                      const Tensor& logits) {
+  if (!c.tie_word_embeddings) {
+    backend.linear(x, head.at("lm_head.weight"), Tensor(), logits);
+    return;
+  }
+  const ParamTable& e = weights.acquire(embed_blob());
+  backend.linear(x, e.at(embed_name), Tensor(), logits);
+  weights.release(embed_blob());
+}
+
 void gated_mlp(Backend& backend, const Linear& gate, const Linear& up, const Linear& down,
                const Tensor& x, Scratch& scratch, const Tensor& out) {
   const int64_t n = x.rows(), f = gate.w.rows();

@@ -71,6 +71,17 @@ void self_attention(Backend& backend, const AttentionWeights& w, const Attention
 void gated_mlp(Backend& backend, const Linear& gate, const Linear& up, const Linear& down,
                const Tensor& x, Scratch& scratch, const Tensor& out);
 
+// The rows the head needs: all of h [B*tq, D], or each sequence's last new row [B, D]
+// (into scratch slot `slot`).
+Tensor head_rows(Backend& backend, Scratch& scratch, int slot, const Tensor& h,
+                 const StepInputs& in, bool all_positions);
+
+// logits = x @ lm_head^T, where lm_head is `lm_head.weight` of the head blob or, with tied
+// embeddings, `embed_name` of the embedding blob (acquired and released here).
+void vocab_projection(Backend& backend, WeightProvider& weights, const ModelConfig& c,
+                      const ParamTable& head, const std::string& embed_name, const Tensor& x,
+                      const Tensor& logits);
+
 // out = fc2(act(fc1(x)))  (OPT, GPT-style)
 void plain_mlp(Backend& backend, const Linear& fc1, const Linear& fc2, Activation act,
                const Tensor& x, Scratch& scratch, const Tensor& out);

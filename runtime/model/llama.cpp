@@ -61,21 +61,11 @@ class Llama final : public Model {
       backend_.add(h, branch, h);
       weights_->release(layer_blob(l));
     }
-    Tensor rows = h;
-    if (!all_positions) {
-      rows = scratch_.get(kLast, in.batch, d);
-      backend_.last_rows(h, in.batch, in.tq, rows);
-    }
-    Tensor normed = x.first_rows(rows.rows());
+    const Tensor rows = head_rows(backend_, scratch_, kLast, h, in, all_positions);
+    const Tensor normed = x.first_rows(rows.rows());
     const ParamTable& head = weights_->acquire(head_blob(c));
     backend_.rms_norm(rows, head.at("model.norm.weight"), c.rms_norm_eps, normed);
-    if (c.tie_word_embeddings) {
-      const ParamTable& e = weights_->acquire(embed_blob());
-      backend_.linear(normed, e.at(kEmbed), Tensor(), logits);
-      weights_->release(embed_blob());
-    } else {
-      backend_.linear(normed, head.at("lm_head.weight"), Tensor(), logits);
-    }
+    vocab_projection(backend_, *weights_, c, head, kEmbed, normed, logits);
     weights_->release(head_blob(c));
   }
 

@@ -48,11 +48,7 @@ class Opt final : public Model {
       layer(w, layer_prefix(l), l, in, kv, positions, h, x, branch);
       weights_->release(layer_blob(l));
     }
-    Tensor rows = h;
-    if (!all_positions) {
-      rows = scratch_.get(kLast, in.batch, d);
-      backend_.last_rows(h, in.batch, in.tq, rows);
-    }
+    const Tensor rows = head_rows(backend_, scratch_, kLast, h, in, all_positions);
     const ParamTable& head = weights_->acquire(head_blob(c));
     Tensor out = rows;
     if (c.final_layer_norm) {
@@ -64,13 +60,7 @@ class Opt final : public Model {
       backend_.linear(out, head.at(kRoot + "project_out.weight"), Tensor(), projected);
       out = projected;
     }
-    if (c.tie_word_embeddings) {
-      const ParamTable& w = weights_->acquire(embed_blob());
-      backend_.linear(out, w.at(kRoot + "embed_tokens.weight"), Tensor(), logits);
-      weights_->release(embed_blob());
-    } else {
-      backend_.linear(out, head.at("lm_head.weight"), Tensor(), logits);
-    }
+    vocab_projection(backend_, *weights_, c, head, kRoot + "embed_tokens.weight", out, logits);
     weights_->release(head_blob(c));
   }
 
