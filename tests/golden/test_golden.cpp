@@ -13,7 +13,8 @@ using namespace zinc;
 
 namespace {
 
-const char* kFixtures[] = {"llama_mha", "llama_gqa", "llama_tied", "opt_preln", "opt_postln_proj"};
+const char* kFixtures[] = {"llama_mha", "llama_gqa",       "llama_tied",
+                           "opt_preln", "opt_postln_proj", "bloom_alibi"};
 
 std::vector<runtime::Prompt> to_prompts(const test::Fixture& f) {
   std::vector<runtime::Prompt> p;

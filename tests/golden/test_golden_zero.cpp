@@ -16,7 +16,8 @@ using namespace zinc;
 
 namespace {
 
-const char* kFixtures[] = {"llama_mha", "llama_gqa", "llama_tied", "opt_preln", "opt_postln_proj"};
+const char* kFixtures[] = {"llama_mha", "llama_gqa",       "llama_tied",
+                           "opt_preln", "opt_postln_proj", "bloom_alibi"};
 
 runtime::LoadedModel load(const test::Fixture& f, runtime::Backend& be,
                           collectives::Communicator& comm, quant::QuantFormat q) {

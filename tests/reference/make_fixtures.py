@@ -48,13 +48,21 @@ The logits here are computed with exactly that (asserted against
 positions only influence the meaningless pad rows.  OPT forward, when given
 no position ids, derives ``cumsum(mask) * mask - 1`` (pads -> -1, i.e. row 1 of
 the offset-2 learned table) - identical at real tokens; ``generate()`` does pass
-position ids to OPT in 5.x, so we pass them explicitly too.
+position ids to OPT in 5.x, so we pass them explicitly too.  BLOOM's forward has no
+``position_ids`` parameter, so ``generate()`` builds none (it only does for models whose
+forward signature takes them) and neither do we: its logits are the plain
+``forward(input_ids, attention_mask)``.  BLOOM's ALiBi uses key positions
+``(cumsum(mask) - 1) * mask``, i.e. the same numbers (pads 0); asserted.
 
 Numbers that mean something
 ---------------------------
 Every parameter is re-initialised from a seeded generator after construction
 (matrices / embeddings / OPT positions ~ N(0, 0.15), norm weights ~ 1 + N(0, 0.1),
-biases ~ N(0, 0.05)) so logits have a spread of a few units.  For every greedy
+biases ~ N(0, 0.05)) so logits have a spread of a few units.  One documented exception:
+``bloom_alibi`` draws ``transformer.word_embeddings_layernorm.weight`` ~ N(0, 1) (zero mean)
+instead of 1 + N(0, 0.1): with tied embeddings and a unit-gain embedding LayerNorm the plain
+recipe makes BLOOM echo its input token (in each of seeds 6000..6199 some continuation held
+at most 3 distinct ids); the draw order is unchanged and the manifest entry lists the override.  For every greedy
 step of every sequence the top-1 minus top-2 fp32 logit gap must exceed
 ``--min-gap`` (default 2e-2, ten times the 2e-3 the fixtures need, so that a
 runtime computing in reduced precision still follows the same greedy path more
@@ -64,7 +72,7 @@ also recomputed independently without KV cache (full forward each step) and
 must equal ``generate()``'s, and each continuation must hold at least
 MIN_DISTINCT (8) distinct ids, so a runtime cannot pass by repeating one token.
 
-EOS: for ``llama_mha`` and ``opt_preln`` the EOS id is chosen so that sequence 0
+EOS: for ``llama_mha``, ``opt_preln`` and ``bloom_alibi`` the EOS id is chosen so that sequence 0
 emits it at a step in 4..8 (0-based column of ``generated``) and the other
 sequences never do (asserted, and the others' continuations are asserted
 unchanged).  For the other fixtures the EOS
@@ -77,8 +85,13 @@ How to run
     python3 tests/reference/make_fixtures.py --out tests/fixtures \
         [--example-out examples/models/tiny-llama-random]
 
-CPU only, deterministic (byte-identical output files), under a minute.  Re-running it rewrites the same
-fixtures (the output folders of the fixtures are deleted and recreated).
+CPU only, deterministic (byte-identical output files), about a minute.  Re-running it rewrites the same
+fixtures (the output folders of the fixtures are deleted and recreated).  ``--only NAME ...``
+rebuilds just those fixtures and merges their entries into an existing manifest.json.
+
+Weight files must stay under 1 MB, except ``bloom_alibi`` (1.1 MB: BLOOM's fixed 4x MLP at
+hidden 96).  Fixtures with ``record_layout`` also list, in the manifest, the tensor names and
+shapes as saved and the keys of config.json.
 """
 
 from __future__ import annotations
@@ -291,6 +304,11 @@ FIXTURES = [
         save_dtype=torch.float32,
         eos_mode="hit",
         seed=6000,
+        # With the plain recipe, BLOOM's tied embeddings + word_embeddings_layernorm (gain ~1) put LN(E[x]) on the
+        # residual stream, and ln_f(h) . E[x] makes the model echo its input token: in each of seeds 6000..6199
+        # some greedy continuation held at most 3 distinct ids (MIN_DISTINCT is 8). A zero-mean gain for that one
+        # LayerNorm removes the self-alignment; everything else follows the recipe.
+        init_zero_mean_std={"transformer.word_embeddings_layernorm.weight": 1.0},
         # 2 layers of BLOOM's fixed 4x MLP at hidden 96 give ~1.02 MB of fp32 weights
         max_weight_file_bytes=1_100_000,
         record_layout=True,  # manifest lists saved tensor names and config.json keys
@@ -306,17 +324,24 @@ def is_norm(module: torch.nn.Module) -> bool:
 
 
 @torch.no_grad()
-def reinit(model: torch.nn.Module, seed: int) -> None:
-    """Re-draw every parameter from a seeded generator (see module docstring)."""
+def reinit(model: torch.nn.Module, seed: int, zero_mean_std: dict | None = None) -> None:
+    """Re-draw every parameter from a seeded generator (see module docstring).
+
+    ``zero_mean_std`` maps full parameter names to a std: those are drawn as N(0, std) instead of by the
+    rule below (same draw order, so every other parameter is exactly what the plain recipe gives)."""
     g = torch.Generator().manual_seed(seed)
+    zero_mean_std = zero_mean_std or {}
     seen = set()
-    for _, module in model.named_modules():
+    for mname, module in model.named_modules():
         for pname, p in module.named_parameters(recurse=False):
             if id(p) in seen:  # tied weights: draw once
                 continue
             seen.add(id(p))
             noise = torch.randn(p.shape, generator=g, dtype=torch.float32)
-            if pname == "bias":
+            full = f"{mname}.{pname}" if mname else pname
+            if full in zero_mean_std:
+                p.copy_(noise * zero_mean_std[full])
+            elif pname == "bias":
                 p.copy_(noise * BIAS_STD)
             elif is_norm(module):
                 p.copy_(1.0 + noise * NORM_STD)
@@ -474,7 +499,11 @@ def try_fixture(fx: dict, seed: int, out_dir: Path, min_gap: float) -> dict:
     pad, bos, default_eos = cfg.pad_token_id, cfg.bos_token_id, cfg.eos_token_id
     torch.manual_seed(seed)
     model = cls(cfg).eval()
-    reinit(model, seed)
+    overrides = fx.get("init_zero_mean_std")
+    reinit(model, seed, overrides)
+    if overrides:
+        names = {n for n, _ in model.named_parameters()}
+        assert set(overrides) <= names, set(overrides) - names
     model = model.to(fx["save_dtype"])
     ids, mask = make_batch(seed + 1, pad)
     B, T = ids.shape
@@ -669,6 +698,8 @@ def try_fixture(fx: dict, seed: int, out_dir: Path, min_gap: float) -> dict:
         notes=notes,
     )
     entry.update(extra)
+    if fx.get("init_zero_mean_std"):
+        entry["init_overrides"] = {k: f"N(0,{v})" for k, v in fx["init_zero_mean_std"].items()}
     if fx.get("record_layout"):
         entry["tensor_names"] = sorted(ck["tensors"])
         entry["tensor_shapes"] = {k: ck["tensors"][k]["shape"] for k in sorted(ck["tensors"])}
