@@ -1,5 +1,7 @@
 #include "quant/dtype.hpp"
 
+#include <immintrin.h>
+
 #include "runtime/common/error.hpp"
 
 namespace zinc::quant {
@@ -98,6 +100,24 @@ uint16_t f32_to_f16(float f) {
   return sign | static_cast<uint16_t>(v);
 }
 
+namespace {
+
+// fp16 -> fp32 is exact, so the F16C instruction gives the same bits as f16_to_f32, 8
+// elements at a time (checkpoint loading and quantize-at-load spend their time here).
+bool has_f16c() {
+  static const bool yes = __builtin_cpu_supports("f16c") && __builtin_cpu_supports("avx");
+  return yes;
+}
+
+__attribute__((target("avx,f16c"))) void f16_to_f32_f16c(const uint16_t* s, float* d, size_t n) {
+  size_t i = 0;
+  for (; i + 8 <= n; i += 8)
+    _mm256_storeu_ps(d + i, _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(s + i))));
+  for (; i < n; ++i) d[i] = f16_to_f32(s[i]);
+}
+
+}  // namespace
+
 void convert_to_f32(DType src_type, const void* src, float* dst, size_t n) {
   switch (src_type) {
     case DType::F32:
@@ -105,6 +125,10 @@ void convert_to_f32(DType src_type, const void* src, float* dst, size_t n) {
       return;
     case DType::F16: {
       const auto* s = static_cast<const uint16_t*>(src);
+      if (has_f16c()) {
+        f16_to_f32_f16c(s, dst, n);
+        return;
+      }
       for (size_t i = 0; i < n; ++i) dst[i] = f16_to_f32(s[i]);
       return;
     }
