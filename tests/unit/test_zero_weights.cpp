@@ -2,6 +2,7 @@
 // 4-bit with group 64), and the slot contract of ZeroWeights.
 #include "collectives/communicator.hpp"
 #include "partition/shard.hpp"
+#include "partition/store.hpp"
 #include "runtime/backend/cpu/cpu_backend.hpp"
 #include "runtime/model/dummy_configs.hpp"
 #include "runtime/model/loader.hpp"
@@ -60,4 +61,38 @@ TEST_CASE("each acquire gathers exactly one blob's shards; slots are bounded", "
   z.release(0);
   REQUIRE_THROWS_WITH(z.release(0), ZINC_CONTAINS("not held"));
   CHECK_NOTHROW(z.acquire(2));
+}
+
+TEST_CASE("a store whose blobs do not match its config is refused before any read", "[zero]") {
+  // A store converted from a 2-layer model whose config.json was then edited to 3 layers:
+  // written here with the real StoreWriter, loaded with the real loader.
+  test::TempDir dir;
+  const std::string path = dir.path() + "/m.zinc.h5";
+  runtime::ModelConfig c = runtime::dummy_config("tiny-llama");
+  c.num_layers = 2;
+  const auto manifests = runtime::plan_manifests(runtime::blob_plan(c), quant::QuantFormat::NF4, 64);
+  partition::StoreInfo info;
+  info.version = 1;
+  info.quant = quant::QuantFormat::NF4;
+  info.group_size = 64;
+  info.created_by = "test";
+  info.config_json = R"({"model_type": "llama", "vocab_size": 1024, "hidden_size": 256,
+      "intermediate_size": 704, "num_hidden_layers": 3, "num_attention_heads": 8,
+      "num_key_value_heads": 2})";
+  {
+    partition::StoreWriter w(path, info);
+    for (const auto& m : manifests) {
+      std::vector<uint8_t> bytes(m.bytes);
+      partition::fill_dummy_slice(m, 0, m.bytes, 1, 0.02f, bytes.data());
+      w.write_blob(m, bytes.data());
+    }
+    w.finish();
+  }
+  runtime::CpuBackend be;
+  collectives::SelfCommunicator comm;
+  runtime::LoadOptions o;
+  o.model = path;
+  REQUIRE_THROWS_WITH(runtime::load_for_generation(o, be, comm),
+                      ZINC_CONTAINS("holds 4 blobs, its config.json implies 5"));
+  CHECK(be.arena().high_water_mark() == 0);  // refused before anything was allocated
 }
