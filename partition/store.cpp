@@ -526,6 +526,32 @@ void StoreReader::read_slice(size_t index, size_t offset, size_t bytes, uint8_t*
   }
 }
 
+void StoreReader::verify_slice(size_t index, size_t offset, size_t bytes, const uint8_t* data) const {
+  ZINC_CHECK(index < manifests_.size(), path_ << ": blob index " << index << " out of range");
+  const BlobManifest& m = manifests_[index];
+  const size_t end = std::min(offset + bytes, m.bytes);
+  ZINC_CHECK(offset % kPageBytes == 0 && (end % kPageBytes == 0 || end == m.bytes),
+             path_ << ": blob " << m.name << ": verify_slice [" << offset << ", " << end
+                   << ") does not cover whole pages");
+  const std::vector<uint32_t>& crcs = checksums_[index];
+  const int64_t lo = static_cast<int64_t>(offset / kPageBytes);
+  const int64_t hi = static_cast<int64_t>((end + kPageBytes - 1) / kPageBytes);
+  size_t bad = SIZE_MAX;
+#pragma omp parallel for schedule(static) reduction(min : bad) if (hi - lo >= 64)
+  for (int64_t p = lo; p < hi; ++p) {
+    const size_t begin = static_cast<size_t>(p) * kPageBytes;
+    const size_t n = std::min(kPageBytes, m.bytes - begin);
+    if (crc32c(data + (begin - offset), n) != crcs[p]) bad = std::min(bad, size_t(p));
+  }
+  if (bad != SIZE_MAX) {
+    const size_t begin = bad * kPageBytes;
+    ZINC_THROW(path_ << ": blob " << m.name << " page " << bad << " fails its CRC-32C check (stored "
+                     << hex32(crcs[bad]) << ", computed "
+                     << hex32(crc32c(data + (begin - offset), std::min(kPageBytes, m.bytes - begin)))
+                     << "): the file is corrupted; convert the model again");
+  }
+}
+
 uint64_t StoreReader::file_offset(size_t index) const {
   h5::silence_error_printing();
   ZINC_CHECK(index < datasets_.size(), path_ << ": blob index " << index << " out of range ("

@@ -76,6 +76,10 @@ class StoreReader {
   // zero-filled. offset must be 4 KiB aligned. Every page read is checked against its
   // CRC-32C; a mismatch throws naming the file, blob and page.
   void read_slice(size_t index, size_t offset, size_t bytes, uint8_t* dst) const;
+  // Checks bytes [offset, offset + bytes) of blob `index`, already read by other means
+  // (the NVMe tier's O_DIRECT reads), against the page checksums. offset is page aligned;
+  // the range ends on a page boundary or at the blob's end. Throws like read_slice.
+  void verify_slice(size_t index, size_t offset, size_t bytes, const uint8_t* data) const;
   // Byte offset of blob `index`'s data in the file (for O_DIRECT reads; 4 KiB aligned).
   uint64_t file_offset(size_t index) const;
 

@@ -76,6 +76,13 @@ bool parse_generate_options(int argc, char** argv, GenerateOptions* o, std::stri
        "quantization group size along each row (input dimension)")
       ("zero", po::bool_switch(&o->zero),
        "stream ZeRO-3 shards even on one rank with --quant none")
+      ("offload", po::value<std::string>(&o->offload)->default_value("cpu"),
+       "where each rank keeps its weight shards: cpu (host memory) or nvme (read from the "
+       "zinc store with io_uring O_DIRECT at every use)")
+      ("nvme-queue-depth", po::value<unsigned>(&o->nvme_queue_depth)->default_value(16),
+       "reads in flight per rank for --offload nvme")
+      ("nvme-block-size", po::value<std::string>(&o->nvme_block_size)->default_value("1MiB"),
+       "bytes per read for --offload nvme (a multiple of 4096)")
       ("prompt-ids", po::value<std::vector<std::string>>(&prompt_ids),
        "one prompt as token ids, \"1,2,3\"; repeat for a batch")
       ("prompts-file", po::value<std::string>(&prompts_file),

@@ -24,6 +24,9 @@ struct GenerateOptions {
   int group_size = 64;
   bool group_size_given = false;
   bool zero = false;                         // ZeRO-3 shards even on one rank with --quant none
+  std::string offload = "cpu";               // weight tier: cpu | nvme (a store read in place)
+  unsigned nvme_queue_depth = 16;
+  std::string nvme_block_size = "1MiB";
   std::vector<std::vector<int32_t>> prompts; // from --prompt-ids and/or --prompts-file
   int max_new_tokens = 32;
   int batch_size = 0;                        // per rank, per forward; 0 = all of the rank's prompts

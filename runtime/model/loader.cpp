@@ -2,8 +2,11 @@
 
 #include <sys/stat.h>
 
+#include <cstring>
+
 #include <nlohmann/json.hpp>
 
+#include "partition/shard.hpp"
 #include "partition/store.hpp"
 #include "runtime/model/dummy_configs.hpp"
 
@@ -43,6 +46,12 @@ void check_store_matches_plan(const std::string& path, const std::vector<BlobPla
 
 }  // namespace
 
+Tier parse_offload(const std::string& name) {
+  if (name == "cpu") return Tier::Cpu;
+  if (name == "nvme") return Tier::Nvme;
+  ZINC_THROW("--offload '" << name << "' is not a tier (cpu, nvme)");
+}
+
 std::vector<partition::BlobManifest> plan_manifests(const std::vector<BlobPlan>& plan,
                                                     quant::QuantFormat quant, int group_size) {
   std::vector<partition::BlobManifest> out;
@@ -66,6 +75,10 @@ LoadedModel load_for_generation(const LoadOptions& o, Backend& backend,
                                 collectives::Communicator& comm) {
   LoadedModel out;
   ZINC_CHECK(o.group_size > 0, "--group-size must be > 0, got " << o.group_size);
+  const bool is_store = o.model.compare(0, 6, "dummy:") != 0 && !is_directory(o.model);
+  ZINC_CHECK(o.offload == Tier::Cpu || is_store,
+             "--offload nvme reads the weights in place from a zinc store: give --model "
+             "FILE.zinc.h5 (zinc convert makes one from " << o.model << ")");
   const std::string kDummy = "dummy:";
   std::unique_ptr<ZeroWeights> zero;
   ModelConfig config;
@@ -126,10 +139,30 @@ LoadedModel load_for_generation(const LoadOptions& o, Backend& backend,
                o.model << " was converted with --group-size " << info.group_size << ", not "
                        << o.group_size << ": convert again or drop --group-size");
     check_store_matches_plan(o.model, blob_plan(config), store.manifests());
-    zero = std::make_unique<ZeroWeights>(
-        store.manifests(),
-        [&](size_t b, size_t offset, size_t bytes, uint8_t* dst) { store.read_slice(b, offset, bytes, dst); },
-        backend, comm);
+    if (o.offload == Tier::Nvme) {
+      // The reader outlives this function: it owns the store and the O_DIRECT file.
+      auto reader = std::make_shared<partition::StoreReader>(o.model);
+      out.nvme = std::make_shared<offload::UringFile>(o.model, o.nvme);
+      std::vector<uint64_t> base;
+      for (size_t b = 0; b < reader->manifests().size(); ++b) base.push_back(reader->file_offset(b));
+      auto file = out.nvme;
+      zero = std::make_unique<ZeroWeights>(
+          store.manifests(),
+          [reader, file, base](size_t b, size_t offset, size_t bytes, uint8_t* dst) {
+            const size_t blob = reader->manifests()[b].bytes;
+            const size_t valid = offset < blob ? std::min(bytes, blob - offset) : 0;
+            const size_t pages = partition::round_up(valid, partition::kPageBytes);
+            if (valid > 0) file->read(base[b] + offset, pages, dst, base[b] + offset + valid);
+            std::memset(dst + valid, 0, bytes - valid);  // past the blob: padding, not file data
+            reader->verify_slice(b, offset, valid, dst);
+          },
+          backend, comm, Tier::Nvme);
+    } else {
+      zero = std::make_unique<ZeroWeights>(
+          store.manifests(),
+          [&](size_t b, size_t offset, size_t bytes, uint8_t* dst) { store.read_slice(b, offset, bytes, dst); },
+          backend, comm);
+    }
     out.source = "store";
     out.quant = info.quant;
     out.group_size = info.group_size;

@@ -25,11 +25,17 @@ struct LoadOptions {
   bool group_size_given = false;
   uint64_t dummy_seed = 1234;
   bool force_zero = false;       // ZeRO path even when resident would do (tests)
+  Tier offload = Tier::Cpu;      // --offload cpu|nvme (nvme: a zinc store only)
+  offload::UringOptions nvme;    // --nvme-queue-depth, --nvme-block-size
 };
+
+// "cpu" or "nvme"; throws naming the flag otherwise.
+Tier parse_offload(const std::string& name);
 
 struct LoadedModel {
   std::unique_ptr<Model> model;
   const ZeroWeights* zero = nullptr;  // owned by model; null when weights are resident
+  std::shared_ptr<offload::UringFile> nvme;  // the store opened for O_DIRECT (Tier::Nvme)
   std::string source;                 // "hf", "store", "dummy"
   quant::QuantFormat quant = quant::QuantFormat::None;
   int group_size = 0;

@@ -20,9 +20,9 @@ size_t blob_alignment(const partition::BlobManifest& m) {
 
 }  // namespace
 
-ZeroWeights::ZeroWeights(std::vector<partition::BlobManifest> manifests, const SliceReader& reader,
-                         Backend& backend, collectives::Communicator& comm)
-    : manifests_(std::move(manifests)), backend_(backend), comm_(comm) {
+ZeroWeights::ZeroWeights(std::vector<partition::BlobManifest> manifests, SliceReader reader,
+                         Backend& backend, collectives::Communicator& comm, Tier tier)
+    : manifests_(std::move(manifests)), backend_(backend), comm_(comm), tier_(tier) {
   const int n = comm.size(), r = comm.rank();
   size_t max_gather = 0, max_params = 0;
   const size_t elem = quant::dtype_size(backend.compute_dtype());
@@ -30,13 +30,19 @@ ZeroWeights::ZeroWeights(std::vector<partition::BlobManifest> manifests, const S
     const partition::BlobManifest& m = manifests_[b];
     const partition::ShardRange range = partition::shard_range(m.bytes, n, r, blob_alignment(m));
     shard_bytes_.push_back(range.shard_bytes);
-    shards_.emplace_back(range.shard_bytes);
-    reader(b, range.offset, range.shard_bytes, shards_.back().data());
+    if (tier_ == Tier::Cpu) {
+      shards_.emplace_back(range.shard_bytes);
+      reader(b, range.offset, range.shard_bytes, shards_.back().data());
+    }
     max_gather = std::max(max_gather, range.padded_bytes);
     size_t params = 0;
     for (const partition::BlobParam& p : m.params)
       params += partition::round_up(static_cast<size_t>(p.numel()) * elem, 64);
     max_params = std::max(max_params, params);
+  }
+  if (tier_ == Tier::Nvme) {
+    staging_ = offload::AlignedBuffer(*std::max_element(shard_bytes_.begin(), shard_bytes_.end()));
+    reader_ = std::move(reader);
   }
   for (Slot& s : slots_) {
     s.gathered = backend.alloc(max_gather, "gathered layer blob");
@@ -58,10 +64,20 @@ const ParamTable& ZeroWeights::acquire(int blob) {
   const size_t S = shard_bytes_[blob];
   const int n = comm_.size();
 
+  const uint8_t* shard = nullptr;
+  if (tier_ == Tier::Nvme) {
+    const double ts = now_s();
+    reader_(static_cast<size_t>(blob), comm_.rank() * S, S, staging_.data());
+    stats_.source_s += now_s() - ts;
+    stats_.source_bytes += S;
+    shard = staging_.data();
+  } else {
+    shard = shards_[blob].data();
+  }
   const double t0 = now_s();
   auto* base = static_cast<uint8_t*>(slot->gathered.data());
   backend_.copy_to_device(Tensor(base + comm_.rank() * S, quant::DType::U8, {static_cast<int64_t>(S)}),
-                          shards_[blob].data());
+                          shard);
   backend_.synchronize();
   comm_.all_gather_inplace(base, S);
   const double t1 = now_s();
@@ -97,7 +113,7 @@ void ZeroWeights::release(int blob) {
 }
 
 size_t ZeroWeights::resident_bytes() const {
-  size_t n = 0;
+  size_t n = staging_.size();
   for (const auto& s : shards_) n += s.size();
   for (const Slot& s : slots_) n += s.gathered.bytes() + s.params.bytes();
   return n;

@@ -1,5 +1,10 @@
-// ZeroWeights: ZeRO-3 weights. Every rank keeps only its shard [r*S, (r+1)*S) of every
-// blob (quantized, in host memory: the CPU tier); acquire(b) copies the shard into a
+// ZeroWeights: ZeRO-3 weights. Every rank owns only its shard [r*S, (r+1)*S) of every
+// blob (quantized), on one of two tiers:
+//   cpu   read once at load into host memory (the default);
+//   nvme  read again from the zinc store at every acquire, with io_uring O_DIRECT into a
+//         4 KiB-aligned staging buffer (offload/uring_file.hpp), checked against the
+//         store's page checksums — host memory holds no weights at all.
+// acquire(b) copies the shard into a
 // gather slot on the backend, all-gathers the whole blob (one collective per blob, moving
 // the packed quantized bytes), and unpacks each parameter into the slot's compute-dtype
 // tensors. Slots (kMaxHeldBlobs of them) are reused blob after blob: memory on the
@@ -14,6 +19,7 @@
 #include <vector>
 
 #include "collectives/communicator.hpp"
+#include "offload/uring_file.hpp"
 #include "runtime/model/weight_provider.hpp"
 
 namespace zinc::runtime {
@@ -22,18 +28,24 @@ namespace zinc::runtime {
 // checkpoint (quantize-at-load), a zinc store, or the dummy generator.
 using SliceReader = std::function<void(size_t blob, size_t offset, size_t bytes, uint8_t* dst)>;
 
+enum class Tier { Cpu, Nvme };
+
 struct ZeroStats {
   uint64_t gathers = 0;
   uint64_t gathered_bytes = 0;  // sum of N * S over gathers: bytes each rank ends up with
   uint64_t blob_bytes = 0;      // sum of the blobs' real (unpadded) sizes over gathers
   double gather_s = 0;          // copy in + all-gather
   double unpack_s = 0;          // dequantize / convert
+  uint64_t source_bytes = 0;    // shard bytes read from the tier at acquire (nvme)
+  double source_s = 0;          // time spent reading them
 };
 
 class ZeroWeights final : public WeightProvider {
  public:
-  ZeroWeights(std::vector<partition::BlobManifest> manifests, const SliceReader& reader,
-              Backend& backend, collectives::Communicator& comm);
+  // Tier::Cpu calls `reader` once per blob here; Tier::Nvme keeps it and calls it at
+  // every acquire (it must then write 4 KiB-aligned-friendly data into aligned buffers).
+  ZeroWeights(std::vector<partition::BlobManifest> manifests, SliceReader reader,
+              Backend& backend, collectives::Communicator& comm, Tier tier = Tier::Cpu);
   const ParamTable& acquire(int blob) override;
   void release(int blob) override;
   size_t resident_bytes() const override;
@@ -52,8 +64,11 @@ class ZeroWeights final : public WeightProvider {
   std::vector<partition::BlobManifest> manifests_;
   Backend& backend_;
   collectives::Communicator& comm_;
-  std::vector<size_t> shard_bytes_;           // S per blob
-  std::vector<std::vector<uint8_t>> shards_;  // this rank's shard of each blob (host tier)
+  Tier tier_;
+  SliceReader reader_;                           // kept for Tier::Nvme
+  std::vector<size_t> shard_bytes_;              // S per blob
+  std::vector<offload::AlignedBuffer> shards_;   // this rank's shard of each blob (Tier::Cpu)
+  offload::AlignedBuffer staging_;               // one shard at a time (Tier::Nvme)
   Slot slots_[kMaxHeldBlobs];
   ZeroStats stats_;
 };

@@ -26,12 +26,23 @@ same_outputs "$TMP/nf4.1" "$TMP/store.3"
 expect_exit 1 "holds nf4 weights" "$ZINC" generate --model "$TMP/m.zinc.h5" "${P[@]}" --quant int8
 expect_exit 1 "--group-size 32" "$ZINC" generate --model "$TMP/m.zinc.h5" "${P[@]}" --group-size 64
 
+# The NVMe tier: shards read from the store in place (io_uring, O_DIRECT) at every use.
+run_ok "$TMP/nvme.1" "$ZINC" generate --model "$TMP/m.zinc.h5" "${P[@]}" --offload nvme --nvme-block-size 8KiB --nvme-queue-depth 2
+run_ok "$TMP/nvme.2" mpirun -np 2 "$ZINC" generate --model "$TMP/m.zinc.h5" "${P[@]}" --offload nvme
+same_outputs "$TMP/nf4.1" "$TMP/nvme.1"
+same_outputs "$TMP/nf4.1" "$TMP/nvme.2"
+grep -q "NVMe tier" "$TMP/nvme.1" || fail "no NVMe tier line"
+expect_exit 1 "reads the weights in place from a zinc store" "$ZINC" generate --model "$M" "${P[@]}" --offload nvme
+expect_exit 1 "not a tier" "$ZINC" generate --model "$TMP/m.zinc.h5" "${P[@]}" --offload gpu
+expect_exit 1 "nvme-block-size" "$ZINC" generate --model "$TMP/m.zinc.h5" "${P[@]}" --offload nvme --nvme-block-size 1000
+
 # A flipped byte inside layer 1's blob: the CRC check names it, on 1 and on 2 ranks.
 cp "$TMP/m.zinc.h5" "$TMP/bad.zinc.h5"
 off=$(grep 'layer.0001' "$TMP/info" | sed 's/.*file offset //')
 printf '\xff\xff\xff\xff' | dd of="$TMP/bad.zinc.h5" bs=1 seek=$((off + 100)) conv=notrunc status=none
 expect_exit 1 "CRC-32C" "$ZINC" generate --model "$TMP/bad.zinc.h5" "${P[@]}"
 expect_exit 1 "CRC-32C" mpirun -np 2 "$ZINC" generate --model "$TMP/bad.zinc.h5" "${P[@]}"
+expect_exit 1 "CRC-32C" mpirun -np 2 "$ZINC" generate --model "$TMP/bad.zinc.h5" "${P[@]}" --offload nvme
 # A truncated store.
 cp "$TMP/m.zinc.h5" "$TMP/short.zinc.h5"
 truncate -s $(( $(stat -c %s "$TMP/m.zinc.h5") / 2 )) "$TMP/short.zinc.h5"
