@@ -11,6 +11,7 @@
 #include "collectives/mpi_communicator.hpp"
 #include "runtime/backend/cuda_probe.hpp"
 #include "runtime/cli/generate_command.hpp"
+#include "runtime/cli/iobench_command.hpp"
 #include "runtime/cli/options.hpp"
 #include "runtime/cli/store_commands.hpp"
 
@@ -22,6 +23,7 @@ const char* kUsage =
     "  generate   batch text generation (token ids in, token ids out) with metrics\n"
     "  convert    write a Hugging Face model as a zinc store (quantized layer blobs, HDF5)\n"
     "  info       describe a zinc store\n"
+    "  iobench    NVMe tier read bandwidth vs raw O_DIRECT reads of a store\n"
     "options:\n"
     "  --help     this help; 'zinc generate --help' for the command's options\n"
     "  --version  version and build information\n";
@@ -46,6 +48,15 @@ int dispatch(int argc, char** argv, zinc::collectives::MpiCommunicator& comm, in
       return 0;
     }
     return zinc::cli::run_generate(opts, comm, local_ranks);
+  }
+  if (cmd == "iobench") {
+    zinc::cli::IoBenchOptions opts;
+    std::string help;
+    if (!zinc::cli::parse_iobench_options(argc - 1, argv + 1, &opts, &help)) {
+      if (root) std::cout << help;
+      return 0;
+    }
+    return root ? zinc::cli::run_iobench(opts) : 0;
   }
   if (cmd == "convert" || cmd == "info") {
     std::string help;

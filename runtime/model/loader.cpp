@@ -52,6 +52,24 @@ Tier parse_offload(const std::string& name) {
   ZINC_THROW("--offload '" << name << "' is not a tier (cpu, nvme)");
 }
 
+SliceReader nvme_slice_reader(const std::string& store_path, const offload::UringOptions& opts,
+                              std::shared_ptr<offload::UringFile>* file_out) {
+  // The reader outlives the caller's StoreReader: it owns its own and the O_DIRECT file.
+  auto reader = std::make_shared<partition::StoreReader>(store_path);
+  auto file = std::make_shared<offload::UringFile>(store_path, opts);
+  std::vector<uint64_t> base;
+  for (size_t b = 0; b < reader->manifests().size(); ++b) base.push_back(reader->file_offset(b));
+  if (file_out) *file_out = file;
+  return [reader, file, base](size_t b, size_t offset, size_t bytes, uint8_t* dst) {
+    const size_t blob = reader->manifests()[b].bytes;
+    const size_t valid = offset < blob ? std::min(bytes, blob - offset) : 0;
+    const size_t pages = partition::round_up(valid, partition::kPageBytes);
+    if (valid > 0) file->read(base[b] + offset, pages, dst, base[b] + offset + valid);
+    std::memset(dst + valid, 0, bytes - valid);  // past the blob: padding, not file data
+    reader->verify_slice(b, offset, valid, dst);
+  };
+}
+
 std::vector<partition::BlobManifest> plan_manifests(const std::vector<BlobPlan>& plan,
                                                     quant::QuantFormat quant, int group_size) {
   std::vector<partition::BlobManifest> out;
@@ -140,23 +158,8 @@ LoadedModel load_for_generation(const LoadOptions& o, Backend& backend,
                        << o.group_size << ": convert again or drop --group-size");
     check_store_matches_plan(o.model, blob_plan(config), store.manifests());
     if (o.offload == Tier::Nvme) {
-      // The reader outlives this function: it owns the store and the O_DIRECT file.
-      auto reader = std::make_shared<partition::StoreReader>(o.model);
-      out.nvme = std::make_shared<offload::UringFile>(o.model, o.nvme);
-      std::vector<uint64_t> base;
-      for (size_t b = 0; b < reader->manifests().size(); ++b) base.push_back(reader->file_offset(b));
-      auto file = out.nvme;
-      zero = std::make_unique<ZeroWeights>(
-          store.manifests(),
-          [reader, file, base](size_t b, size_t offset, size_t bytes, uint8_t* dst) {
-            const size_t blob = reader->manifests()[b].bytes;
-            const size_t valid = offset < blob ? std::min(bytes, blob - offset) : 0;
-            const size_t pages = partition::round_up(valid, partition::kPageBytes);
-            if (valid > 0) file->read(base[b] + offset, pages, dst, base[b] + offset + valid);
-            std::memset(dst + valid, 0, bytes - valid);  // past the blob: padding, not file data
-            reader->verify_slice(b, offset, valid, dst);
-          },
-          backend, comm, Tier::Nvme);
+      zero = std::make_unique<ZeroWeights>(store.manifests(), nvme_slice_reader(o.model, o.nvme, &out.nvme),
+                                           backend, comm, Tier::Nvme);
     } else {
       zero = std::make_unique<ZeroWeights>(
           store.manifests(),

@@ -44,6 +44,12 @@ struct LoadedModel {
 LoadedModel load_for_generation(const LoadOptions& opts, Backend& backend,
                                 collectives::Communicator& comm);
 
+// The NVMe tier's SliceReader for a zinc store: io_uring O_DIRECT reads of the blob bytes
+// in place (at the dataset's file offset), zero padding past the blob, page CRCs checked.
+// `buffers` given to it must be 4 KiB aligned. *file_out (optional) gets the file for stats.
+SliceReader nvme_slice_reader(const std::string& store_path, const offload::UringOptions& opts,
+                              std::shared_ptr<offload::UringFile>* file_out);
+
 // Manifests of every blob of the plan (HF: dtypes from the checkpoint already bound).
 std::vector<partition::BlobManifest> plan_manifests(const std::vector<BlobPlan>& plan,
                                                     quant::QuantFormat quant, int group_size);
