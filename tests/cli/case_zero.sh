@@ -61,3 +61,13 @@ for shape in tiny-opt tiny-bloom; do
   same_outputs "$TMP/$shape.1" "$TMP/$shape.2"
 done
 expect_exit 1 "not a known shape" "$ZINC" generate --model dummy:gpt-5 "${D[@]}"
+
+# Lockstep with an early EOS: the llama_mha fixture's prompts, one per rank at np 3. Rank 0's
+# sequence stops at step 5 (EOS 152) but keeps joining the gathers until the others finish;
+# every rank's tokens equal transformers' generate() (tests/fixtures/manifest.json).
+E=(--prompt-ids 81,9,56,206,40,215,219 --prompt-ids 34,208,309,180
+   --prompt-ids 174,139,144,43,67,274,44,315,21,319 --max-new-tokens 16 --zero)
+run_ok "$TMP/eos.3" mpirun -np 3 "$ZINC" generate --model "$FIXTURES/llama_mha" "${E[@]}"
+grep -q '^\[1\] output: 186 261 265 218 84 152  (eos)$' "$TMP/eos.3" || fail "sequence 1: $(cat "$TMP/eos.3")"
+grep -q '^\[2\] output: 6 20 134 3 189 106 134 257 111 3 202 177 46 232 12 276$' "$TMP/eos.3" || fail "sequence 2"
+grep -q '^\[3\] output: 89 202 202 195 291 307 142 27 129 109 125 202 205 179 112 307$' "$TMP/eos.3" || fail "sequence 3"
