@@ -249,6 +249,12 @@ StoreWriter::StoreWriter(const std::string& path, const StoreInfo& info)
     if (!info.tokenizer_json.empty()) {
       write_string_dataset(file_, "tokenizer.json", info.tokenizer_json, where);
     }
+    if (!info.tokenizer_config_json.empty()) {
+      write_string_dataset(file_, "tokenizer_config.json", info.tokenizer_config_json, where);
+    }
+    if (!info.special_tokens_map_json.empty()) {
+      write_string_dataset(file_, "special_tokens_map.json", info.special_tokens_map_json, where);
+    }
     for (const char* group : {"blobs", "checksums"}) {
       h5::Group g(ZINC_H5_CHECK_CTX(
           where, H5Gcreate2(file_, group, H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT)));
@@ -401,6 +407,12 @@ StoreReader::StoreReader(const std::string& path) : path_(path) {
   }
   if (link_exists(f, "tokenizer.json", ctx)) {
     info_.tokenizer_json = read_string_dataset(f, "tokenizer.json", ctx);
+  }
+  if (link_exists(f, "tokenizer_config.json", ctx)) {
+    info_.tokenizer_config_json = read_string_dataset(f, "tokenizer_config.json", ctx);
+  }
+  if (link_exists(f, "special_tokens_map.json", ctx)) {
+    info_.special_tokens_map_json = read_string_dataset(f, "special_tokens_map.json", ctx);
   }
   ZINC_CHECK(link_exists(f, "blob_order", ctx), path_ << ": zinc store without /blob_order");
   info_.blob_order = parse_blob_order(read_string_dataset(f, "blob_order", ctx), path_);

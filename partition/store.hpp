@@ -3,7 +3,8 @@
 //   /                     attributes: zinc_store_version (int), quant (string),
 //                         group_size (int), created_by (string)
 //   /config.json          string dataset: the model's config.json text
-//   /generation_config.json, /tokenizer.json   string datasets, when the source had them
+//   /generation_config.json, /tokenizer.json, /tokenizer_config.json,
+//   /special_tokens_map.json    string datasets, when the source had them
 //   /blobs/<name>         uint8 [bytes], contiguous (no chunking), file offset 4 KiB aligned
 //                         (H5Pset_alignment), so the NVMe tier can read it with O_DIRECT;
 //                         attribute "manifest": the BlobManifest JSON (partition/blob.hpp)
@@ -37,6 +38,8 @@ struct StoreInfo {
   std::string config_json;
   std::string generation_config_json;  // "" if absent
   std::string tokenizer_json;          // "" if absent
+  std::string tokenizer_config_json;   // "" if absent
+  std::string special_tokens_map_json; // "" if absent
   std::vector<std::string> blob_order;
 };
 

@@ -9,6 +9,7 @@
 #include "offload/memory_arena.hpp"
 #include "runtime/backend/cpu/cpu_backend.hpp"
 #include "runtime/generate/generator.hpp"
+#include "runtime/cli/prompts.hpp"
 #include "runtime/generate/metrics.hpp"
 #include "runtime/model/loader.hpp"
 
@@ -71,8 +72,16 @@ nlohmann::json zero_stats_json(const runtime::ZeroWeights& z, int ranks) {
 
 }  // namespace
 
-int run_generate(const GenerateOptions& o, collectives::Communicator& comm, int local_ranks) {
+int run_generate(const GenerateOptions& opts, collectives::Communicator& comm, int local_ranks) {
   const int rank = comm.rank(), size = comm.size();
+  // Text prompts become ids with the model's tokenizer (which also decodes the outputs).
+  const std::unique_ptr<runtime::Tokenizer> tokenizer =
+      find_tokenizer(opts.model, opts.tokenizer, !opts.text_prompts.empty());
+  GenerateOptions o = opts;
+  for (const std::string& text : opts.text_prompts) o.prompts.push_back(tokenizer->encode(text, true));
+  std::vector<std::string> shown;  // how each prompt is printed
+  for (const auto& ids : opts.prompts) shown.push_back(join(ids));
+  for (const std::string& text : opts.text_prompts) shown.push_back(text);
   const size_t n = o.prompts.size();
   const size_t first = n * rank / size, last = n * (rank + 1) / size;  // this rank's block
 
@@ -126,8 +135,10 @@ int run_generate(const GenerateOptions& o, collectives::Communicator& comm, int 
               << (loaded.zero ? ", ZeRO-3 shards" : ", resident") << ") on " << size << " rank"
               << (size > 1 ? "s" : "") << ", backend " << backend.name() << "\n";
     for (size_t i = 0; i < n; ++i) {
-      std::cout << "[" << i + 1 << "] prompt: " << join(o.prompts[i]) << "\n"
-                << "[" << i + 1 << "] output: " << join(tokens[i]);
+      // Text when the model has a tokenizer (ids are in --metrics-json), else ids.
+      std::cout << "[" << i + 1 << "] prompt: " << shown[i] << "\n"
+                << "[" << i + 1 << "] output: "
+                << (tokenizer ? tokenizer->decode(tokens[i], true) : join(tokens[i]));
       if (!tokens[i].empty() && c.is_eos(tokens[i].back())) std::cout << "  (eos)";
       std::cout << "\n";
     }
@@ -143,6 +154,11 @@ int run_generate(const GenerateOptions& o, collectives::Communicator& comm, int 
     j["max_new_tokens"] = o.max_new_tokens;
     j["batch_size"] = o.batch_size;
     j["outputs"] = tokens;
+    if (tokenizer) {
+      std::vector<std::string> texts;
+      for (const auto& t : tokens) texts.push_back(tokenizer->decode(t, true));
+      j["output_texts"] = texts;
+    }
     j["quant"] = quant::quant_format_name(loaded.quant);
     j["group_size"] = loaded.group_size;
     j["weights"] = loaded.zero ? "zero3" : "resident";

@@ -38,7 +38,21 @@ std::vector<int32_t> parse_token_ids(const std::string& text, const std::string&
   return ids;
 }
 
-std::vector<std::vector<int32_t>> read_prompts_file(const std::string& path) {
+std::vector<std::string> read_prompts_file(const std::string& path) {
+  std::ifstream in(path);
+  ZINC_CHECK(in.good(), path << ": cannot open the prompts file");
+  std::vector<std::string> prompts;
+  std::string line;
+  while (std::getline(in, line)) {
+    if (!line.empty() && line.back() == '\r') line.pop_back();
+    if (line.find_first_not_of(" \t") != std::string::npos) prompts.push_back(line);
+  }
+  ZINC_CHECK(in.eof(), path << ": read error");
+  ZINC_CHECK(!prompts.empty(), path << ": no prompts in the file");
+  return prompts;
+}
+
+std::vector<std::vector<int32_t>> read_prompt_ids_file(const std::string& path) {
   std::ifstream in(path);
   ZINC_CHECK(in.good(), path << ": cannot open the prompts file");
   std::vector<std::vector<int32_t>> prompts;
@@ -57,10 +71,11 @@ std::vector<std::vector<int32_t>> read_prompts_file(const std::string& path) {
 
 bool parse_generate_options(int argc, char** argv, GenerateOptions* o, std::string* help) {
   std::vector<std::string> prompt_ids;
-  std::string prompts_file;
+  std::string prompts_file, prompt_ids_file;
   po::options_description desc(
       "zinc generate: batch generation on a Hugging Face model (LLaMA, OPT) directory\n"
-      "usage: [mpirun -np N] zinc generate --model DIR (--prompt-ids IDS ... | --prompts-file F) "
+      "usage: [mpirun -np N] zinc generate --model M (--prompt TEXT ... | --prompts-file F | "
+      "--prompt-ids IDS ... | --prompt-ids-file F) "
       "[options]\noptions");
   desc.add_options()
       ("help,h", "show this help")
@@ -85,8 +100,13 @@ bool parse_generate_options(int argc, char** argv, GenerateOptions* o, std::stri
        "bytes per read for --offload nvme (a multiple of 4096)")
       ("prompt-ids", po::value<std::vector<std::string>>(&prompt_ids),
        "one prompt as token ids, \"1,2,3\"; repeat for a batch")
-      ("prompts-file", po::value<std::string>(&prompts_file),
+      ("prompt", po::value<std::vector<std::string>>(&o->text_prompts),
+       "one text prompt; repeat for a batch (needs the model's tokenizer)")
+      ("prompts-file", po::value<std::string>(&prompts_file), "file with one text prompt per line")
+      ("prompt-ids-file", po::value<std::string>(&prompt_ids_file),
        "file with one prompt of token ids per line")
+      ("tokenizer", po::value<std::string>(&o->tokenizer),
+       "tokenizer.json or a directory with one (default: the model's own)")
       ("max-new-tokens", po::value<int>(&o->max_new_tokens)->default_value(32), "tokens to generate per prompt")
       ("batch-size", po::value<int>(&o->batch_size)->default_value(0),
        "sequences per forward pass on each rank (0: all of the rank's prompts)")
@@ -120,13 +140,18 @@ bool parse_generate_options(int argc, char** argv, GenerateOptions* o, std::stri
   }
   if (o->model.empty()) throw UsageError("no model: give --model DIR|FILE.zinc.h5|dummy:SHAPE or --dummy SHAPE");
   o->group_size_given = !vm["group-size"].defaulted();
-  if (prompt_ids.empty() && prompts_file.empty())
-    throw UsageError("no prompts: give --prompt-ids \"1,2,3\" (repeatable) or --prompts-file F");
+  if (prompt_ids.empty() && prompts_file.empty() && prompt_ids_file.empty() && o->text_prompts.empty())
+    throw UsageError("no prompts: give --prompt TEXT or --prompt-ids \"1,2,3\" (repeatable), "
+                     "--prompts-file F or --prompt-ids-file F");
   for (size_t i = 0; i < prompt_ids.size(); ++i)
     o->prompts.push_back(parse_token_ids(prompt_ids[i], "--prompt-ids #" + std::to_string(i + 1)));
+  if (!prompt_ids_file.empty()) {
+    auto more = read_prompt_ids_file(prompt_ids_file);
+    o->prompts.insert(o->prompts.end(), more.begin(), more.end());
+  }
   if (!prompts_file.empty()) {
     auto more = read_prompts_file(prompts_file);
-    o->prompts.insert(o->prompts.end(), more.begin(), more.end());
+    o->text_prompts.insert(o->text_prompts.end(), more.begin(), more.end());
   }
   if (o->max_new_tokens < 1) throw UsageError("--max-new-tokens must be >= 1");
   if (o->batch_size < 0) throw UsageError("--batch-size must be >= 0");

@@ -27,7 +27,9 @@ struct GenerateOptions {
   std::string offload = "cpu";               // weight tier: cpu | nvme (a store read in place)
   unsigned nvme_queue_depth = 16;
   std::string nvme_block_size = "1MiB";
-  std::vector<std::vector<int32_t>> prompts; // from --prompt-ids and/or --prompts-file
+  std::vector<std::vector<int32_t>> prompts; // token ids: --prompt-ids, --prompt-ids-file
+  std::vector<std::string> text_prompts;     // text: --prompt, --prompts-file (after the ids)
+  std::string tokenizer;                     // --tokenizer PATH; "" = the model's own
   int max_new_tokens = 32;
   int batch_size = 0;                        // per rank, per forward; 0 = all of the rank's prompts
   float temperature = 0.0f;
@@ -62,7 +64,9 @@ bool parse_info_options(int argc, char** argv, InfoOptions* out, std::string* he
 
 // "1,2,3" or "1 2 3" -> ids; `where` names the source in errors.
 std::vector<int32_t> parse_token_ids(const std::string& text, const std::string& where);
-// One prompt per non-empty line; '#' starts a comment line.
-std::vector<std::vector<int32_t>> read_prompts_file(const std::string& path);
+// One prompt of token ids per non-empty line; '#' starts a comment line.
+std::vector<std::vector<int32_t>> read_prompt_ids_file(const std::string& path);
+// One text prompt per non-empty line (a trailing '\r' is dropped).
+std::vector<std::string> read_prompts_file(const std::string& path);
 
 }  // namespace zinc::cli

@@ -51,6 +51,8 @@ int run_convert(const ConvertOptions& o, collectives::Communicator& comm) {
   info.config_json = read_optional(o.model + "/config.json");
   info.generation_config_json = read_optional(o.model + "/generation_config.json");
   info.tokenizer_json = read_optional(o.model + "/tokenizer.json");
+  info.tokenizer_config_json = read_optional(o.model + "/tokenizer_config.json");
+  info.special_tokens_map_json = read_optional(o.model + "/special_tokens_map.json");
   for (const auto& m : manifests) info.blob_order.push_back(m.name);
 
   partition::StoreWriter writer(o.out, info);

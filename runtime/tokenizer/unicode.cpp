@@ -64,8 +64,8 @@ int utf8_sequence(std::string_view s, size_t i, uint32_t* cp) {
 uint8_t char_class(uint32_t cp) {
   if (cp < 0x10000) return bmp_classes()[cp];
   const CharRange* end = kCharRanges + kNumCharRanges;
-  const CharRange* it =
-      std::upper_bound(kCharRanges, end, cp, [](uint32_t c, const CharRange& r) { return c < r.lo; });
+  const CharRange* it = std::upper_bound(kCharRanges, end, cp,
+                                         [](uint32_t c, const CharRange& r) { return c < r.lo; });
   if (it == kCharRanges) return 0;
   --it;
   return cp <= it->hi ? it->cls : 0;

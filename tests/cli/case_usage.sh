@@ -12,5 +12,5 @@ expect_exit 1 "'x' is not a token id" "$ZINC" generate --model "$FIXTURES/llama_
 expect_exit 1 "outside the vocabulary" "$ZINC" generate --model "$FIXTURES/llama_mha" --prompt-ids 1,999
 expect_exit 1 "--top-p" "$ZINC" generate --model "$FIXTURES/llama_mha" --prompt-ids 1,2 --temperature 1 --top-p 2
 printf '3 4 5\nnot ids\n' >"$TMP/prompts.txt"
-expect_exit 1 "prompts.txt:2" "$ZINC" generate --model "$FIXTURES/llama_mha" --prompts-file "$TMP/prompts.txt"
-expect_exit 1 "cannot open the prompts file" "$ZINC" generate --model "$FIXTURES/llama_mha" --prompts-file "$TMP/none.txt"
+expect_exit 1 "prompts.txt:2" "$ZINC" generate --model "$FIXTURES/llama_mha" --prompt-ids-file "$TMP/prompts.txt"
+expect_exit 1 "cannot open the prompts file" "$ZINC" generate --model "$FIXTURES/llama_mha" --prompt-ids-file "$TMP/none.txt"

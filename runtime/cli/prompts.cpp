@@ -1,0 +1,75 @@
+#include "runtime/cli/prompts.hpp"
+
+#include <sys/stat.h>
+
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+
+#include "partition/store.hpp"
+#include "runtime/common/error.hpp"
+
+namespace zinc::cli {
+namespace {
+
+bool exists(const std::string& p) {
+  struct stat st {};
+  return ::stat(p.c_str(), &st) == 0;
+}
+
+bool is_dir(const std::string& p) {
+  struct stat st {};
+  return ::stat(p.c_str(), &st) == 0 && S_ISDIR(st.st_mode);
+}
+
+// A store carries tokenizer.json (+ tokenizer_config.json, special_tokens_map.json): they
+// are written to a private temporary directory, loaded, and the directory removed.
+std::unique_ptr<runtime::Tokenizer> from_store(const std::string& path) {
+  const partition::StoreReader store(path);
+  const partition::StoreInfo& info = store.info();
+  if (info.tokenizer_json.empty()) return nullptr;
+  std::string dir = (std::filesystem::temp_directory_path() / "zinc_tokenizer_XXXXXX").string();
+  ZINC_CHECK(::mkdtemp(dir.data()) != nullptr, "cannot create a temporary directory " << dir);
+  struct Cleanup {
+    std::string dir;
+    ~Cleanup() {
+      std::error_code ec;
+      std::filesystem::remove_all(dir, ec);
+    }
+  } cleanup{dir};
+  auto put = [&](const char* name, const std::string& text) {
+    if (text.empty()) return;
+    std::ofstream f(dir + "/" + name, std::ios::binary);
+    f << text;
+    ZINC_CHECK(f.good(), dir << "/" << name << ": write failed");
+  };
+  put("tokenizer.json", info.tokenizer_json);
+  put("tokenizer_config.json", info.tokenizer_config_json);
+  put("special_tokens_map.json", info.special_tokens_map_json);
+  try {
+    return runtime::Tokenizer::load(dir);
+  } catch (const Error& e) {
+    ZINC_THROW(path << ": its tokenizer does not load: " << e.what());
+  }
+}
+
+}  // namespace
+
+std::unique_ptr<runtime::Tokenizer> find_tokenizer(const std::string& model,
+                                                   const std::string& explicit_path, bool required) {
+  if (!explicit_path.empty()) return runtime::Tokenizer::load(explicit_path);
+  std::unique_ptr<runtime::Tokenizer> t;
+  if (is_dir(model)) {
+    if (exists(model + "/tokenizer.json") ||
+        (exists(model + "/vocab.json") && exists(model + "/merges.txt")))
+      t = runtime::Tokenizer::load(model);
+  } else if (model.compare(0, 6, "dummy:") != 0 && exists(model)) {
+    t = from_store(model);
+  }
+  ZINC_CHECK(t || !required,
+             model << " has no tokenizer (tokenizer.json, or vocab.json + merges.txt): text "
+                      "prompts need one; give --tokenizer PATH or use --prompt-ids");
+  return t;
+}
+
+}  // namespace zinc::cli
