@@ -102,9 +102,13 @@ size_t UringFile::read(uint64_t offset, size_t bytes, void* dst, uint64_t allow_
     size_t length;    // bytes wanted (the last block may end at the end of the file)
     int retries;
   };
+  // Blocks small enough that a read smaller than block_bytes * queue_depth still fills the
+  // queue (a 4-rank shard of a layer is only a few blocks of 1 MiB), but >= 64 KiB.
+  const size_t per_slot = (span / opts_.queue_depth + kAlign - 1) / kAlign * kAlign;
+  const size_t block = std::min(opts_.block_bytes, std::max<size_t>(per_slot, 64 * 1024));
   std::vector<Block> blocks;
-  for (size_t pos = 0; pos < span; pos += opts_.block_bytes)
-    blocks.push_back({offset + pos, 0, std::min(opts_.block_bytes, span - pos), 0});
+  for (size_t pos = 0; pos < span; pos += block)
+    blocks.push_back({offset + pos, 0, std::min(block, span - pos), 0});
 
   std::string error;  // first failure; reported once nothing is in flight any more
   size_t next = 0, in_flight = 0, finished = 0;

@@ -2,7 +2,8 @@
 // the kernel's buffers), as the NVMe tier needs: the rank's slice of each blob is read in
 // place from the zinc store. Offsets, lengths and destinations are 4 KiB aligned.
 //
-// A read is split into blocks of `block_bytes`, with up to `queue_depth` in flight.
+// A read is split into blocks of `block_bytes` (smaller, down to 64 KiB, when the read is
+// too short to fill the queue with them), with up to `queue_depth` in flight.
 // Short reads continue where they stopped; -EINTR / -EAGAIN / -EIO are retried up to
 // `max_retries` times per block; end of file before the requested range ends is an error
 // ("truncated?") unless the caller allows a short tail (allow_eof_after). Every failure
