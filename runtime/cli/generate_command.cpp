@@ -56,9 +56,9 @@ void print_zero_stats(std::ostream& os, const runtime::ZeroWeights& z, int ranks
      << " unpadded) over " << ranks << " rank" << (ranks > 1 ? "s" : "") << "; gather "
      << s.gather_s << " s, dequantize " << s.unpack_s << " s (rank 0)\n";
   if (s.source_bytes > 0)
-    os << "NVMe tier: " << offload::format_bytes(s.source_bytes) << " read in " << s.source_s
-       << " s = " << s.source_bytes / std::max(s.source_s, 1e-9) / 1e9
-       << " GB/s per rank (io_uring O_DIRECT, CRC-checked; rank 0)\n";
+    os << "NVMe tier: " << offload::format_bytes(s.source_bytes)
+       << " read with io_uring O_DIRECT (CRC-checked, read ahead); acquire waited " << s.source_s
+       << " s for them (rank 0)\n";
 }
 
 nlohmann::json zero_stats_json(const runtime::ZeroWeights& z, int ranks) {

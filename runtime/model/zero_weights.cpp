@@ -4,6 +4,7 @@
 #include <chrono>
 
 #include "partition/shard.hpp"
+#include "runtime/model/shard_prefetcher.hpp"
 
 namespace zinc::runtime {
 namespace {
@@ -41,8 +42,8 @@ ZeroWeights::ZeroWeights(std::vector<partition::BlobManifest> manifests, SliceRe
     max_params = std::max(max_params, params);
   }
   if (tier_ == Tier::Nvme) {
-    staging_ = offload::AlignedBuffer(*std::max_element(shard_bytes_.begin(), shard_bytes_.end()));
-    reader_ = std::move(reader);
+    prefetcher_ = std::make_unique<ShardPrefetcher>(
+        std::move(reader), *std::max_element(shard_bytes_.begin(), shard_bytes_.end()));
   }
   for (Slot& s : slots_) {
     s.gathered = backend.alloc(max_gather, "gathered layer blob");
@@ -66,11 +67,10 @@ const ParamTable& ZeroWeights::acquire(int blob) {
 
   const uint8_t* shard = nullptr;
   if (tier_ == Tier::Nvme) {
-    const double ts = now_s();
-    reader_(static_cast<size_t>(blob), comm_.rank() * S, S, staging_.data());
-    stats_.source_s += now_s() - ts;
+    double waited = 0;
+    shard = prefetcher_->get(static_cast<size_t>(blob), comm_.rank() * S, S, &waited);
+    stats_.source_s += waited;
     stats_.source_bytes += S;
-    shard = staging_.data();
   } else {
     shard = shards_[blob].data();
   }
@@ -78,7 +78,11 @@ const ParamTable& ZeroWeights::acquire(int blob) {
   auto* base = static_cast<uint8_t*>(slot->gathered.data());
   backend_.copy_to_device(Tensor(base + comm_.rank() * S, quant::DType::U8, {static_cast<int64_t>(S)}),
                           shard);
-  backend_.synchronize();
+  backend_.synchronize();  // the copy has read the staging buffer: the read-ahead may go
+  if (tier_ == Tier::Nvme) {
+    const size_t next = (static_cast<size_t>(blob) + 1) % manifests_.size();
+    prefetcher_->prefetch(next, comm_.rank() * shard_bytes_[next], shard_bytes_[next]);
+  }
   comm_.all_gather_inplace(base, S);
   const double t1 = now_s();
 
@@ -112,8 +116,10 @@ void ZeroWeights::release(int blob) {
   ZINC_THROW("release(" << blob << "): blob is not held");
 }
 
+ZeroWeights::~ZeroWeights() = default;
+
 size_t ZeroWeights::resident_bytes() const {
-  size_t n = staging_.size();
+  size_t n = prefetcher_ ? 2 * *std::max_element(shard_bytes_.begin(), shard_bytes_.end()) : 0;
   for (const auto& s : shards_) n += s.size();
   for (const Slot& s : slots_) n += s.gathered.bytes() + s.params.bytes();
   return n;

@@ -3,7 +3,9 @@
 //   cpu   read once at load into host memory (the default);
 //   nvme  read again from the zinc store at every acquire, with io_uring O_DIRECT into a
 //         4 KiB-aligned staging buffer (offload/uring_file.hpp), checked against the
-//         store's page checksums — host memory holds no weights at all.
+//         store's page checksums — host memory holds no weights at all. While blob b is
+//         gathered and computed, a background thread reads blob b + 1's shard
+//         (runtime/model/shard_prefetcher.hpp).
 // acquire(b) copies the shard into a
 // gather slot on the backend, all-gathers the whole blob (one collective per blob, moving
 // the packed quantized bytes), and unpacks each parameter into the slot's compute-dtype
@@ -24,6 +26,8 @@
 
 namespace zinc::runtime {
 
+class ShardPrefetcher;
+
 // Produces bytes [offset, offset + bytes) of blob `blob` (zero past its end): from an HF
 // checkpoint (quantize-at-load), a zinc store, or the dummy generator.
 using SliceReader = std::function<void(size_t blob, size_t offset, size_t bytes, uint8_t* dst)>;
@@ -37,7 +41,7 @@ struct ZeroStats {
   double gather_s = 0;          // copy in + all-gather
   double unpack_s = 0;          // dequantize / convert
   uint64_t source_bytes = 0;    // shard bytes read from the tier at acquire (nvme)
-  double source_s = 0;          // time spent reading them
+  double source_s = 0;          // time acquire waited for them (reads not hidden by read-ahead)
 };
 
 class ZeroWeights final : public WeightProvider {
@@ -46,6 +50,7 @@ class ZeroWeights final : public WeightProvider {
   // every acquire (it must then write 4 KiB-aligned-friendly data into aligned buffers).
   ZeroWeights(std::vector<partition::BlobManifest> manifests, SliceReader reader,
               Backend& backend, collectives::Communicator& comm, Tier tier = Tier::Cpu);
+  ~ZeroWeights() override;
   const ParamTable& acquire(int blob) override;
   void release(int blob) override;
   size_t resident_bytes() const override;
@@ -65,10 +70,9 @@ class ZeroWeights final : public WeightProvider {
   Backend& backend_;
   collectives::Communicator& comm_;
   Tier tier_;
-  SliceReader reader_;                           // kept for Tier::Nvme
   std::vector<size_t> shard_bytes_;              // S per blob
   std::vector<offload::AlignedBuffer> shards_;   // this rank's shard of each blob (Tier::Cpu)
-  offload::AlignedBuffer staging_;               // one shard at a time (Tier::Nvme)
+  std::unique_ptr<ShardPrefetcher> prefetcher_;  // read-ahead of the next shard (Tier::Nvme)
   Slot slots_[kMaxHeldBlobs];
   ZeroStats stats_;
 };
