@@ -27,27 +27,30 @@ ZeroWeights::ZeroWeights(std::vector<partition::BlobManifest> manifests, SliceRe
   const int n = comm.size(), r = comm.rank();
   size_t max_gather = 0, max_params = 0;
   const size_t elem = quant::dtype_size(backend.compute_dtype());
-  for (size_t b = 0; b < manifests_.size(); ++b) {
-    const partition::BlobManifest& m = manifests_[b];
-    const partition::ShardRange range = partition::shard_range(m.bytes, n, r, blob_alignment(m));
-    shard_bytes_.push_back(range.shard_bytes);
-    if (tier_ == Tier::Cpu) {
-      shards_.emplace_back(range.shard_bytes);
-      reader(b, range.offset, range.shard_bytes, shards_.back().data());
-    }
-    max_gather = std::max(max_gather, range.padded_bytes);
+  std::vector<partition::ShardRange> ranges;
+  for (const partition::BlobManifest& m : manifests_) {
+    ranges.push_back(partition::shard_range(m.bytes, n, r, blob_alignment(m)));
+    shard_bytes_.push_back(ranges.back().shard_bytes);
+    max_gather = std::max(max_gather, ranges.back().padded_bytes);
     size_t params = 0;
     for (const partition::BlobParam& p : m.params)
       params += partition::round_up(static_cast<size_t>(p.numel()) * elem, 64);
     max_params = std::max(max_params, params);
   }
-  if (tier_ == Tier::Nvme) {
-    prefetcher_ = std::make_unique<ShardPrefetcher>(
-        std::move(reader), *std::max_element(shard_bytes_.begin(), shard_bytes_.end()));
-  }
+  // The backend slots first: a budget too small for one layer fails here, naming the
+  // minimum, before any weight is read.
   for (Slot& s : slots_) {
     s.gathered = backend.alloc(max_gather, "gathered layer blob");
     s.params = backend.alloc(max_params, "unpacked layer weights");
+  }
+  if (tier_ == Tier::Nvme) {
+    prefetcher_ = std::make_unique<ShardPrefetcher>(
+        std::move(reader), *std::max_element(shard_bytes_.begin(), shard_bytes_.end()));
+    return;
+  }
+  for (size_t b = 0; b < manifests_.size(); ++b) {
+    shards_.emplace_back(ranges[b].shard_bytes);
+    reader(b, ranges[b].offset, ranges[b].shard_bytes, shards_.back().data());
   }
 }
 

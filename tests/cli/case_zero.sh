@@ -71,3 +71,7 @@ run_ok "$TMP/eos.3" mpirun -np 3 "$ZINC" generate --model "$FIXTURES/llama_mha" 
 grep -q '^\[1\] output: 186 261 265 218 84 152  (eos)$' "$TMP/eos.3" || fail "sequence 1: $(cat "$TMP/eos.3")"
 grep -q '^\[2\] output: 6 20 134 3 189 106 134 257 111 3 202 177 46 232 12 276$' "$TMP/eos.3" || fail "sequence 2"
 grep -q '^\[3\] output: 89 202 202 195 291 307 142 27 129 109 125 202 205 179 112 307$' "$TMP/eos.3" || fail "sequence 3"
+
+# A budget too small for one layer fails before any weight is made or read (a 70B shape
+# would need ~18 GiB of shards per rank here): the message names the minimum.
+expect_exit 1 "raise the budget to at least" mpirun -np 2 "$ZINC" generate --dummy llama-2-70b --quant nf4 --prompt-ids 1,2 --memory-budget 1GiB
