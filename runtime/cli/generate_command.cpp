@@ -118,8 +118,6 @@ int run_generate(const GenerateOptions& opts, collectives::Communicator& comm, i
   g.lockstep = &comm;  // every rank runs the same forwards (ZeRO gathers are collective)
   runtime::GenerationResult result = runtime::generate(model, backend, mine, g);
   result.stats.load_s = load_s;
-  result.stats.weight_bytes = model.weight_bytes();
-  result.stats.peak_bytes = backend.arena().high_water_mark();
 
   const auto gathered = comm.gather_varlen(flatten(result.tokens), 0);
   const runtime::RunMetrics metrics = runtime::aggregate_metrics(result.stats, comm);

@@ -45,17 +45,7 @@ bool parse_iobench_options(int argc, char** argv, IoBenchOptions* o, std::string
       "json", po::value<std::string>(&o->json), "also write the results as JSON");
   po::positional_options_description pos;
   pos.add("store", 1);
-  std::ostringstream hs;
-  hs << desc;
-  *help = hs.str();
-  po::variables_map vm;
-  try {
-    po::store(po::command_line_parser(argc, argv).options(desc).positional(pos).run(), vm);
-    if (vm.count("help")) return false;
-    po::notify(vm);
-  } catch (const po::error& e) {
-    throw UsageError(std::string(e.what()) + "\nrun 'zinc iobench --help' for the options");
-  }
+  if (!parse_command(argc, argv, desc, &pos, "iobench", help, nullptr)) return false;
   if (o->ranks < 1 || o->repeat < 1) throw UsageError("--ranks and --repeat must be >= 1");
   return true;
 }
@@ -64,8 +54,8 @@ int run_iobench(const IoBenchOptions& o) {
   offload::UringOptions uo;
   uo.queue_depth = o.queue_depth;
   uo.block_bytes = offload::parse_bytes(o.block_size);
-  const partition::StoreReader store(o.store);
-  const auto& ms = store.manifests();
+  const auto store = std::make_shared<const partition::StoreReader>(o.store);
+  const auto& ms = store->manifests();
 
   // raw: the whole file, in big aligned reads
   offload::UringFile raw(o.store, uo);
@@ -80,7 +70,7 @@ int run_iobench(const IoBenchOptions& o) {
   }
 
   // tier: every shard of every blob for `ranks` ranks, as Tier::Nvme reads them
-  const runtime::SliceReader tier = runtime::nvme_slice_reader(o.store, uo, nullptr);
+  const runtime::SliceReader tier = runtime::nvme_slice_reader(store, uo, nullptr);
   size_t max_shard = 0;
   uint64_t tier_bytes = 0;
   for (const auto& m : ms) {

@@ -69,6 +69,27 @@ std::vector<std::vector<int32_t>> read_prompt_ids_file(const std::string& path) 
   return prompts;
 }
 
+bool parse_command(int argc, char** argv, const po::options_description& desc,
+                   const po::positional_options_description* positional, const char* command,
+                   std::string* help, po::variables_map* vm_out) {
+  std::ostringstream hs;
+  hs << desc;
+  *help = hs.str();
+  po::variables_map local;
+  po::variables_map& vm = vm_out ? *vm_out : local;
+  try {
+    po::command_line_parser parser(argc, argv);
+    parser.options(desc);
+    if (positional) parser.positional(*positional);
+    po::store(parser.run(), vm);
+    if (vm.count("help")) return false;
+    po::notify(vm);
+  } catch (const po::error& e) {
+    throw UsageError(std::string(e.what()) + "\nrun 'zinc " + command + " --help' for the options");
+  }
+  return true;
+}
+
 bool parse_generate_options(int argc, char** argv, GenerateOptions* o, std::string* help) {
   std::vector<std::string> prompt_ids;
   std::string prompts_file, prompt_ids_file;
@@ -121,18 +142,8 @@ bool parse_generate_options(int argc, char** argv, GenerateOptions* o, std::stri
        "backend memory budget per rank, e.g. 8GiB (default: unlimited)")
       ("metrics-json", po::value<std::string>(&o->metrics_json), "write the metrics as JSON to this file")
       ("quiet", po::bool_switch(&o->quiet), "print only the metrics");
-  std::ostringstream hs;
-  hs << desc;
-  *help = hs.str();
-
   po::variables_map vm;
-  try {
-    po::store(po::command_line_parser(argc, argv).options(desc).run(), vm);
-    if (vm.count("help")) return false;
-    po::notify(vm);
-  } catch (const po::error& e) {
-    throw UsageError(std::string(e.what()) + "\nrun 'zinc generate --help' for the options");
-  }
+  if (!parse_command(argc, argv, desc, nullptr, "generate", help, &vm)) return false;
   o->quant_given = !vm["quant"].defaulted();
   if (vm.count("dummy")) {
     if (vm.count("model")) throw UsageError("give --model or --dummy, not both");
@@ -160,30 +171,6 @@ bool parse_generate_options(int argc, char** argv, GenerateOptions* o, std::stri
   return true;
 }
 
-namespace {
-
-// Shared driver: parse, --help, required options, usage errors with a hint.
-bool parse_command(int argc, char** argv, po::options_description& desc,
-                   const po::positional_options_description* positional, const char* command,
-                   std::string* help) {
-  std::ostringstream hs;
-  hs << desc;
-  *help = hs.str();
-  po::variables_map vm;
-  try {
-    po::command_line_parser parser(argc, argv);
-    parser.options(desc);
-    if (positional) parser.positional(*positional);
-    po::store(parser.run(), vm);
-    if (vm.count("help")) return false;
-    po::notify(vm);
-  } catch (const po::error& e) {
-    throw UsageError(std::string(e.what()) + "\nrun 'zinc " + command + " --help' for the options");
-  }
-  return true;
-}
-
-}  // namespace
 
 bool parse_convert_options(int argc, char** argv, ConvertOptions* o, std::string* help) {
   po::options_description desc(
@@ -197,7 +184,7 @@ bool parse_convert_options(int argc, char** argv, ConvertOptions* o, std::string
       ("quant", po::value<std::string>(&o->quant)->default_value("nf4"),
        "none, int8, int8-asym, int4, int4-sym, nf4")
       ("group-size", po::value<int>(&o->group_size)->default_value(64), "quantization group size");
-  if (!parse_command(argc, argv, desc, nullptr, "convert", help)) return false;
+  if (!parse_command(argc, argv, desc, nullptr, "convert", help, nullptr)) return false;
   if (o->group_size <= 0) throw UsageError("--group-size must be > 0");
   return true;
 }
@@ -210,7 +197,7 @@ bool parse_info_options(int argc, char** argv, InfoOptions* o, std::string* help
       ("blobs", po::bool_switch(&o->blobs), "list every blob");
   po::positional_options_description pos;
   pos.add("store", 1);
-  return parse_command(argc, argv, desc, &pos, "info", help);
+  return parse_command(argc, argv, desc, &pos, "info", help, nullptr);
 }
 
 }  // namespace zinc::cli

@@ -3,6 +3,7 @@
 // throws zinc::Error (exit code 1).
 #pragma once
 
+#include <boost/program_options.hpp>
 #include <cstdint>
 #include <stdexcept>
 #include <string>
@@ -57,6 +58,14 @@ struct InfoOptions {
   std::string store;
   bool blobs = false;  // list every blob
 };
+
+// The shared driver of every subcommand's options: parses, fills *vm_out (optional),
+// returns false when --help was asked for (*help holds the text), and turns Boost errors
+// into UsageError with a hint naming `command`.
+bool parse_command(int argc, char** argv, const boost::program_options::options_description& desc,
+                   const boost::program_options::positional_options_description* positional,
+                   const char* command, std::string* help,
+                   boost::program_options::variables_map* vm_out);
 
 // Parse `zinc convert ...` / `zinc info ...` (argv[0] is the command); false = --help shown.
 bool parse_convert_options(int argc, char** argv, ConvertOptions* out, std::string* help);

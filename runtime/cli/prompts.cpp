@@ -1,26 +1,16 @@
 #include "runtime/cli/prompts.hpp"
 
-#include <sys/stat.h>
-
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
 
 #include "partition/store.hpp"
 #include "runtime/common/error.hpp"
+#include "runtime/common/paths.hpp"
 
 namespace zinc::cli {
 namespace {
 
-bool exists(const std::string& p) {
-  struct stat st {};
-  return ::stat(p.c_str(), &st) == 0;
-}
-
-bool is_dir(const std::string& p) {
-  struct stat st {};
-  return ::stat(p.c_str(), &st) == 0 && S_ISDIR(st.st_mode);
-}
 
 // A store carries tokenizer.json (+ tokenizer_config.json, special_tokens_map.json): they
 // are written to a private temporary directory, loaded, and the directory removed.
@@ -59,11 +49,11 @@ std::unique_ptr<runtime::Tokenizer> find_tokenizer(const std::string& model,
                                                    const std::string& explicit_path, bool required) {
   if (!explicit_path.empty()) return runtime::Tokenizer::load(explicit_path);
   std::unique_ptr<runtime::Tokenizer> t;
-  if (is_dir(model)) {
-    if (exists(model + "/tokenizer.json") ||
-        (exists(model + "/vocab.json") && exists(model + "/merges.txt")))
+  if (is_directory(model)) {
+    if (path_exists(model + "/tokenizer.json") ||
+        (path_exists(model + "/vocab.json") && path_exists(model + "/merges.txt")))
       t = runtime::Tokenizer::load(model);
-  } else if (model.compare(0, 6, "dummy:") != 0 && exists(model)) {
+  } else if (model.compare(0, 6, "dummy:") != 0 && path_exists(model)) {
     t = from_store(model);
   }
   ZINC_CHECK(t || !required,

@@ -8,6 +8,7 @@
 #include <sstream>
 
 #include "runtime/common/error.hpp"
+#include "runtime/common/paths.hpp"
 
 namespace zinc::runtime {
 
@@ -233,10 +234,7 @@ void read_opt(const Reader& r, const std::string& source, ModelConfig* c) {
   c->pad_token_id = 1;
 }
 
-bool file_exists(const std::string& path) {
-  struct stat st;
-  return ::stat(path.c_str(), &st) == 0 && S_ISREG(st.st_mode);
-}
+bool file_exists(const std::string& path) { return is_regular_file(path); }
 
 json read_json_file(const std::string& path) {
   std::ifstream in(path, std::ios::binary);

@@ -1,27 +1,18 @@
 #include "runtime/model/loader.hpp"
 
-#include <sys/stat.h>
 
 #include <cstring>
 
 #include <nlohmann/json.hpp>
 
 #include "partition/shard.hpp"
+#include "runtime/common/paths.hpp"
 #include "partition/store.hpp"
 #include "runtime/model/dummy_configs.hpp"
 
 namespace zinc::runtime {
 namespace {
 
-bool is_directory(const std::string& path) {
-  struct stat st {};
-  return ::stat(path.c_str(), &st) == 0 && S_ISDIR(st.st_mode);
-}
-
-bool exists(const std::string& path) {
-  struct stat st {};
-  return ::stat(path.c_str(), &st) == 0;
-}
 
 // A store's blobs must be exactly what this build's family code expects of its config.
 void check_store_matches_plan(const std::string& path, const std::vector<BlobPlan>& plan,
@@ -52,11 +43,11 @@ Tier parse_offload(const std::string& name) {
   ZINC_THROW("--offload '" << name << "' is not a tier (cpu, nvme)");
 }
 
-SliceReader nvme_slice_reader(const std::string& store_path, const offload::UringOptions& opts,
+SliceReader nvme_slice_reader(std::shared_ptr<const partition::StoreReader> reader,
+                              const offload::UringOptions& opts,
                               std::shared_ptr<offload::UringFile>* file_out) {
-  // The reader outlives the caller's StoreReader: it owns its own and the O_DIRECT file.
-  auto reader = std::make_shared<partition::StoreReader>(store_path);
-  auto file = std::make_shared<offload::UringFile>(store_path, opts);
+  // The returned reader shares the store (manifests, page checksums) and owns the file.
+  auto file = std::make_shared<offload::UringFile>(reader->path(), opts);
   std::vector<uint64_t> base;
   for (size_t b = 0; b < reader->manifests().size(); ++b) base.push_back(reader->file_offset(b));
   if (file_out) *file_out = file;
@@ -135,9 +126,10 @@ LoadedModel load_for_generation(const LoadOptions& o, Backend& backend,
         },
         backend, comm);
   } else {
-    ZINC_CHECK(exists(o.model), o.model << ": no such model: --model takes a Hugging Face "
+    ZINC_CHECK(path_exists(o.model), o.model << ": no such model: --model takes a Hugging Face "
                                            "directory, a FILE.zinc.h5 store or dummy:SHAPE");
-    partition::StoreReader store(o.model);
+    const auto shared_store = std::make_shared<const partition::StoreReader>(o.model);
+    const partition::StoreReader& store = *shared_store;
     const partition::StoreInfo& info = store.info();
     nlohmann::json j;
     try {
@@ -158,7 +150,7 @@ LoadedModel load_for_generation(const LoadOptions& o, Backend& backend,
                        << o.group_size << ": convert again or drop --group-size");
     check_store_matches_plan(o.model, blob_plan(config), store.manifests());
     if (o.offload == Tier::Nvme) {
-      zero = std::make_unique<ZeroWeights>(store.manifests(), nvme_slice_reader(o.model, o.nvme, &out.nvme),
+      zero = std::make_unique<ZeroWeights>(store.manifests(), nvme_slice_reader(shared_store, o.nvme, &out.nvme),
                                            backend, comm, Tier::Nvme);
     } else {
       zero = std::make_unique<ZeroWeights>(

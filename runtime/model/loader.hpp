@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "collectives/communicator.hpp"
+#include "partition/store.hpp"
 #include "runtime/model/model.hpp"
 #include "runtime/model/zero_weights.hpp"
 
@@ -47,7 +48,8 @@ LoadedModel load_for_generation(const LoadOptions& opts, Backend& backend,
 // The NVMe tier's SliceReader for a zinc store: io_uring O_DIRECT reads of the blob bytes
 // in place (at the dataset's file offset), zero padding past the blob, page CRCs checked.
 // `buffers` given to it must be 4 KiB aligned. *file_out (optional) gets the file for stats.
-SliceReader nvme_slice_reader(const std::string& store_path, const offload::UringOptions& opts,
+SliceReader nvme_slice_reader(std::shared_ptr<const partition::StoreReader> store,
+                              const offload::UringOptions& opts,
                               std::shared_ptr<offload::UringFile>* file_out);
 
 // Manifests of every blob of the plan (HF: dtypes from the checkpoint already bound).
