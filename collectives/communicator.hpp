@@ -5,6 +5,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <memory>
 #include <vector>
 
 namespace zinc::collectives {
@@ -25,6 +26,10 @@ class Communicator {
   // Element-wise reductions of small metric vectors, result on every rank.
   virtual std::vector<double> allreduce_sum(const std::vector<double>& v) = 0;
   virtual std::vector<double> allreduce_max(const std::vector<double>& v) = 0;
+  // A communicator over the same ranks for use on another thread (collective: every rank
+  // calls it at the same point). Calls on the two may then run concurrently; each keeps
+  // its own order.
+  virtual std::unique_ptr<Communicator> duplicate() = 0;
 };
 
 // A world of one process, no MPI needed (library use and unit tests).
@@ -39,6 +44,7 @@ class SelfCommunicator final : public Communicator {
   }
   std::vector<double> allreduce_sum(const std::vector<double>& v) override { return v; }
   std::vector<double> allreduce_max(const std::vector<double>& v) override { return v; }
+  std::unique_ptr<Communicator> duplicate() override { return std::make_unique<SelfCommunicator>(); }
 };
 
 }  // namespace zinc::collectives

@@ -15,9 +15,18 @@ std::string mpi_error_string(int code) {
 }
 
 MpiSession::MpiSession(int* argc, char*** argv) {
-  int provided = 0;
-  ZINC_MPI_CHECK(MPI_Init_thread(argc, argv, MPI_THREAD_FUNNELED, &provided));
+  // MULTIPLE: the weight pipeline gathers on its own thread (with its own communicator,
+  // duplicate()) while the main thread runs the generation's collectives.
+  ZINC_MPI_CHECK(MPI_Init_thread(argc, argv, MPI_THREAD_MULTIPLE, &provided_));
   ZINC_MPI_CHECK(MPI_Comm_set_errhandler(MPI_COMM_WORLD, MPI_ERRORS_RETURN));
+}
+
+int MpiSession::provided_ = MPI_THREAD_SINGLE;
+
+int MpiSession::thread_level() {
+  int level = provided_;
+  if (active()) MPI_Query_thread(&level);
+  return level;
 }
 
 MpiSession::~MpiSession() {
@@ -36,11 +45,13 @@ void MpiSession::abort(int code) {
   std::exit(code);
 }
 
-MpiCommunicator::MpiCommunicator() {
-  ZINC_MPI_CHECK(MPI_Comm_rank(MPI_COMM_WORLD, &rank_));
-  ZINC_MPI_CHECK(MPI_Comm_size(MPI_COMM_WORLD, &size_));
+MpiCommunicator::MpiCommunicator() : MpiCommunicator(MPI_COMM_WORLD, false) {}
+
+MpiCommunicator::MpiCommunicator(MPI_Comm comm, bool owned) : comm_(comm), owned_(owned) {
+  ZINC_MPI_CHECK(MPI_Comm_rank(comm_, &rank_));
+  ZINC_MPI_CHECK(MPI_Comm_size(comm_, &size_));
   MPI_Comm node = MPI_COMM_NULL;
-  ZINC_MPI_CHECK(MPI_Comm_split_type(MPI_COMM_WORLD, MPI_COMM_TYPE_SHARED, rank_, MPI_INFO_NULL, &node));
+  ZINC_MPI_CHECK(MPI_Comm_split_type(comm_, MPI_COMM_TYPE_SHARED, rank_, MPI_INFO_NULL, &node));
   ZINC_MPI_CHECK(MPI_Comm_size(node, &local_size_));
   ZINC_MPI_CHECK(MPI_Comm_free(&node));
   ZINC_MPI_CHECK(MPI_Type_contiguous(4096, MPI_BYTE, &page_type_));
@@ -50,6 +61,20 @@ MpiCommunicator::MpiCommunicator() {
 MpiCommunicator::~MpiCommunicator() {
   if (page_type_ != MPI_DATATYPE_NULL && MpiSession::active() && MPI_Type_free(&page_type_) != MPI_SUCCESS)
     log_error("MPI_Type_free failed");
+  if (owned_ && MpiSession::active() && MPI_Comm_free(&comm_) != MPI_SUCCESS)
+    log_error("MPI_Comm_free failed");
+}
+
+std::unique_ptr<Communicator> MpiCommunicator::duplicate() {
+  const int level = MpiSession::thread_level();
+  ZINC_CHECK(level == MPI_THREAD_MULTIPLE,
+             "the MPI library gives thread level " << level << ", not MPI_THREAD_MULTIPLE ("
+                 << MPI_THREAD_MULTIPLE << "): zinc's weight pipeline gathers on its own thread; "
+                 "use an MPI built with thread support (Open MPI: --enable-mpi-thread-multiple)");
+  MPI_Comm dup = MPI_COMM_NULL;
+  ZINC_MPI_CHECK(MPI_Comm_dup(comm_, &dup));
+  ZINC_MPI_CHECK(MPI_Comm_set_errhandler(dup, MPI_ERRORS_RETURN));
+  return std::unique_ptr<Communicator>(new MpiCommunicator(dup, true));
 }
 
 void MpiCommunicator::all_gather_inplace(void* buf, size_t shard_bytes) {
@@ -58,16 +83,16 @@ void MpiCommunicator::all_gather_inplace(void* buf, size_t shard_bytes) {
   const size_t pages = shard_bytes / 4096;
   ZINC_CHECK(pages <= static_cast<size_t>(INT32_MAX), "all_gather_inplace: shard too large");
   ZINC_MPI_CHECK(MPI_Allgather(MPI_IN_PLACE, 0, MPI_DATATYPE_NULL, buf, static_cast<int>(pages),
-                               page_type_, MPI_COMM_WORLD));
+                               page_type_, comm_));
 }
 
-void MpiCommunicator::barrier() { ZINC_MPI_CHECK(MPI_Barrier(MPI_COMM_WORLD)); }
+void MpiCommunicator::barrier() { ZINC_MPI_CHECK(MPI_Barrier(comm_)); }
 
 std::vector<std::vector<int32_t>> MpiCommunicator::gather_varlen(const std::vector<int32_t>& mine,
                                                                  int root) {
   const int count = static_cast<int>(mine.size());
   std::vector<int> counts(rank_ == root ? size_ : 0);
-  ZINC_MPI_CHECK(MPI_Gather(&count, 1, MPI_INT, counts.data(), 1, MPI_INT, root, MPI_COMM_WORLD));
+  ZINC_MPI_CHECK(MPI_Gather(&count, 1, MPI_INT, counts.data(), 1, MPI_INT, root, comm_));
   std::vector<int> displs(counts.size(), 0);
   std::vector<int32_t> all;
   if (rank_ == root) {
@@ -75,7 +100,7 @@ std::vector<std::vector<int32_t>> MpiCommunicator::gather_varlen(const std::vect
     all.resize(static_cast<size_t>(std::accumulate(counts.begin(), counts.end(), 0)));
   }
   ZINC_MPI_CHECK(MPI_Gatherv(mine.data(), count, MPI_INT32_T, all.data(), counts.data(),
-                             displs.data(), MPI_INT32_T, root, MPI_COMM_WORLD));
+                             displs.data(), MPI_INT32_T, root, comm_));
   std::vector<std::vector<int32_t>> out;
   for (size_t r = 0; r < counts.size(); ++r)
     out.emplace_back(all.begin() + displs[r], all.begin() + displs[r] + counts[r]);
@@ -85,7 +110,7 @@ std::vector<std::vector<int32_t>> MpiCommunicator::gather_varlen(const std::vect
 std::vector<double> MpiCommunicator::allreduce(const std::vector<double>& v, MPI_Op op) {
   std::vector<double> out(v.size());
   ZINC_MPI_CHECK(MPI_Allreduce(v.data(), out.data(), static_cast<int>(v.size()), MPI_DOUBLE, op,
-                               MPI_COMM_WORLD));
+                               comm_));
   return out;
 }
 

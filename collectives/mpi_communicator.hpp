@@ -19,12 +19,18 @@ class MpiSession {
   // Ends every rank of the job with `code`: used after an error so no rank hangs.
   [[noreturn]] static void abort(int code);
   static bool active();  // initialized and not finalized
+  static int thread_level();  // what MPI_Init_thread provided (MPI_THREAD_*)
+
+ private:
+  static int provided_;
 };
 
 class MpiCommunicator final : public Communicator {
  public:
   MpiCommunicator();  // MPI_COMM_WORLD, errors returned (not fatal) so they can be reported
   ~MpiCommunicator() override;
+  // MPI_Comm_dup (collective); needs MPI_THREAD_MULTIPLE, since it is used on another thread.
+  std::unique_ptr<Communicator> duplicate() override;
   MpiCommunicator(const MpiCommunicator&) = delete;
   MpiCommunicator& operator=(const MpiCommunicator&) = delete;
   int rank() const override { return rank_; }
@@ -38,7 +44,10 @@ class MpiCommunicator final : public Communicator {
   std::vector<double> allreduce_max(const std::vector<double>& v) override;
 
  private:
+  MpiCommunicator(MPI_Comm comm, bool owned);
   std::vector<double> allreduce(const std::vector<double>& v, MPI_Op op);
+  MPI_Comm comm_ = MPI_COMM_WORLD;
+  bool owned_ = false;  // a duplicate: freed with this object
   int rank_ = 0;
   int size_ = 1;
   int local_size_ = 1;

@@ -1,6 +1,10 @@
 #include "runtime/backend/backend.hpp"
 
+#include "offload/pinned_pool.hpp"
+
 namespace zinc::runtime {
+
+void Backend::pin_host_memory(void* p, size_t bytes) { offload::mlock_pin(p, bytes); }
 
 DeviceBuffer& DeviceBuffer::operator=(DeviceBuffer&& o) noexcept {
   if (this != &o) {

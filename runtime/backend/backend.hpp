@@ -87,6 +87,11 @@ class Backend {
   virtual void record_event(EventId, StreamId) {}
   virtual void wait_event(StreamId, EventId) {}
   virtual void synchronize() {}
+  // Blocks the host until the work queued on `stream` so far has finished.
+  virtual void synchronize_stream(StreamId) {}
+  // Page-locks host memory for fast copies (offload/pinned_pool.hpp); throws zinc::Error
+  // saying why it failed. CPU backend: mlock; CUDA: cudaHostRegister.
+  virtual void pin_host_memory(void* p, size_t bytes);
 
   // ---- ops; all tensors in the compute dtype unless noted ----
   // out[i, :] = table[ids[i], :]; ids I32 [n]; table [V, D]; out [n, D]

@@ -49,25 +49,44 @@ uint64_t blob_bytes_total(const runtime::ZeroWeights& z) {
 }
 
 void print_zero_stats(std::ostream& os, const runtime::ZeroWeights& z, int ranks) {
-  const runtime::ZeroStats& s = z.stats();
+  const runtime::ZeroStats s = z.stats();
+  const offload::PinnedPool& pin = z.pinned();
   os << "ZeRO-3: " << z.manifests().size() << " blobs, " << offload::format_bytes(blob_bytes_total(z))
      << " of packed weights; " << s.gathers << " all-gathers moved "
      << offload::format_bytes(s.gathered_bytes) << " per rank (" << offload::format_bytes(s.blob_bytes)
-     << " unpadded) over " << ranks << " rank" << (ranks > 1 ? "s" : "") << "; gather "
-     << s.gather_s << " s, dequantize " << s.unpack_s << " s (rank 0)\n";
+     << " unpadded) over " << ranks << " rank" << (ranks > 1 ? "s" : "") << "\n";
+  os << "placement: " << z.placement().describe() << "\n";
+  os << "pinned host memory: " << offload::format_bytes(pin.reserved_bytes()) << " in " << pin.chunks()
+     << " chunk" << (pin.chunks() == 1 ? "" : "s") << ", " << pin.pin_seconds() << " s to map and pin"
+     << (pin.pinned() ? "" : " (NOT pinned: " + pin.pin_error() + ")") << "\n";
+  os << "pipeline (rank 0, " << z.slots() << " slots): busy disk " << s.disk_s << " s, copy " << s.copy_s
+     << " s, gather " << s.gather_s << " s, dequantize " << s.unpack_s << " s; compute held blobs "
+     << s.compute_s << " s and waited " << s.wait_s() << " s for them (disk " << s.wait_disk_s
+     << ", copy " << s.wait_copy_s << ", gather " << s.wait_gather_s << ", dequantize " << s.wait_unpack_s
+     << ", other " << s.wait_other_s << ")\n";
   if (s.source_bytes > 0)
     os << "NVMe tier: " << offload::format_bytes(s.source_bytes)
-       << " read with io_uring O_DIRECT (CRC-checked, read ahead); acquire waited " << s.source_s
-       << " s for them (rank 0)\n";
+       << " read with io_uring O_DIRECT (CRC-checked, read ahead), "
+       << (s.disk_s > 0 ? static_cast<double>(s.source_bytes) / s.disk_s / 1e9 : 0.0) << " GB/s while reading\n";
 }
 
 nlohmann::json zero_stats_json(const runtime::ZeroWeights& z, int ranks) {
-  const runtime::ZeroStats& s = z.stats();
-  return {{"blobs", z.manifests().size()},   {"packed_bytes", blob_bytes_total(z)},
-          {"ranks", ranks},                  {"gathers", s.gathers},
+  const runtime::ZeroStats s = z.stats();
+  const offload::Placement& p = z.placement();
+  const offload::PinnedPool& pin = z.pinned();
+  return {{"blobs", z.manifests().size()},      {"packed_bytes", blob_bytes_total(z)},
+          {"ranks", ranks},                     {"gathers", s.gathers},
           {"gathered_bytes", s.gathered_bytes}, {"gathered_unpadded_bytes", s.blob_bytes},
-          {"gather_s", s.gather_s},          {"unpack_s", s.unpack_s},
-          {"nvme_bytes", s.source_bytes},    {"nvme_s", s.source_s}};
+          {"slots", z.slots()},                 {"resident_blobs", p.resident_count()},
+          {"resident_bytes", p.resident_bytes}, {"planned_device_bytes", p.planned_bytes},
+          {"minimum_device_bytes", p.minimum_bytes},
+          {"streamed_bytes_per_pass", p.streamed_bytes_per_pass},
+          {"pinned_bytes", pin.reserved_bytes()}, {"pin_s", pin.pin_seconds()},
+          {"pinned", pin.pinned()},
+          {"busy_s", {{"disk", s.disk_s}, {"copy", s.copy_s}, {"gather", s.gather_s}, {"unpack", s.unpack_s}}},
+          {"wait_s", {{"disk", s.wait_disk_s}, {"copy", s.wait_copy_s}, {"gather", s.wait_gather_s},
+                      {"unpack", s.wait_unpack_s}, {"other", s.wait_other_s}}},
+          {"compute_s", s.compute_s},           {"nvme_bytes", s.source_bytes}};
 }
 
 }  // namespace
@@ -98,7 +117,23 @@ int run_generate(const GenerateOptions& opts, collectives::Communicator& comm, i
   lo.group_size = o.group_size;
   lo.group_size_given = o.group_size_given;
   lo.force_zero = o.zero;
-  lo.offload = runtime::parse_offload(o.offload);
+  const runtime::OffloadChoice offload = runtime::parse_offload(o.offload);
+  const offload::KvStorage kv_storage = runtime::parse_kv_quant(o.kv_quant, backend.compute_dtype());
+  lo.offload = offload.tier;
+  lo.pipeline.prefetch_depth = o.prefetch_depth;
+  lo.pipeline.max_resident = o.resident_blobs;
+  using Policy = offload::PlacementRequest::Policy;
+  lo.pipeline.residency = offload.all_resident ? Policy::All
+                          : (budget != 0 || o.resident_blobs >= 0) ? Policy::Fill
+                                                                   : Policy::None;
+  // The largest step any rank takes (the same on every rank: the plan must agree).
+  const size_t per_rank = (n + size - 1) / size;
+  size_t longest = 0;
+  for (const auto& p : o.prompts) longest = std::max(longest, p.size());
+  lo.step_batch = static_cast<int>(o.batch_size > 0 ? std::min<size_t>(o.batch_size, per_rank) : per_rank);
+  lo.step_prompt_len = static_cast<int>(longest);
+  lo.step_t_max = static_cast<int>(longest) + o.max_new_tokens;
+  lo.kv_on_device = !o.kv_offload;
   lo.nvme.queue_depth = o.nvme_queue_depth;
   lo.nvme.block_bytes = offload::parse_bytes(o.nvme_block_size);
   const auto t0 = std::chrono::steady_clock::now();
@@ -115,6 +150,8 @@ int run_generate(const GenerateOptions& opts, collectives::Communicator& comm, i
   g.sampling.top_k = o.top_k;
   g.sampling.top_p = o.top_p;
   g.sampling.seed = o.seed;
+  g.kv.on_host = o.kv_offload;
+  g.kv.storage = kv_storage;
   g.lockstep = &comm;  // every rank runs the same forwards (ZeRO gathers are collective)
   runtime::GenerationResult result = runtime::generate(model, backend, mine, g);
   result.stats.load_s = load_s;
@@ -143,6 +180,10 @@ int run_generate(const GenerateOptions& opts, collectives::Communicator& comm, i
   }
   runtime::print_metrics_table(std::cout, metrics);
   if (loaded.zero) print_zero_stats(std::cout, *loaded.zero, size);
+  std::cout << "KV cache: " << (o.kv_offload ? std::string("host memory (") + offload::kv_storage_name(kv_storage) +
+                                                   "), attention on the CPU"
+                                             : std::string("device"))
+            << "\n";
   if (!o.metrics_json.empty()) {
     nlohmann::json j = runtime::metrics_to_json(metrics);
     j["model"] = o.model;
@@ -161,6 +202,9 @@ int run_generate(const GenerateOptions& opts, collectives::Communicator& comm, i
     j["group_size"] = loaded.group_size;
     j["weights"] = loaded.zero ? "zero3" : "resident";
     j["offload"] = o.offload;
+    j["prefetch_depth"] = o.prefetch_depth;
+    j["kv_placement"] = o.kv_offload ? "host" : "device";
+    j["kv_storage"] = o.kv_offload ? offload::kv_storage_name(kv_storage) : quant::dtype_name(backend.compute_dtype());
     if (loaded.zero) j["zero"] = zero_stats_json(*loaded.zero, size);
     std::ofstream f(o.metrics_json);
     ZINC_CHECK(f.good(), o.metrics_json << ": cannot open for writing");

@@ -113,8 +113,19 @@ bool parse_generate_options(int argc, char** argv, GenerateOptions* o, std::stri
       ("zero", po::bool_switch(&o->zero),
        "stream ZeRO-3 shards even on one rank with --quant none")
       ("offload", po::value<std::string>(&o->offload)->default_value("cpu"),
-       "where each rank keeps its weight shards: cpu (host memory) or nvme (read from the "
-       "zinc store with io_uring O_DIRECT at every use)")
+       "where each rank keeps its weight shards: none (every blob gathered once and kept on "
+       "the device), cpu (pinned host memory) or nvme (read from the zinc store with io_uring "
+       "O_DIRECT at every use)")
+      ("prefetch-depth", po::value<int>(&o->prefetch_depth)->default_value(2),
+       "gather slots in the weight pipeline: blobs loaded ahead of the one computing + 1")
+      ("resident-blobs", po::value<int>(&o->resident_blobs)->default_value(-1),
+       "keep at most this many blobs resident on the device (-1: as many as "
+       "--gpu-memory-budget allows; none without a budget)")
+      ("kv-offload", po::bool_switch(&o->kv_offload),
+       "keep the KV cache in host memory; attention runs on the CPU over it")
+      ("kv-quant", po::value<std::string>(&o->kv_quant)->default_value("none"),
+       "KV cache storage with --kv-offload: none (the compute dtype), f16, int8, int4 "
+       "(group-wise along head_dim)")
       ("nvme-queue-depth", po::value<unsigned>(&o->nvme_queue_depth)->default_value(16),
        "reads in flight per rank for --offload nvme")
       ("nvme-block-size", po::value<std::string>(&o->nvme_block_size)->default_value("1MiB"),
@@ -138,8 +149,11 @@ bool parse_generate_options(int argc, char** argv, GenerateOptions* o, std::stri
       ("seed", po::value<uint64_t>(&o->seed)->default_value(0), "random seed for sampling")
       ("threads", po::value<int>(&o->threads)->default_value(0),
        "CPU threads per rank (0: cores on the node / ranks on the node)")
+      ("gpu-memory-budget", po::value<std::string>(&o->memory_budget),
+       "device memory budget per rank, e.g. 48GiB (default: unlimited); the planner keeps "
+       "as many blobs resident as fit and refuses a budget below the minimum before loading")
       ("memory-budget", po::value<std::string>(&o->memory_budget),
-       "backend memory budget per rank, e.g. 8GiB (default: unlimited)")
+       "the same as --gpu-memory-budget (the CPU backend's \"device\" memory)")
       ("metrics-json", po::value<std::string>(&o->metrics_json), "write the metrics as JSON to this file")
       ("quiet", po::bool_switch(&o->quiet), "print only the metrics");
   po::variables_map vm;
@@ -168,6 +182,12 @@ bool parse_generate_options(int argc, char** argv, GenerateOptions* o, std::stri
   if (o->batch_size < 0) throw UsageError("--batch-size must be >= 0");
   if (o->threads < 0) throw UsageError("--threads must be >= 0");
   if (o->group_size <= 0) throw UsageError("--group-size must be > 0");
+  if (o->prefetch_depth < 1) throw UsageError("--prefetch-depth must be >= 1");
+  if (o->resident_blobs < -1) throw UsageError("--resident-blobs must be >= -1");
+  if (o->kv_quant != "none" && !o->kv_offload)
+    throw UsageError("--kv-quant " + o->kv_quant + " quantizes the host KV cache: add --kv-offload");
+  if (vm.count("gpu-memory-budget") && vm.count("memory-budget"))
+    throw UsageError("give --gpu-memory-budget or --memory-budget, not both");
   return true;
 }
 

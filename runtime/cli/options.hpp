@@ -25,7 +25,11 @@ struct GenerateOptions {
   int group_size = 64;
   bool group_size_given = false;
   bool zero = false;                         // ZeRO-3 shards even on one rank with --quant none
-  std::string offload = "cpu";               // weight tier: cpu | nvme (a store read in place)
+  std::string offload = "cpu";               // none (all resident) | cpu | nvme (a store read in place)
+  int prefetch_depth = 2;                    // gather slots of the weight pipeline
+  int resident_blobs = -1;                   // cap on resident blobs; -1 = the budget decides
+  bool kv_offload = false;                   // KV cache in host memory, attention on the CPU
+  std::string kv_quant = "none";             // none | f16 | int8 | int4 (with kv_offload)
   unsigned nvme_queue_depth = 16;
   std::string nvme_block_size = "1MiB";
   std::vector<std::vector<int32_t>> prompts; // token ids: --prompt-ids, --prompt-ids-file
@@ -38,7 +42,7 @@ struct GenerateOptions {
   float top_p = 1.0f;
   uint64_t seed = 0;
   int threads = 0;                           // 0 = cores / ranks on this node
-  std::string memory_budget;                 // "" = unlimited, else e.g. "8GiB"
+  std::string memory_budget;                 // --gpu-memory-budget: "" = unlimited, else e.g. "8GiB"
   std::string metrics_json;                  // "" = none
   bool quiet = false;                        // metrics only, no tokens
 };

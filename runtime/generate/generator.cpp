@@ -53,7 +53,7 @@ void run_micro_batch(Model& model, Backend& backend, const std::vector<const Pro
   const PaddedBatch pb = make_padded_batch(ids, pad);
   const int B = pb.batch, T = pb.length, V = c.vocab_size;
 
-  KvCache kv(backend, c, B, T + opts.max_new_tokens);
+  KvCache kv(backend, c, B, T + opts.max_new_tokens, opts.kv);
   kv.set_mask(0, T, pb.mask.data());
   DeviceBuffer logits_buf =
       backend.alloc(static_cast<size_t>(B) * V * quant::dtype_size(backend.compute_dtype()), "logits");

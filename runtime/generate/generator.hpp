@@ -9,6 +9,7 @@
 #include "collectives/communicator.hpp"
 #include "runtime/backend/backend.hpp"
 #include "runtime/generate/sampler.hpp"
+#include "runtime/model/kv_cache.hpp"
 #include "runtime/model/model.hpp"
 
 namespace zinc::runtime {
@@ -17,6 +18,7 @@ struct GenerationOptions {
   int max_new_tokens = 32;
   int batch_size = 0;  // sequences per forward (micro-batch); 0 = all at once
   SamplingOptions sampling;
+  KvPlacement kv;      // device (default) or host memory, and the host storage
   // ZeRO-3 ranks must run the same forwards (each one all-gathers every blob). With a
   // communicator here, ranks agree on the number of micro-batches (a rank with fewer
   // prompts runs throwaway one-token batches) and a micro-batch stops only when every

@@ -3,6 +3,8 @@
 #include <cmath>
 #include <cstdio>
 
+#include "offload/cpu_attention.hpp"
+
 namespace zinc::runtime {
 
 Linear bind_linear(const ParamTable& t, const std::string& prefix, bool bias) {
@@ -29,6 +31,20 @@ std::string layer_name(int layer) {
   char buf[32];
   std::snprintf(buf, sizeof buf, "layer.%04d", layer);
   return buf;
+}
+
+size_t activation_bytes(const ModelConfig& c, int batch, int tokens, quant::DType t) {
+  const size_t n = static_cast<size_t>(batch) * tokens, e = quant::dtype_size(t);
+  const size_t d = c.hidden_size, f = c.intermediate_size;
+  const size_t q = static_cast<size_t>(c.num_heads) * c.head_dim;
+  const size_t kv = static_cast<size_t>(c.num_kv_heads) * c.head_dim;
+  // hidden, normed, branch and the families' extra [n, D] slots (OPT: embed, positions,
+  // projections: at most 3 more); q, attn; k, v; BLOOM's fused qkv; the MLP pair.
+  const size_t per_row = 6 * d + 2 * q + 2 * kv + (q + 2 * kv) + 2 * f;
+  const size_t rows = n * per_row * e + 2 * n * sizeof(int32_t);
+  const size_t head = static_cast<size_t>(batch) * (d + c.vocab_size) * e;  // last rows, logits
+  const size_t slack = 64 * 24;  // each buffer rounded up to 64 bytes
+  return rows + head + slack;
 }
 
 Tensor Scratch::get(int slot, int64_t rows, int64_t cols) {
@@ -90,12 +106,59 @@ void self_attention(Backend& backend, const AttentionWeights& w, const Attention
   s.heads = p.heads;
   s.kv_heads = p.kv_heads;
   s.head_dim = p.head_dim;
-  backend.kv_write(k, kv.k(layer), s);
-  backend.kv_write(v, kv.v(layer), s);
   Tensor attn = scratch.get(kSlotAttn, n, q_dim);
   const float scale = 1.0f / std::sqrt(static_cast<float>(p.head_dim));
-  backend.attention(q, kv.k(layer), kv.v(layer), kv.key_mask(), p.alibi_slopes, s, scale, attn);
+  if (kv.on_host()) {
+    host_attention(backend, p, q, k, v, s, scale, kv, layer, attn);
+  } else {
+    backend.kv_write(k, kv.k(layer), s);
+    backend.kv_write(v, kv.v(layer), s);
+    backend.attention(q, kv.k(layer), kv.v(layer), kv.key_mask(), p.alibi_slopes, s, scale, attn);
+  }
   backend.linear(attn, w.o.w, w.o.b, out);
+}
+
+void host_attention(Backend& backend, const AttentionParams& p, const Tensor& q, const Tensor& k,
+                    const Tensor& v, const AttentionShape& s, float scale, KvCache& kv, int layer,
+                    const Tensor& attn) {
+  ZINC_CHECK(q.dtype == quant::DType::F32,
+             "--kv-offload: the host attention path takes fp32 activations, the backend computes in "
+                 << quant::dtype_name(q.dtype));
+  std::vector<float>& hq = kv.staging(0);
+  std::vector<float>& hk = kv.staging(1);
+  std::vector<float>& hv = kv.staging(2);
+  std::vector<float>& hout = kv.staging(3);
+  hq.resize(static_cast<size_t>(q.numel()));
+  hk.resize(static_cast<size_t>(k.numel()));
+  hv.resize(static_cast<size_t>(v.numel()));
+  hout.resize(static_cast<size_t>(attn.numel()));
+  // The step's keys and values to the host cache (prefill writes the whole prompt here).
+  backend.copy_to_host(hk.data(), k);
+  backend.copy_to_host(hv.data(), v);
+  backend.copy_to_host(hq.data(), q);
+  const offload::KvView kview = kv.host().k(layer), vview = kv.host().v(layer);
+  offload::kv_store(kview, hk.data(), s.batch, s.tq, s.t0, s.kv_heads);
+  offload::kv_store(vview, hv.data(), s.batch, s.tq, s.t0, s.kv_heads);
+  std::vector<float> slopes;
+  if (!p.alibi_slopes.empty()) {
+    slopes.resize(static_cast<size_t>(p.alibi_slopes.numel()));
+    backend.copy_to_host(slopes.data(), p.alibi_slopes);
+  }
+  offload::CpuAttentionProblem pr;
+  pr.batch = s.batch;
+  pr.tq = s.tq;
+  pr.t0 = s.t0;
+  pr.heads = s.heads;
+  pr.kv_heads = s.kv_heads;
+  pr.head_dim = s.head_dim;
+  pr.q = hq.data();
+  pr.out = hout.data();
+  pr.key_mask = kv.host_mask();
+  pr.mask_stride = kv.t_max();
+  pr.alibi_slopes = slopes.empty() ? nullptr : slopes.data();
+  pr.scale = scale;
+  offload::cpu_attention(pr, kview, vview);
+  backend.copy_to_device(attn, hout.data());
 }
 
 Tensor head_rows(Backend& backend, Scratch& scratch, int slot, const Tensor& h,

@@ -40,6 +40,11 @@ class Scratch {
   std::vector<DeviceBuffer> slots_;
 };
 
+// An upper bound of the activation memory one step of B sequences x T new tokens takes on
+// the backend (every Scratch slot at its largest, the ids and positions, the logits of
+// the last rows): the placement planner's working set.
+size_t activation_bytes(const ModelConfig& c, int batch, int tokens, quant::DType t);
+
 // Scratch slots used by the shared layers; families use slots from kFamilySlots on.
 enum ScratchSlot {
   kSlotQ = 0, kSlotK, kSlotV, kSlotAttn, kSlotMlpA, kSlotMlpB, kSlotIds, kSlotPositions,
@@ -66,6 +71,12 @@ void upload_step_inputs(Backend& backend, const StepInputs& in, Scratch& scratch
 void self_attention(Backend& backend, const AttentionWeights& w, const AttentionParams& p,
                     const Tensor& x, const Tensor& positions, const StepInputs& in,
                     KvCache& kv, int layer, Scratch& scratch, const Tensor& out);
+
+// The --kv-offload path of self_attention: the step's K/V rows into the host cache (in
+// its storage), the queries to the host, offload/cpu_attention there, the output back.
+void host_attention(Backend& backend, const AttentionParams& p, const Tensor& q, const Tensor& k,
+                    const Tensor& v, const AttentionShape& s, float scale, KvCache& kv, int layer,
+                    const Tensor& attn);
 
 // out = down(silu(gate(x)) * up(x))  (LLaMA's SwiGLU)
 void gated_mlp(Backend& backend, const Linear& gate, const Linear& up, const Linear& down,

@@ -9,6 +9,7 @@
 #include "runtime/common/paths.hpp"
 #include "partition/store.hpp"
 #include "runtime/model/dummy_configs.hpp"
+#include "runtime/model/layers.hpp"
 
 namespace zinc::runtime {
 namespace {
@@ -37,10 +38,11 @@ void check_store_matches_plan(const std::string& path, const std::vector<BlobPla
 
 }  // namespace
 
-Tier parse_offload(const std::string& name) {
-  if (name == "cpu") return Tier::Cpu;
-  if (name == "nvme") return Tier::Nvme;
-  ZINC_THROW("--offload '" << name << "' is not a tier (cpu, nvme)");
+OffloadChoice parse_offload(const std::string& name) {
+  if (name == "none") return {Tier::Cpu, true};
+  if (name == "cpu") return {Tier::Cpu, false};
+  if (name == "nvme") return {Tier::Nvme, false};
+  ZINC_THROW("--offload '" << name << "' is not a tier (none, cpu, nvme)");
 }
 
 SliceReader nvme_slice_reader(std::shared_ptr<const partition::StoreReader> reader,
@@ -91,9 +93,20 @@ LoadedModel load_for_generation(const LoadOptions& o, Backend& backend,
   const std::string kDummy = "dummy:";
   std::unique_ptr<ZeroWeights> zero;
   ModelConfig config;
+  ZeroOptions zo = o.pipeline;
+  zo.tier = o.offload;
+  // The planner's working set, once the config is known.
+  const auto size_step = [&](const ModelConfig& c) {
+    if (o.step_batch <= 0) return;
+    const quant::DType t = backend.compute_dtype();
+    zo.activation_bytes = activation_bytes(c, o.step_batch, o.step_prompt_len, t);
+    zo.kv_bytes = o.kv_on_device ? KvCache::device_bytes(c, o.step_batch, o.step_t_max, t) : 0;
+  };
 
   if (o.model.compare(0, kDummy.size(), kDummy) == 0) {
     config = dummy_config(o.model.substr(kDummy.size()));
+    zo.schedule = forward_schedule(config);
+    size_step(config);
     const std::vector<BlobPlan> plan = blob_plan(config);
     auto manifests = plan_manifests(plan, o.quant, o.group_size);
     const auto& ms = manifests;
@@ -102,7 +115,7 @@ LoadedModel load_for_generation(const LoadOptions& o, Backend& backend,
         [&](size_t b, size_t offset, size_t bytes, uint8_t* dst) {
           partition::fill_dummy_slice(ms[b], offset, bytes, o.dummy_seed, 0.02f, dst);
         },
-        backend, comm);
+        backend, comm, zo);
     out.source = "dummy";
     out.quant = o.quant;
     out.group_size = o.group_size;
@@ -119,12 +132,14 @@ LoadedModel load_for_generation(const LoadOptions& o, Backend& backend,
       return out;
     }
     const auto manifests = plan_manifests(plan, o.quant, o.group_size);
+    zo.schedule = forward_schedule(config);
+    size_step(config);
     zero = std::make_unique<ZeroWeights>(
         manifests,
         [&](size_t b, size_t offset, size_t bytes, uint8_t* dst) {
           pack_checkpoint_slice(ckpt, manifests[b], offset, bytes, dst);
         },
-        backend, comm);
+        backend, comm, zo);
   } else {
     ZINC_CHECK(path_exists(o.model), o.model << ": no such model: --model takes a Hugging Face "
                                            "directory, a FILE.zinc.h5 store or dummy:SHAPE");
@@ -149,14 +164,16 @@ LoadedModel load_for_generation(const LoadOptions& o, Backend& backend,
                o.model << " was converted with --group-size " << info.group_size << ", not "
                        << o.group_size << ": convert again or drop --group-size");
     check_store_matches_plan(o.model, blob_plan(config), store.manifests());
+    zo.schedule = forward_schedule(config);
+    size_step(config);
     if (o.offload == Tier::Nvme) {
       zero = std::make_unique<ZeroWeights>(store.manifests(), nvme_slice_reader(shared_store, o.nvme, &out.nvme),
-                                           backend, comm, Tier::Nvme);
+                                           backend, comm, zo);
     } else {
       zero = std::make_unique<ZeroWeights>(
           store.manifests(),
           [&](size_t b, size_t offset, size_t bytes, uint8_t* dst) { store.read_slice(b, offset, bytes, dst); },
-          backend, comm);
+          backend, comm, zo);
     }
     out.source = "store";
     out.quant = info.quant;

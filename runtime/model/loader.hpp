@@ -28,10 +28,23 @@ struct LoadOptions {
   bool force_zero = false;       // ZeRO path even when resident would do (tests)
   Tier offload = Tier::Cpu;      // --offload cpu|nvme (nvme: a zinc store only)
   offload::UringOptions nvme;    // --nvme-queue-depth, --nvme-block-size
+  // The weight pipeline: prefetch depth, residency policy and the planner's KV/activation
+  // sizes (the caller's); tier and schedule are set by the loader.
+  ZeroOptions pipeline;
+  // The largest step the run will take, for the planner's minimum (0 = not counted):
+  // sequences per forward, padded prompt length, KV capacity, and whether the KV cache
+  // is on the device.
+  int step_batch = 0, step_prompt_len = 0, step_t_max = 0;
+  bool kv_on_device = true;
 };
 
-// "cpu" or "nvme"; throws naming the flag otherwise.
-Tier parse_offload(const std::string& name);
+// --offload: "none" (every blob resident on the device), "cpu" or "nvme" (the tier of
+// the streamed shards); throws naming the flag otherwise.
+struct OffloadChoice {
+  Tier tier = Tier::Cpu;
+  bool all_resident = false;
+};
+OffloadChoice parse_offload(const std::string& name);
 
 struct LoadedModel {
   std::unique_ptr<Model> model;

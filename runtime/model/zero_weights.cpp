@@ -1,17 +1,14 @@
+// ZeroWeights: construction (placement, slots, tiers, resident blobs) and the compute
+// thread's side (acquire/release). The loader thread's side is zero_loader.cpp.
 #include "runtime/model/zero_weights.hpp"
 
 #include <algorithm>
-#include <chrono>
 
 #include "partition/shard.hpp"
-#include "runtime/model/shard_prefetcher.hpp"
+#include "runtime/model/shard_read_ahead.hpp"
 
 namespace zinc::runtime {
 namespace {
-
-double now_s() {
-  return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count();
-}
 
 size_t blob_alignment(const partition::BlobManifest& m) {
   const int bits = quant::quant_bits(m.format);
@@ -19,112 +16,205 @@ size_t blob_alignment(const partition::BlobManifest& m) {
   return partition::shard_alignment(std::max<size_t>(group_bytes, 1));
 }
 
+double overlap(double a0, double a1, double b0, double b1) {
+  return std::max(0.0, std::min(a1, b1) - std::max(a0, b0));
+}
+
 }  // namespace
 
+std::vector<int> forward_schedule(const ModelConfig& c) {
+  std::vector<int> s;
+  for (int b = 0; b <= head_blob(c); ++b) s.push_back(b);
+  if (c.tie_word_embeddings) s.push_back(embed_blob());
+  return s;
+}
+
 ZeroWeights::ZeroWeights(std::vector<partition::BlobManifest> manifests, SliceReader reader,
-                         Backend& backend, collectives::Communicator& comm, Tier tier)
-    : manifests_(std::move(manifests)), backend_(backend), comm_(comm), tier_(tier) {
+                         Backend& backend, collectives::Communicator& comm, ZeroOptions opts)
+    : manifests_(std::move(manifests)), backend_(backend), comm_(comm), opts_(std::move(opts)) {
   const int n = comm.size(), r = comm.rank();
-  size_t max_gather = 0, max_params = 0;
+  const size_t blobs = manifests_.size();
+  schedule_ = opts_.schedule;
+  if (schedule_.empty())
+    for (size_t b = 0; b < blobs; ++b) schedule_.push_back(static_cast<int>(b));
+  std::vector<int> uses(blobs, 0);
+  for (int b : schedule_) {
+    ZINC_CHECK(b >= 0 && static_cast<size_t>(b) < blobs, "pipeline schedule names blob " << b
+                                                             << " of " << blobs);
+    ++uses[b];
+  }
+  ZINC_CHECK(opts_.prefetch_depth >= 1, "--prefetch-depth " << opts_.prefetch_depth << " must be >= 1");
+
+  // Sizes, then the plan: which blobs stay resident, how many slots.
+  offload::PlacementRequest req;
   const size_t elem = quant::dtype_size(backend.compute_dtype());
-  std::vector<partition::ShardRange> ranges;
-  for (const partition::BlobManifest& m : manifests_) {
-    ranges.push_back(partition::shard_range(m.bytes, n, r, blob_alignment(m)));
-    shard_bytes_.push_back(ranges.back().shard_bytes);
-    max_gather = std::max(max_gather, ranges.back().padded_bytes);
+  for (size_t b = 0; b < blobs; ++b) {
+    const partition::BlobManifest& m = manifests_[b];
+    const partition::ShardRange range = partition::shard_range(m.bytes, n, r, blob_alignment(m));
+    shard_bytes_.push_back(range.shard_bytes);
+    req.packed_bytes.push_back(range.padded_bytes);
     size_t params = 0;
     for (const partition::BlobParam& p : m.params)
       params += partition::round_up(static_cast<size_t>(p.numel()) * elem, 64);
-    max_params = std::max(max_params, params);
+    req.unpacked_bytes.push_back(params);
+    req.uses_per_pass.push_back(std::max(uses[b], 1));
   }
-  // The backend slots first: a budget too small for one layer fails here, naming the
-  // minimum, before any weight is read.
+  // A blob read twice per pass is the tied embedding, held by the head with the head blob.
+  const bool two_held = schedule_.size() > blobs;
+  req.slots = std::max(opts_.prefetch_depth, two_held ? 2 : 1);
+  const offload::MemoryArena& arena = backend.arena();
+  req.budget = arena.budget() == 0 ? 0 : arena.budget() - std::min(arena.budget(), arena.used());
+  req.kv_bytes = opts_.kv_bytes;
+  req.activation_bytes = opts_.activation_bytes;
+  req.policy = opts_.residency;
+  req.max_resident = opts_.max_resident;
+  placement_ = offload::plan_placement(req);
+
+  // Device memory first: a budget too small fails here, before any weight is read.
+  slots_.resize(static_cast<size_t>(req.slots));
+  const size_t max_gather = *std::max_element(req.packed_bytes.begin(), req.packed_bytes.end());
+  const size_t max_params = *std::max_element(req.unpacked_bytes.begin(), req.unpacked_bytes.end());
   for (Slot& s : slots_) {
     s.gathered = backend.alloc(max_gather, "gathered layer blob");
     s.params = backend.alloc(max_params, "unpacked layer weights");
+    s.loaded_event = backend.create_event();
+    s.free_event = backend.create_event();
   }
-  if (tier_ == Tier::Nvme) {
-    prefetcher_ = std::make_unique<ShardPrefetcher>(
-        std::move(reader), *std::max_element(shard_bytes_.begin(), shard_bytes_.end()));
-    return;
+  resident_.resize(blobs);
+  for (size_t b = 0; b < blobs; ++b)
+    if (placement_.resident[b]) resident_[b] = backend.alloc(req.packed_bytes[b], "resident layer blob (packed)");
+
+  size_t max_streamed = 0, host_bytes = 0;
+  for (size_t b = 0; b < blobs; ++b)
+    if (!placement_.resident[b]) {
+      max_streamed = std::max(max_streamed, shard_bytes_[b]);
+      host_bytes += partition::round_up(shard_bytes_[b], 4096);
+    }
+  if (opts_.tier == Tier::Nvme) host_bytes = slots_.size() * partition::round_up(max_streamed, 4096);
+  // Chunks of at most 256 MiB; a small model gets one chunk of its own size.
+  pool_ = std::make_unique<offload::PinnedPool>(
+      [&backend](void* p, size_t bytes) { backend.pin_host_memory(p, bytes); },
+      std::clamp<size_t>(host_bytes, 4096, offload::PinnedPool::kDefaultChunk));
+  loader_comm_ = comm.duplicate();  // collective: every rank constructs ZeroWeights together
+  load_resident(reader);
+  if (opts_.tier == Tier::Cpu) {
+    shards_.assign(blobs, nullptr);
+    for (size_t b = 0; b < blobs; ++b) {
+      if (placement_.resident[b]) continue;
+      shards_[b] = pool_->allocate(shard_bytes_[b]);
+      reader(b, r * shard_bytes_[b], shard_bytes_[b], shards_[b]);
+    }
+  } else if (max_streamed > 0) {
+    std::vector<ShardReadAhead::Read> cycle;
+    read_index_.assign(schedule_.size(), UINT64_MAX);
+    for (size_t p = 0; p < schedule_.size(); ++p) {
+      const size_t b = static_cast<size_t>(schedule_[p]);
+      if (placement_.resident[b]) continue;
+      read_index_[p] = cycle.size();
+      cycle.push_back({b, r * shard_bytes_[b], shard_bytes_[b]});
+    }
+    reads_per_pass_ = cycle.size();
+    std::vector<uint8_t*> staging;
+    for (size_t i = 0; i < slots_.size(); ++i) staging.push_back(pool_->allocate(max_streamed));
+    read_ahead_ = std::make_unique<ShardReadAhead>(std::move(reader), std::move(cycle), std::move(staging));
   }
+
+  loader_stream_ = backend.create_stream();
+  horizon_ = slots_.size() - 1;  // every rank grants the first K positions by constructing
+  loader_ = std::thread([this] { loader_main(); });
+}
+
+void ZeroWeights::load_resident(const SliceReader& reader) {
+  size_t max_shard = 0;
+  for (size_t b = 0; b < manifests_.size(); ++b)
+    if (placement_.resident[b]) max_shard = std::max(max_shard, shard_bytes_[b]);
+  if (max_shard == 0) return;
+  offload::AlignedBuffer host(max_shard);
+  const int r = comm_.rank();
   for (size_t b = 0; b < manifests_.size(); ++b) {
-    shards_.emplace_back(ranges[b].shard_bytes);
-    reader(b, ranges[b].offset, ranges[b].shard_bytes, shards_.back().data());
+    if (!placement_.resident[b]) continue;
+    const size_t S = shard_bytes_[b];
+    reader(b, r * S, S, host.data());
+    auto* base = static_cast<uint8_t*>(resident_[b].data());
+    backend_.copy_to_device(Tensor(base + r * S, quant::DType::U8, {static_cast<int64_t>(S)}), host.data());
+    backend_.synchronize();
+    comm_.all_gather_inplace(base, S);
   }
+}
+
+ZeroWeights::~ZeroWeights() {
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    finishing_ = true;
+    for (Slot& s : slots_)  // an error may have left blobs held: nothing computes any more
+      if (s.state == SlotState::Held) s.state = SlotState::Free;
+  }
+  cv_.notify_all();
+  if (loader_.joinable()) loader_.join();
+  read_ahead_.reset();
 }
 
 const ParamTable& ZeroWeights::acquire(int blob) {
-  ZINC_CHECK(blob >= 0 && static_cast<size_t>(blob) < manifests_.size(),
-             "acquire: no blob " << blob);
-  Slot* slot = nullptr;
-  for (Slot& s : slots_) {
-    ZINC_CHECK(s.held != blob, "blob " << manifests_[blob].name << " acquired twice");
-    if (!slot && s.held < 0) slot = &s;
-  }
-  ZINC_CHECK(slot, "acquire(" << manifests_[blob].name << "): all " << kMaxHeldBlobs
-                              << " weight slots are held; release one first");
-  const partition::BlobManifest& m = manifests_[blob];
-  const size_t S = shard_bytes_[blob];
-  const int n = comm_.size();
-
-  const uint8_t* shard = nullptr;
-  if (tier_ == Tier::Nvme) {
-    double waited = 0;
-    shard = prefetcher_->get(static_cast<size_t>(blob), comm_.rank() * S, S, &waited);
-    stats_.source_s += waited;
-    stats_.source_bytes += S;
-  } else {
-    shard = shards_[blob].data();
-  }
-  const double t0 = now_s();
-  auto* base = static_cast<uint8_t*>(slot->gathered.data());
-  backend_.copy_to_device(Tensor(base + comm_.rank() * S, quant::DType::U8, {static_cast<int64_t>(S)}),
-                          shard);
-  backend_.synchronize();  // the copy has read the staging buffer: the read-ahead may go
-  if (tier_ == Tier::Nvme) {
-    const size_t next = (static_cast<size_t>(blob) + 1) % manifests_.size();
-    prefetcher_->prefetch(next, comm_.rank() * shard_bytes_[next], shard_bytes_[next]);
-  }
-  comm_.all_gather_inplace(base, S);
-  const double t1 = now_s();
-
-  slot->table = ParamTable();
-  slot->table.blob = m.name;
-  const quant::DType t = backend_.compute_dtype();
-  auto* out = static_cast<uint8_t*>(slot->params.data());
-  for (const partition::BlobParam& p : m.params) {
-    Tensor view(out, t, {});
-    for (int64_t d : p.shape) view.shape[view.ndim++] = d;
-    backend_.unpack_param(p, m.group_size, base, view);
-    slot->table.set(p.name, view);
-    out += partition::round_up(static_cast<size_t>(p.numel()) * quant::dtype_size(t), 64);
-  }
-  backend_.synchronize();
-  slot->held = blob;
-  stats_.gathers += 1;
-  stats_.gathered_bytes += static_cast<uint64_t>(n) * S;
-  stats_.blob_bytes += m.bytes;
-  stats_.gather_s += t1 - t0;
-  stats_.unpack_s += now_s() - t1;
-  return slot->table;
+  std::unique_lock<std::mutex> lock(mu_);
+  const uint64_t k = next_acquire_;
+  const int expected = schedule_[k % schedule_.size()];
+  ZINC_CHECK(blob == expected, "acquire(" << (blob >= 0 && static_cast<size_t>(blob) < manifests_.size()
+                                                  ? manifests_[blob].name : std::to_string(blob))
+                                          << "): the weight pipeline streams "
+                                          << manifests_[expected].name << " next (position " << k
+                                          << "); every rank must acquire the blobs in the forward "
+                                             "pass's order");
+  Slot& s = slots_[k % slots_.size()];
+  ZINC_CHECK(s.state != SlotState::Held,
+             "acquire(" << manifests_[blob].name << "): all " << slots_.size()
+                        << " weight slots are held; release one first");
+  horizon_ = std::max(horizon_, k + slots_.size() - 1);
+  cv_.notify_all();
+  const double w0 = pipeline_now();
+  cv_.wait(lock, [&] { return s.k == k && s.state == SlotState::Loaded; });
+  const double w1 = pipeline_now();
+  if (s.error) std::rethrow_exception(s.error);
+  const double disk = overlap(w0, w1, s.t_disk[0], s.t_disk[1]);
+  const double copy = overlap(w0, w1, s.t_copy[0], s.t_copy[1]);
+  const double gather = overlap(w0, w1, s.t_gather[0], s.t_gather[1]);
+  const double unpack = overlap(w0, w1, s.t_unpack[0], s.t_unpack[1]);
+  stats_.wait_disk_s += disk;
+  stats_.wait_copy_s += copy;
+  stats_.wait_gather_s += gather;
+  stats_.wait_unpack_s += unpack;
+  stats_.wait_other_s += std::max(0.0, (w1 - w0) - disk - copy - gather - unpack);
+  stats_.acquires += 1;
+  s.state = SlotState::Held;
+  s.t_acquired = w1;
+  ++next_acquire_;
+  lock.unlock();
+  backend_.wait_event(0, s.loaded_event);
+  return s.table;
 }
 
 void ZeroWeights::release(int blob) {
+  std::unique_lock<std::mutex> lock(mu_);
   for (Slot& s : slots_)
-    if (s.held == blob) {
-      s.held = -1;
+    if (s.state == SlotState::Held && schedule_[s.k % schedule_.size()] == blob) {
+      backend_.record_event(s.free_event, 0);  // the loader's stream waits for it
+      s.state = SlotState::Free;
+      stats_.compute_s += pipeline_now() - s.t_acquired;
+      lock.unlock();
+      cv_.notify_all();
       return;
     }
   ZINC_THROW("release(" << blob << "): blob is not held");
 }
 
-ZeroWeights::~ZeroWeights() = default;
+ZeroStats ZeroWeights::stats() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return stats_;
+}
 
 size_t ZeroWeights::resident_bytes() const {
-  size_t n = prefetcher_ ? 2 * *std::max_element(shard_bytes_.begin(), shard_bytes_.end()) : 0;
-  for (const auto& s : shards_) n += s.size();
+  size_t n = pool_->reserved_bytes();
   for (const Slot& s : slots_) n += s.gathered.bytes() + s.params.bytes();
+  for (const DeviceBuffer& b : resident_) n += b.bytes();
   return n;
 }
 

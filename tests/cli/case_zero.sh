@@ -74,4 +74,4 @@ grep -q '^\[3\] output: 89 202 202 195 291 307 142 27 129 109 125 202 205 179 11
 
 # A budget too small for one layer fails before any weight is made or read (a 70B shape
 # would need ~18 GiB of shards per rank here): the message names the minimum.
-expect_exit 1 "raise the budget to at least" mpirun -np 2 "$ZINC" generate --dummy llama-2-70b --quant nf4 --prompt-ids 1,2 --memory-budget 1GiB
+expect_exit 1 "is too small: the minimum is" mpirun -np 2 "$ZINC" generate --dummy llama-2-70b --quant nf4 --prompt-ids 1,2 --gpu-memory-budget 1GiB

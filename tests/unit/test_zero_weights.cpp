@@ -57,7 +57,7 @@ TEST_CASE("each acquire gathers exactly one blob's shards; slots are bounded", "
   z.acquire(0);
   z.acquire(1);
   REQUIRE_THROWS_WITH(z.acquire(2), ZINC_CONTAINS("weight slots are held"));
-  REQUIRE_THROWS_WITH(z.acquire(1), ZINC_CONTAINS("acquired twice"));
+  REQUIRE_THROWS_WITH(z.acquire(1), ZINC_CONTAINS("acquire the blobs in the forward pass's order"));
   z.release(0);
   REQUIRE_THROWS_WITH(z.release(0), ZINC_CONTAINS("not held"));
   CHECK_NOTHROW(z.acquire(2));

@@ -8,6 +8,8 @@
 #include <cstring>
 #include <vector>
 
+#include "offload/cpu_attention.hpp"
+
 namespace zinc::runtime {
 namespace {
 
@@ -208,55 +210,36 @@ void CpuBackend::kv_write(const Tensor& src, const Tensor& cache, const Attentio
 void CpuBackend::attention(const Tensor& q, const Tensor& k_cache, const Tensor& v_cache,
                            const Tensor& key_mask, const Tensor& alibi_slopes,
                            const AttentionShape& s, float scale, const Tensor& out) {
-  const int hd = s.head_dim, group = s.heads / s.kv_heads;
-  const int64_t kv_row = static_cast<int64_t>(s.kv_heads) * hd;
-  const int64_t q_row = static_cast<int64_t>(s.heads) * hd;
-  const int n_keys = s.t0 + s.tq;
-#pragma omp parallel
-  {
-    std::vector<float> p(static_cast<size_t>(n_keys));
-#pragma omp for collapse(3)
-    for (int b = 0; b < s.batch; ++b)
-      for (int i = 0; i < s.tq; ++i)
-        for (int h = 0; h < s.heads; ++h) {
-          const int64_t qr = static_cast<int64_t>(b) * s.tq + i;
-          const float* qv = q.ptr<float>() + qr * q_row + static_cast<int64_t>(h) * hd;
-          float* ov = out.ptr<float>() + qr * q_row + static_cast<int64_t>(h) * hd;
-          const int kvh = h / group;
-          const uint8_t* mask = key_mask.ptr<uint8_t>() + static_cast<int64_t>(b) * s.t_max;
-          const int last = s.t0 + i;  // causal: keys 0..last
-          const float slope = alibi_slopes.empty() ? 0.f : alibi_slopes.ptr<float>()[h];
-          float mx = -INFINITY;
-          int key_pos = 0;  // real keys before j: ALiBi's position of key j
-          for (int j = 0; j <= last; ++j) {
-            if (!mask[j]) continue;
-            const float* kv = k_cache.ptr<float>() +
-                              (static_cast<int64_t>(b) * s.t_max + j) * kv_row + kvh * hd;
-            float dot = 0.f;
-            for (int d = 0; d < hd; ++d) dot += qv[d] * kv[d];
-            p[j] = dot * scale;
-            if (slope != 0.f) p[j] += slope * static_cast<float>(key_pos);
-            ++key_pos;
-            mx = std::max(mx, p[j]);
-          }
-          for (int d = 0; d < hd; ++d) ov[d] = 0.f;
-          if (mx == -INFINITY) continue;  // no visible key (a padding query)
-          float sum = 0.f;
-          for (int j = 0; j <= last; ++j) {
-            if (!mask[j]) continue;
-            p[j] = std::exp(p[j] - mx);
-            sum += p[j];
-          }
-          const float inv = 1.0f / sum;
-          for (int j = 0; j <= last; ++j) {
-            if (!mask[j]) continue;
-            const float* vv = v_cache.ptr<float>() +
-                              (static_cast<int64_t>(b) * s.t_max + j) * kv_row + kvh * hd;
-            const float w = p[j] * inv;
-            for (int d = 0; d < hd; ++d) ov[d] += w * vv[d];
-          }
-        }
-  }
+  // The same kernel as attention over a host KV cache (offload/cpu_attention.hpp), over
+  // f32 views of the [B, t_max, KVH, hd] caches.
+  check_f32(q, "attention queries");
+  check_f32(k_cache, "key cache");
+  check_f32(v_cache, "value cache");
+  check_f32(out, "attention output");
+  offload::KvView k;
+  k.storage = offload::KvStorage::F32;
+  k.head_dim = s.head_dim;
+  k.t_max = s.t_max;
+  k.seq_stride = static_cast<int64_t>(s.t_max) * s.kv_heads;
+  k.head_stride = 1;
+  k.pos_stride = s.kv_heads;
+  k.data = k_cache.ptr<uint8_t>();
+  offload::KvView v = k;
+  v.data = v_cache.ptr<uint8_t>();
+  offload::CpuAttentionProblem p;
+  p.batch = s.batch;
+  p.tq = s.tq;
+  p.t0 = s.t0;
+  p.heads = s.heads;
+  p.kv_heads = s.kv_heads;
+  p.head_dim = s.head_dim;
+  p.q = q.ptr<float>();
+  p.out = out.ptr<float>();
+  p.key_mask = key_mask.ptr<uint8_t>();
+  p.mask_stride = s.t_max;
+  p.alibi_slopes = alibi_slopes.empty() ? nullptr : alibi_slopes.ptr<float>();
+  p.scale = scale;
+  offload::cpu_attention(p, k, v);
 }
 
 void CpuBackend::split_qkv(const Tensor& qkv, int heads, int head_dim, const Tensor& q,

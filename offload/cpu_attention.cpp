@@ -1,0 +1,292 @@
+// cpu_attention: checks, the work split, one work item (visible keys, scores, softmax,
+// weighted values) and the merge of key chunks. The inner loops are in
+// cpu_attention_avx2.cpp / cpu_attention_scalar.cpp; the contract is in cpu_attention.hpp.
+#include "offload/cpu_attention.hpp"
+
+#include <omp.h>
+
+#include <algorithm>
+#include <cmath>
+#include <cstring>
+#include <vector>
+
+#include "offload/cpu_attention_kernels.hpp"
+#include "runtime/common/error.hpp"
+
+namespace zinc::offload {
+namespace {
+
+using detail::AttentionKernels;
+
+// Keys are split into chunks only while there are fewer than kMinItems work items (so
+// decode of a small batch still fills up to 64 cores), and no chunk is shorter than
+// kMinChunkKeys keys (the merge is then a small fraction of the work).
+constexpr int64_t kMinItems = 64;
+constexpr int kMinChunkKeys = 256;
+
+struct Plan {
+  int chunks = 1;     // key chunks per (sequence, query, kv head)
+  int chunk_len = 0;  // keys per chunk (a multiple of 16)
+  int64_t items = 0;  // B * tq * KVH * chunks
+  int group = 1;      // query heads per kv head
+};
+
+// From the shapes only, so that results never depend on the thread count.
+Plan make_plan(const CpuAttentionProblem& p) {
+  Plan plan;
+  const int n_keys = p.t0 + p.tq;
+  const int64_t units = static_cast<int64_t>(p.batch) * p.tq * p.kv_heads;
+  int64_t chunks = 1;
+  if (units < kMinItems) {
+    chunks = std::min<int64_t>((kMinItems + units - 1) / units,
+                               (n_keys + kMinChunkKeys - 1) / kMinChunkKeys);
+    chunks = std::max<int64_t>(chunks, 1);
+  }
+  plan.chunk_len = static_cast<int>((n_keys + chunks - 1) / chunks + 15) / 16 * 16;
+  plan.chunks = (n_keys + plan.chunk_len - 1) / plan.chunk_len;
+  plan.items = units * plan.chunks;
+  plan.group = p.heads / p.kv_heads;
+  return plan;
+}
+
+AttentionKernels kernels_for(const KvView& v) {
+  const bool quant = kv_storage_quantized(v.storage);
+  if (detail::cpu_has_avx2_fma_f16c() && v.head_dim % 16 == 0 && (!quant || v.group % 16 == 0))
+    return detail::avx2_attention_kernels(v.storage);
+  return detail::scalar_attention_kernels(v.storage);
+}
+
+// Per-thread scratch, sized for the plan once per call.
+struct Workspace {
+  int stride = 0;                   // scores row length: chunk_len rounded up to 8
+  std::vector<int64_t> krows, vrows;  // visible keys' rows in K and V
+  std::vector<float> pos;           // ALiBi position of each visible key
+  std::vector<float> scores;        // [group, stride]: dots, then scores, then exp weights
+  std::vector<float> q, qsum;       // [group, hd] kernel order; [group, hd / G_k]
+  std::vector<float> acc, msum;     // [group, hd] kernel order; [group, hd / G_v]
+  std::vector<float> row;           // [hd] natural order
+  std::vector<float> tmp;           // the kernels' scratch
+  std::vector<float> mx, sum;       // [group]
+
+  Workspace(const Plan& plan, int hd, int kgroups, int vgroups) {
+    stride = (plan.chunk_len + 7) / 8 * 8;
+    krows.resize(plan.chunk_len);
+    vrows.resize(plan.chunk_len);
+    pos.resize(plan.chunk_len);
+    scores.resize(static_cast<size_t>(plan.group) * stride);
+    q.resize(static_cast<size_t>(plan.group) * hd);
+    qsum.resize(static_cast<size_t>(plan.group) * std::max(kgroups, 1));
+    acc.resize(static_cast<size_t>(plan.group) * hd);
+    msum.resize(static_cast<size_t>(plan.group) * std::max(vgroups, 1));
+    row.resize(hd);
+    tmp.resize(static_cast<size_t>(detail::kernel_tmp_floats(hd)));
+    mx.resize(plan.group);
+    sum.resize(plan.group);
+  }
+};
+
+// Kernel order <-> natural order of one head (see cpu_attention_kernels.hpp).
+void to_kernel_order(const float* x, int hd, bool split, float* out) {
+  if (!split) {
+    std::memcpy(out, x, sizeof(float) * hd);
+    return;
+  }
+  for (int b = 0; b < hd; b += 16)
+    for (int t = 0; t < 8; ++t) {
+      out[b + t] = x[b + 2 * t];
+      out[b + 8 + t] = x[b + 2 * t + 1];
+    }
+}
+
+void from_kernel_order(const float* x, int hd, bool split, float* out) {
+  if (!split) {
+    std::memcpy(out, x, sizeof(float) * hd);
+    return;
+  }
+  for (int b = 0; b < hd; b += 16)
+    for (int t = 0; t < 8; ++t) {
+      out[b + 2 * t] = x[b + t];
+      out[b + 2 * t + 1] = x[b + 8 + t];
+    }
+}
+
+struct Context {
+  const CpuAttentionProblem& p;
+  const KvView& k;
+  const KvView& v;
+  const AttentionKernels& kk;  // K's inner loops
+  const AttentionKernels& vk;  // V's inner loops
+  const Plan& plan;
+  float* partial;  // chunks > 1: [items, group, hd + 2] = {max, sum, acc[hd]}
+};
+
+// One work item: query i of sequence b, kv head kvh, key chunk c.
+void run_item(const Context& cx, int64_t item, Workspace& ws) {
+  const CpuAttentionProblem& p = cx.p;
+  const Plan& plan = cx.plan;
+  const int hd = p.head_dim, group = plan.group;
+  const int c = static_cast<int>(item % plan.chunks);
+  const int64_t unit = item / plan.chunks;
+  const int kvh = static_cast<int>(unit % p.kv_heads);
+  const int64_t bi = unit / p.kv_heads;  // b * tq + i
+  const int b = static_cast<int>(bi / p.tq), i = static_cast<int>(bi % p.tq);
+
+  // The visible keys of this chunk, and their ALiBi positions.
+  const uint8_t* mask = p.key_mask + b * p.mask_stride;
+  const int jb = c * plan.chunk_len;
+  const int je = std::min(jb + plan.chunk_len, p.t0 + i + 1);
+  int n = 0;
+  int key_pos = 0;
+  if (p.alibi_slopes != nullptr)
+    for (int j = 0; j < std::min(jb, je); ++j) key_pos += mask[j] != 0;
+  for (int j = jb; j < je; ++j) {
+    if (!mask[j]) continue;
+    ws.krows[n] = cx.k.row(b, kvh, j);
+    ws.vrows[n] = cx.v.row(b, kvh, j);
+    ws.pos[n] = static_cast<float>(key_pos++);
+    ++n;
+  }
+
+  const int64_t q_row = static_cast<int64_t>(p.heads) * hd;
+  float* part = cx.partial != nullptr ? cx.partial + item * group * (hd + 2) : nullptr;
+  if (n == 0) {  // no visible key in this chunk (or at all: a padding query sees nothing)
+    for (int g = 0; g < group; ++g) {
+      if (part != nullptr) {
+        float* pg = part + g * (hd + 2);
+        pg[0] = -INFINITY;
+        std::fill(pg + 1, pg + hd + 2, 0.0f);
+      } else {
+        std::fill_n(p.out + bi * q_row + static_cast<int64_t>(kvh * group + g) * hd, hd, 0.0f);
+      }
+    }
+    return;
+  }
+
+  // Queries of the group's heads, in K's kernel order, and their sums per K quant group.
+  const int kgroups = cx.k.groups(), vgroups = cx.v.groups();
+  for (int g = 0; g < group; ++g) {
+    const float* qh = p.q + bi * q_row + static_cast<int64_t>(kvh * group + g) * hd;
+    to_kernel_order(qh, hd, cx.kk.split_nibbles, ws.q.data() + g * hd);
+    for (int cg = 0; cg < kgroups; ++cg) {
+      float s = 0.0f;
+      for (int e = 0; e < cx.k.group; ++e) s += qh[cg * cx.k.group + e];
+      ws.qsum[g * kgroups + cg] = s;
+    }
+  }
+
+  // Scores, then softmax weights (unnormalised) in place.
+  float* scores = ws.scores.data();
+  cx.kk.k_scores(cx.k, ws.krows.data(), n, ws.q.data(), ws.qsum.data(), group, scores, ws.stride,
+                 ws.tmp.data());
+  for (int g = 0; g < group; ++g) {
+    const float slope = p.alibi_slopes != nullptr ? p.alibi_slopes[kvh * group + g] : 0.0f;
+    float* sg = scores + static_cast<int64_t>(g) * ws.stride;
+    float mx = -INFINITY;
+    for (int t = 0; t < n; ++t) {
+      sg[t] = sg[t] * p.scale + slope * ws.pos[t];
+      mx = std::max(mx, sg[t]);
+    }
+    ws.mx[g] = mx;
+    ws.sum[g] = cx.kk.exp_sum(sg, n, mx);
+  }
+
+  // Weighted values.
+  std::fill(ws.acc.begin(), ws.acc.end(), 0.0f);
+  std::fill(ws.msum.begin(), ws.msum.end(), 0.0f);
+  cx.vk.v_accumulate(cx.v, ws.vrows.data(), n, scores, ws.stride, group, ws.acc.data(),
+                     ws.msum.data(), ws.tmp.data());
+  for (int g = 0; g < group; ++g) {
+    float* ag = ws.acc.data() + g * hd;
+    for (int cg = 0; cg < vgroups; ++cg) {
+      const float m = ws.msum[g * vgroups + cg];
+      for (int e = 0; e < cx.v.group; ++e) ag[cg * cx.v.group + e] += m;
+    }
+    if (part != nullptr) {
+      float* pg = part + g * (hd + 2);
+      pg[0] = ws.mx[g];
+      pg[1] = ws.sum[g];
+      from_kernel_order(ag, hd, cx.vk.split_nibbles, pg + 2);
+    } else {
+      float* o = p.out + bi * q_row + static_cast<int64_t>(kvh * group + g) * hd;
+      from_kernel_order(ag, hd, cx.vk.split_nibbles, ws.row.data());
+      const float inv = 1.0f / ws.sum[g];
+      for (int d = 0; d < hd; ++d) o[d] = ws.row[d] * inv;
+    }
+  }
+}
+
+// out of (b, i, h) from its chunks, in chunk order.
+void merge_chunks(const CpuAttentionProblem& p, const Plan& plan, const float* partial) {
+  const int hd = p.head_dim;
+  const int64_t rows = static_cast<int64_t>(p.batch) * p.tq * p.heads;
+#pragma omp parallel for schedule(static)
+  for (int64_t r = 0; r < rows; ++r) {
+    const int h = static_cast<int>(r % p.heads);
+    const int64_t bi = r / p.heads;
+    const int kvh = h / plan.group, g = h % plan.group;
+    const int64_t unit = bi * p.kv_heads + kvh;
+    auto chunk = [&](int c) { return partial + ((unit * plan.chunks + c) * plan.group + g) * (hd + 2); };
+    float mx = -INFINITY;
+    for (int c = 0; c < plan.chunks; ++c) mx = std::max(mx, chunk(c)[0]);
+    float* o = p.out + bi * p.heads * hd + static_cast<int64_t>(h) * hd;
+    std::fill_n(o, hd, 0.0f);
+    if (mx == -INFINITY) continue;  // no visible key at all
+    float sum = 0.0f;
+    for (int c = 0; c < plan.chunks; ++c) {
+      const float* pc = chunk(c);
+      if (pc[0] == -INFINITY) continue;
+      const float w = std::exp(pc[0] - mx);
+      sum += w * pc[1];
+      for (int d = 0; d < hd; ++d) o[d] += w * pc[2 + d];
+    }
+    const float inv = 1.0f / sum;
+    for (int d = 0; d < hd; ++d) o[d] *= inv;
+  }
+}
+
+void check_problem(const CpuAttentionProblem& p, const KvView& k, const KvView& v) {
+  ZINC_CHECK(p.batch >= 0 && p.tq >= 0 && p.t0 >= 0 && p.heads > 0 && p.kv_heads > 0 &&
+                 p.head_dim > 0,
+             "cpu_attention: bad shape (batch " << p.batch << ", tq " << p.tq << ", t0 " << p.t0
+                                                << ", heads " << p.heads << ", kv_heads "
+                                                << p.kv_heads << ", head_dim " << p.head_dim << ")");
+  ZINC_CHECK(p.heads % p.kv_heads == 0, "cpu_attention: " << p.heads << " query heads are not a "
+                                                          << "multiple of " << p.kv_heads
+                                                          << " kv heads");
+  check_kv_view(k, "cpu_attention keys");
+  check_kv_view(v, "cpu_attention values");
+  ZINC_CHECK(k.head_dim == p.head_dim && v.head_dim == p.head_dim,
+             "cpu_attention: head_dim " << p.head_dim << " but the K / V views hold rows of "
+                                        << k.head_dim << " / " << v.head_dim);
+  const int n_keys = p.t0 + p.tq;
+  ZINC_CHECK(n_keys <= k.t_max && n_keys <= v.t_max && n_keys <= p.mask_stride,
+             "cpu_attention: keys 0.." << n_keys - 1 << " exceed the cache (t_max " << k.t_max
+                                       << " / " << v.t_max << ", mask stride " << p.mask_stride
+                                       << ")");
+  ZINC_CHECK(p.q != nullptr && p.out != nullptr && p.key_mask != nullptr,
+             "cpu_attention: q, out and key_mask must not be null");
+  ZINC_CHECK(p.q != p.out, "cpu_attention: out must not alias q");
+}
+
+}  // namespace
+
+const char* cpu_attention_isa(const KvView& view) { return kernels_for(view).isa; }
+
+void cpu_attention(const CpuAttentionProblem& p, const KvView& k, const KvView& v) {
+  check_problem(p, k, v);
+  if (p.batch == 0 || p.tq == 0) return;
+  const Plan plan = make_plan(p);
+  const AttentionKernels kk = kernels_for(k), vk = kernels_for(v);
+  std::vector<float> partial;
+  if (plan.chunks > 1) partial.resize(static_cast<size_t>(plan.items) * plan.group * (p.head_dim + 2));
+  const Context cx{p, k, v, kk, vk, plan, partial.empty() ? nullptr : partial.data()};
+#pragma omp parallel if (plan.items > 1)
+  {
+    Workspace ws(plan, p.head_dim, k.groups(), v.groups());
+#pragma omp for schedule(dynamic, 1)
+    for (int64_t item = 0; item < plan.items; ++item) run_item(cx, item, ws);
+  }
+  if (plan.chunks > 1) merge_chunks(p, plan, partial.data());
+}
+
+}  // namespace zinc::offload

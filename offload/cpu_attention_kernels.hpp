@@ -1,0 +1,48 @@
+// Internal to cpu_attention: the inner loops, one set per storage and instruction set
+// (cpu_attention_scalar.cpp, cpu_attention_avx2.cpp). The driver (cpu_attention.cpp) owns
+// the work split, the visible-key lists, ALiBi, the softmax bookkeeping and the merge;
+// these only stream rows.
+//
+// "Kernel order": the order in which a kernel keeps head_dim elements in q and in the V
+// accumulator. It is the natural order except for AVX2 int4 (split_nibbles), where each
+// 16-element block is [elements 0, 2, ..., 14, then 1, 3, ..., 15]: one 8-byte load
+// widened to 32-bit lanes gives the low nibbles (even elements) and high nibbles (odd
+// elements) as two vectors with one AND and one shift.
+#pragma once
+
+#include <cstdint>
+
+#include "offload/kv_storage.hpp"
+
+namespace zinc::offload::detail {
+
+// scores[g * stride + t] = q_g . k'(rows[t]) (no scale), for g < group, t < n.
+// q [group, hd] kernel order; qsum [group, hd / G]: sums of q_g over each quant group
+// (quantized storages; AVX2 uses them for the min term). tmp: kernel_tmp_floats floats.
+using KScoresFn = void (*)(const KvView& k, const int64_t* rows, int n, const float* q,
+                           const float* qsum, int group, float* scores, int stride, float* tmp);
+// acc[g * hd + d] += sum_t p[g * stride + t] * (codes or values of rows[t])[d] (kernel
+// order), and for quantized storages either the scales go into the weights and
+// msum[g * (hd / G) + c] += sum_t p * min_tc (AVX2), or the rows are dequantized (scalar).
+// The caller adds msum to every element of group c.
+using VAccumulateFn = void (*)(const KvView& v, const int64_t* rows, int n, const float* p,
+                               int stride, int group, float* acc, float* msum, float* tmp);
+// x[t] = exp(x[t] - shift) for t < n; returns their sum in a fixed order.
+using ExpSumFn = float (*)(float* x, int n, float shift);
+
+struct AttentionKernels {
+  KScoresFn k_scores = nullptr;
+  VAccumulateFn v_accumulate = nullptr;
+  ExpSumFn exp_sum = nullptr;
+  bool split_nibbles = false;  // kernel order differs from the natural order (AVX2 int4)
+  const char* isa = "";
+};
+
+// Scratch floats a kernel may use through `tmp`.
+inline int64_t kernel_tmp_floats(int head_dim) { return 8 * static_cast<int64_t>(head_dim) + 64; }
+
+AttentionKernels scalar_attention_kernels(KvStorage s);
+bool cpu_has_avx2_fma_f16c();
+AttentionKernels avx2_attention_kernels(KvStorage s);
+
+}  // namespace zinc::offload::detail

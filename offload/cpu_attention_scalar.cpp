@@ -1,0 +1,66 @@
+// The portable inner loops of cpu_attention: each visible row is dequantized with the
+// reference definition (kv_dequantize_row) into a small buffer and used from there. Runs
+// where the CPU lacks AVX2/FMA/F16C or head_dim (or the group) is not a multiple of 16.
+#include <cmath>
+
+#include "offload/cpu_attention_kernels.hpp"
+
+namespace zinc::offload::detail {
+namespace {
+
+// Row r's values: in place for f32, else dequantized into buf.
+const float* row_values(const KvView& view, int64_t r, float* buf) {
+  if (view.storage == KvStorage::F32) return reinterpret_cast<const float*>(view.row_codes(r));
+  kv_dequantize_row(view, r, buf);
+  return buf;
+}
+
+void k_scores_scalar(const KvView& k, const int64_t* rows, int n, const float* q, const float*,
+                     int group, float* scores, int stride, float* tmp) {
+  const int hd = k.head_dim;
+  for (int t = 0; t < n; ++t) {
+    const float* x = row_values(k, rows[t], tmp);
+    for (int g = 0; g < group; ++g) {
+      const float* qg = q + static_cast<int64_t>(g) * hd;
+      float dot = 0.0f;
+      for (int d = 0; d < hd; ++d) dot += qg[d] * x[d];
+      scores[static_cast<int64_t>(g) * stride + t] = dot;
+    }
+  }
+}
+
+void v_accumulate_scalar(const KvView& v, const int64_t* rows, int n, const float* p, int stride,
+                         int group, float* acc, float*, float* tmp) {
+  const int hd = v.head_dim;
+  for (int t = 0; t < n; ++t) {
+    const float* x = row_values(v, rows[t], tmp);
+    for (int g = 0; g < group; ++g) {
+      const float w = p[static_cast<int64_t>(g) * stride + t];
+      float* a = acc + static_cast<int64_t>(g) * hd;
+      for (int d = 0; d < hd; ++d) a[d] += w * x[d];
+    }
+  }
+}
+
+float exp_sum_scalar(float* x, int n, float shift) {
+  float sum = 0.0f;
+  for (int t = 0; t < n; ++t) {
+    x[t] = std::exp(x[t] - shift);
+    sum += x[t];
+  }
+  return sum;
+}
+
+}  // namespace
+
+AttentionKernels scalar_attention_kernels(KvStorage) {
+  AttentionKernels k;
+  k.k_scores = k_scores_scalar;
+  k.v_accumulate = v_accumulate_scalar;
+  k.exp_sum = exp_sum_scalar;
+  k.split_nibbles = false;
+  k.isa = "scalar";
+  return k;
+}
+
+}  // namespace zinc::offload::detail

@@ -1,0 +1,82 @@
+#include "offload/placement.hpp"
+
+#include <algorithm>
+#include <numeric>
+#include <sstream>
+
+#include "offload/memory_arena.hpp"
+#include "runtime/common/error.hpp"
+
+namespace zinc::offload {
+
+int Placement::resident_count() const {
+  return static_cast<int>(std::count(resident.begin(), resident.end(), true));
+}
+
+std::string Placement::describe() const {
+  std::ostringstream os;
+  os << resident_count() << " of " << resident.size() << " blobs resident ("
+     << format_bytes(resident_bytes) << "), " << slots << " gather slots of "
+     << format_bytes(slot_bytes) << "; device plan " << format_bytes(planned_bytes)
+     << " (minimum " << format_bytes(minimum_bytes) << "); streamed per pass "
+     << format_bytes(streamed_bytes_per_pass);
+  return os.str();
+}
+
+Placement plan_placement(const PlacementRequest& req) {
+  const size_t n = req.packed_bytes.size();
+  ZINC_CHECK(n > 0 && req.unpacked_bytes.size() == n && req.uses_per_pass.size() == n,
+             "placement: per-blob sizes disagree (" << n << ", " << req.unpacked_bytes.size()
+                                                    << ", " << req.uses_per_pass.size() << ")");
+  ZINC_CHECK(req.slots >= 1, "placement: " << req.slots << " gather slots");
+  Placement p;
+  p.slots = req.slots;
+  p.resident.assign(n, false);
+  p.slot_bytes = *std::max_element(req.packed_bytes.begin(), req.packed_bytes.end()) +
+                 *std::max_element(req.unpacked_bytes.begin(), req.unpacked_bytes.end());
+  const size_t slots_bytes = static_cast<size_t>(req.slots) * p.slot_bytes;
+  p.minimum_bytes = slots_bytes + req.kv_bytes + req.activation_bytes;
+  if (req.budget != 0 && req.budget < p.minimum_bytes)
+    ZINC_THROW("--gpu-memory-budget " << format_bytes(req.budget) << " is too small: the minimum is "
+               << format_bytes(p.minimum_bytes) << " (" << req.slots << " gather slots x "
+               << format_bytes(p.slot_bytes) << " for the largest blob packed + unpacked, KV cache "
+               << format_bytes(req.kv_bytes) << ", activations " << format_bytes(req.activation_bytes)
+               << "); raise the budget, lower --prefetch-depth or --batch-size, or use --kv-offload");
+
+  // Most uses per byte first; ties: smaller first, then blob order.
+  std::vector<size_t> order(n);
+  std::iota(order.begin(), order.end(), size_t(0));
+  std::stable_sort(order.begin(), order.end(), [&](size_t a, size_t b) {
+    const double ua = static_cast<double>(req.uses_per_pass[a]) / std::max<size_t>(req.packed_bytes[a], 1);
+    const double ub = static_cast<double>(req.uses_per_pass[b]) / std::max<size_t>(req.packed_bytes[b], 1);
+    return ua > ub;
+  });
+  size_t free = req.budget == 0 ? SIZE_MAX : req.budget - p.minimum_bytes;
+  int kept = 0;
+  for (size_t b : order) {
+    if (req.policy == PlacementRequest::Policy::None) break;
+    if (req.policy == PlacementRequest::Policy::Fill && req.max_resident >= 0 && kept >= req.max_resident)
+      break;
+    if (req.packed_bytes[b] > free) {
+      if (req.policy == PlacementRequest::Policy::All) {
+        size_t all = 0;
+        for (size_t s : req.packed_bytes) all += s;
+        ZINC_THROW("--offload none keeps every blob on the device: " << format_bytes(all)
+                   << " of packed weights plus the minimum " << format_bytes(p.minimum_bytes)
+                   << " exceed --gpu-memory-budget " << format_bytes(req.budget)
+                   << "; use --offload cpu or nvme");
+      }
+      continue;  // a smaller one may still fit
+    }
+    p.resident[b] = true;
+    free -= req.budget == 0 ? 0 : req.packed_bytes[b];
+    p.resident_bytes += req.packed_bytes[b];
+    ++kept;
+  }
+  p.planned_bytes = p.minimum_bytes + p.resident_bytes;
+  for (size_t b = 0; b < n; ++b)
+    if (!p.resident[b]) p.streamed_bytes_per_pass += req.packed_bytes[b] * req.uses_per_pass[b];
+  return p;
+}
+
+}  // namespace zinc::offload

@@ -1,0 +1,79 @@
+#include "runtime/model/shard_read_ahead.hpp"
+
+#include <chrono>
+
+namespace zinc::runtime {
+
+double pipeline_now() {
+  return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count();
+}
+
+ShardReadAhead::ShardReadAhead(SliceReader reader, std::vector<Read> cycle,
+                               std::vector<uint8_t*> buffers)
+    : reader_(std::move(reader)), cycle_(std::move(cycle)), buffers_(std::move(buffers)) {
+  ZINC_CHECK(!cycle_.empty() && !buffers_.empty(), "read-ahead: nothing to read or no buffer");
+  done_.resize(buffers_.size());
+  worker_ = std::thread([this] { run(); });
+}
+
+ShardReadAhead::~ShardReadAhead() {
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    stop_ = true;
+  }
+  cv_.notify_all();
+  worker_.join();
+}
+
+void ShardReadAhead::run() {
+  const uint64_t depth = buffers_.size();
+  for (uint64_t k = 0;; ++k) {
+    {
+      std::unique_lock<std::mutex> lock(mu_);
+      cv_.wait(lock, [&] { return stop_ || k < released_ + depth; });
+      if (stop_) return;
+    }
+    const Read& r = cycle_[k % cycle_.size()];
+    Done d;
+    d.k = k;
+    d.t_begin = pipeline_now();
+    try {
+      reader_(r.blob, r.offset, r.bytes, buffers_[k % depth]);
+    } catch (...) {
+      d.error = std::current_exception();
+    }
+    d.t_end = pipeline_now();
+    std::lock_guard<std::mutex> lock(mu_);
+    done_[k % depth] = d;
+    if (!d.error) bytes_ += r.bytes;
+    cv_.notify_all();
+    if (d.error) return;  // nothing after a failed read: get(k) reports it
+  }
+}
+
+const uint8_t* ShardReadAhead::get(uint64_t k, double* t_begin, double* t_end) {
+  const size_t slot = k % buffers_.size();
+  std::unique_lock<std::mutex> lock(mu_);
+  ZINC_CHECK(k >= released_, "read-ahead: read " << k << " was already released");
+  cv_.wait(lock, [&] { return done_[slot].k == k; });
+  if (done_[slot].error) std::rethrow_exception(done_[slot].error);
+  *t_begin = done_[slot].t_begin;
+  *t_end = done_[slot].t_end;
+  return buffers_[slot];
+}
+
+void ShardReadAhead::release(uint64_t k) {
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    ZINC_CHECK(k == released_, "read-ahead: release(" << k << ") out of order (next is " << released_ << ")");
+    ++released_;
+  }
+  cv_.notify_all();
+}
+
+uint64_t ShardReadAhead::bytes_read() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return bytes_;
+}
+
+}  // namespace zinc::runtime

@@ -1,0 +1,424 @@
+// CPU attention over host KV caches (offload/cpu_attention.hpp, offload/kv_storage.hpp):
+// the kernel against a scalar double-precision reference written here, for every storage
+// (f16 / int8 / int4 against the reference on the dequantized values), both cache layouts,
+// GQA, ALiBi, left padding, prefill, queries that see no key, odd head sizes and key
+// chunking; thread-count independence; quantization error bounds; kv_store placement.
+#include <omp.h>
+
+#include <cmath>
+#include <cstring>
+#include <limits>
+#include <random>
+#include <string>
+#include <vector>
+
+#include "offload/cpu_attention.hpp"
+#include "offload/host_bandwidth.hpp"
+#include "offload/host_kv_cache.hpp"
+#include "offload/kv_storage.hpp"
+#include "quant/dtype.hpp"
+#include "test_util.hpp"
+
+using namespace zinc;
+using offload::KvStorage;
+using offload::KvView;
+
+namespace {
+
+constexpr KvStorage kAllStorages[] = {KvStorage::F32, KvStorage::F16, KvStorage::Int8,
+                                      KvStorage::Int4};
+
+std::vector<float> randn(size_t n, uint32_t seed, float sigma = 1.0f) {
+  std::mt19937 g(seed);
+  std::normal_distribution<float> d(0.f, sigma);
+  std::vector<float> v(n);
+  for (auto& x : v) x = d(g);
+  return v;
+}
+
+// A K or V cache with its own memory, in one of the two layouts.
+struct OwnedKv {
+  std::vector<uint8_t> data;
+  std::vector<uint16_t> params;
+  KvView view;
+
+  OwnedKv(KvStorage s, int batch, int kv_heads, int t_max, int hd, int group, bool head_major) {
+    const auto bytes = offload::kv_cache_bytes(s, batch, kv_heads, t_max, hd, group);
+    data.assign(bytes.codes, 0);
+    params.assign(bytes.params / 2 + 1, 0);
+    view.storage = s;
+    view.head_dim = hd;
+    view.group = group;
+    view.t_max = t_max;
+    if (head_major) {  // [B, KVH, t_max, hd] (HostKvCache)
+      view.seq_stride = static_cast<int64_t>(kv_heads) * t_max;
+      view.head_stride = t_max;
+      view.pos_stride = 1;
+    } else {  // [B, t_max, KVH, hd] (the CPU backend)
+      view.seq_stride = static_cast<int64_t>(t_max) * kv_heads;
+      view.head_stride = 1;
+      view.pos_stride = kv_heads;
+    }
+    view.data = data.data();
+    view.params = params.data();
+  }
+};
+
+struct Case {
+  const char* name;
+  int batch, tq, t0, heads, kv_heads, head_dim;
+  bool alibi;
+  std::vector<int> pad;  // left padding per sequence (keys 0..pad-1 masked)
+};
+
+struct Problem {
+  Case c;
+  int t_max;
+  std::vector<float> q, kv_k, kv_v, slopes;  // kv_*: [B * n_keys, KVH * hd] source rows
+  std::vector<uint8_t> mask;
+
+  explicit Problem(const Case& cs, uint32_t seed) : c(cs), t_max(cs.t0 + cs.tq + 3) {
+    const int n_keys = c.t0 + c.tq;
+    q = randn(static_cast<size_t>(c.batch) * c.tq * c.heads * c.head_dim, seed);
+    kv_k = randn(static_cast<size_t>(c.batch) * n_keys * c.kv_heads * c.head_dim, seed + 1);
+    kv_v = randn(static_cast<size_t>(c.batch) * n_keys * c.kv_heads * c.head_dim, seed + 2);
+    mask.assign(static_cast<size_t>(c.batch) * t_max, 0);
+    for (int b = 0; b < c.batch; ++b) {
+      const int pad = b < static_cast<int>(c.pad.size()) ? c.pad[b] : 0;
+      for (int j = pad; j < n_keys; ++j) mask[b * t_max + j] = 1;
+    }
+    if (c.alibi)
+      for (int h = 0; h < c.heads; ++h) slopes.push_back(std::pow(2.0f, -8.0f * (h + 1) / c.heads));
+  }
+
+  offload::CpuAttentionProblem problem(float* out) const {
+    offload::CpuAttentionProblem p;
+    p.batch = c.batch;
+    p.tq = c.tq;
+    p.t0 = c.t0;
+    p.heads = c.heads;
+    p.kv_heads = c.kv_heads;
+    p.head_dim = c.head_dim;
+    p.q = q.data();
+    p.out = out;
+    p.key_mask = mask.data();
+    p.mask_stride = t_max;
+    p.alibi_slopes = c.alibi ? slopes.data() : nullptr;
+    p.scale = 1.0f / std::sqrt(static_cast<float>(c.head_dim));
+    return p;
+  }
+
+  // Stores every key and value (positions 0 .. t0 + tq - 1) into the caches.
+  void fill(const KvView& k, const KvView& v) const {
+    const int n_keys = c.t0 + c.tq;
+    offload::kv_store(k, kv_k.data(), c.batch, n_keys, 0, c.kv_heads);
+    offload::kv_store(v, kv_v.data(), c.batch, n_keys, 0, c.kv_heads);
+  }
+
+  // Backend::attention's definition, in double, over the caches' dequantized rows.
+  std::vector<float> reference(const KvView& k, const KvView& v) const {
+    const int hd = c.head_dim, group = c.heads / c.kv_heads;
+    const float scale = 1.0f / std::sqrt(static_cast<float>(hd));
+    std::vector<float> out(q.size(), 0.0f), kr(hd), vr(hd);
+    for (int b = 0; b < c.batch; ++b)
+      for (int i = 0; i < c.tq; ++i)
+        for (int h = 0; h < c.heads; ++h) {
+          const float* qh = q.data() + ((static_cast<size_t>(b) * c.tq + i) * c.heads + h) * hd;
+          std::vector<double> s;
+          std::vector<int> js;
+          int key_pos = 0;
+          for (int j = 0; j <= c.t0 + i; ++j) {
+            if (!mask[b * t_max + j]) continue;
+            offload::kv_dequantize_row(k, k.row(b, h / group, j), kr.data());
+            double dot = 0;
+            for (int d = 0; d < hd; ++d) dot += static_cast<double>(qh[d]) * kr[d];
+            double sc = dot * scale;
+            if (c.alibi) sc += static_cast<double>(slopes[h]) * key_pos;
+            ++key_pos;
+            s.push_back(sc);
+            js.push_back(j);
+          }
+          if (s.empty()) continue;  // sees no key: zeros
+          double mx = s[0], sum = 0;
+          for (double x : s) mx = std::max(mx, x);
+          for (double& x : s) sum += (x = std::exp(x - mx));
+          std::vector<double> o(hd, 0.0);
+          for (size_t t = 0; t < js.size(); ++t) {
+            offload::kv_dequantize_row(v, v.row(b, h / group, js[t]), vr.data());
+            for (int d = 0; d < hd; ++d) o[d] += s[t] / sum * vr[d];
+          }
+          float* oh = out.data() + ((static_cast<size_t>(b) * c.tq + i) * c.heads + h) * hd;
+          for (int d = 0; d < hd; ++d) oh[d] = static_cast<float>(o[d]);
+        }
+    return out;
+  }
+};
+
+const std::vector<Case>& cases() {
+  static const std::vector<Case> all = {
+      {"decode MHA", 2, 1, 37, 4, 4, 64, false, {}},
+      {"decode GQA 4", 3, 1, 100, 8, 2, 128, false, {0, 9, 0}},
+      {"decode GQA 8", 2, 1, 61, 16, 2, 128, false, {}},
+      {"decode ALiBi, left padding", 3, 1, 50, 4, 4, 32, true, {0, 5, 20}},
+      {"prefill after a prefix", 2, 5, 7, 4, 2, 48, false, {0, 3}},
+      {"prefill, padding queries see no key", 2, 4, 0, 2, 1, 16, true, {0, 2}},
+      {"head_dim 20 (scalar path)", 2, 3, 9, 6, 3, 20, true, {1, 0}},
+      {"long context, key chunks", 1, 1, 1500, 4, 2, 64, true, {100}},
+      {"prefill, key chunks", 1, 3, 700, 2, 1, 32, false, {0}},
+  };
+  return all;
+}
+
+int default_group(int hd) { return std::min(64, hd); }
+
+float max_abs_diff(const std::vector<float>& a, const std::vector<float>& b, size_t* where) {
+  float worst = 0.0f;
+  for (size_t i = 0; i < a.size(); ++i) {
+    const float d = std::fabs(a[i] - b[i]);
+    if (!(d <= worst)) {
+      worst = d;
+      *where = i;
+    }
+  }
+  return worst;
+}
+
+// Restores the OpenMP thread count when a test changes it.
+struct ThreadCount {
+  int saved = omp_get_max_threads();
+  ~ThreadCount() { omp_set_num_threads(saved); }
+};
+
+}  // namespace
+
+TEST_CASE("cpu_attention equals a double-precision reference for every storage and layout",
+          "[attention]") {
+  uint32_t seed = 100;
+  for (const Case& c : cases()) {
+    const Problem pr(c, seed += 10);
+    for (KvStorage s : kAllStorages) {
+      for (bool head_major : {true, false}) {
+        const int g = default_group(c.head_dim);
+        OwnedKv k(s, c.batch, c.kv_heads, pr.t_max, c.head_dim, g, head_major);
+        OwnedKv v(s, c.batch, c.kv_heads, pr.t_max, c.head_dim, g, head_major);
+        pr.fill(k.view, v.view);
+        std::vector<float> out(pr.q.size(), std::numeric_limits<float>::quiet_NaN());
+        offload::cpu_attention(pr.problem(out.data()), k.view, v.view);
+        const auto ref = pr.reference(k.view, v.view);
+        size_t at = 0;
+        const float err = max_abs_diff(out, ref, &at);
+        INFO(c.name << ", " << offload::kv_storage_name(s) << ", "
+                    << (head_major ? "[B, KVH, T, hd]" : "[B, T, KVH, hd]") << ", isa "
+                    << offload::cpu_attention_isa(k.view) << ": worst element " << at << " = "
+                    << out[at] << " vs " << ref[at]);
+        // Outputs are averages of N(0, 1) values; fp32 accumulation over <= 1500 keys.
+        CHECK(err <= 2e-5f);
+      }
+    }
+  }
+}
+
+TEST_CASE("cpu_attention: a query that sees no key outputs zeros", "[attention]") {
+  const Case c{"all padding", 2, 3, 2, 4, 2, 32, false, {5, 1}};  // sequence 0 is all padding
+  const Problem pr(c, 7);
+  OwnedKv k(KvStorage::F16, c.batch, c.kv_heads, pr.t_max, c.head_dim, 32, true);
+  OwnedKv v(KvStorage::F16, c.batch, c.kv_heads, pr.t_max, c.head_dim, 32, true);
+  pr.fill(k.view, v.view);
+  std::vector<float> out(pr.q.size(), 123.0f);
+  offload::cpu_attention(pr.problem(out.data()), k.view, v.view);
+  const size_t per_seq = static_cast<size_t>(c.tq) * c.heads * c.head_dim;
+  for (size_t e = 0; e < per_seq; ++e) REQUIRE(out[e] == 0.0f);
+  // sequence 1, query 0 (cache index 2) sees keys 1..2
+  bool nonzero = false;
+  for (size_t e = per_seq; e < per_seq + c.heads * c.head_dim; ++e) nonzero |= out[e] != 0.0f;
+  CHECK(nonzero);
+}
+
+TEST_CASE("cpu_attention is bit-identical for any thread count", "[attention]") {
+  ThreadCount restore;
+  uint32_t seed = 900;
+  for (const Case& c : cases()) {
+    const Problem pr(c, seed += 3);
+    for (KvStorage s : kAllStorages) {
+      const int g = default_group(c.head_dim);
+      OwnedKv k(s, c.batch, c.kv_heads, pr.t_max, c.head_dim, g, true);
+      OwnedKv v(s, c.batch, c.kv_heads, pr.t_max, c.head_dim, g, true);
+      pr.fill(k.view, v.view);
+      std::vector<std::vector<float>> outs;
+      for (int threads : {1, 2, 3}) {
+        omp_set_num_threads(threads);
+        outs.emplace_back(pr.q.size());
+        offload::cpu_attention(pr.problem(outs.back().data()), k.view, v.view);
+      }
+      INFO(c.name << ", " << offload::kv_storage_name(s));
+      CHECK(std::memcmp(outs[0].data(), outs[1].data(), outs[0].size() * sizeof(float)) == 0);
+      CHECK(std::memcmp(outs[0].data(), outs[2].data(), outs[0].size() * sizeof(float)) == 0);
+    }
+  }
+}
+
+TEST_CASE("f16 storage is the fp16 rounding of the stored values", "[attention]") {
+  const int hd = 40;
+  auto x = randn(3 * hd, 5, 300.0f);
+  x[0] = 65504.0f;
+  x[1] = 1e-7f;  // an fp16 subnormal
+  OwnedKv kv(KvStorage::F16, 1, 3, 1, hd, 0, true);
+  offload::kv_store(kv.view, x.data(), 1, 1, 0, 3);
+  std::vector<float> row(hd);
+  for (int h = 0; h < 3; ++h) {
+    offload::kv_dequantize_row(kv.view, kv.view.row(0, h, 0), row.data());
+    for (int d = 0; d < hd; ++d)
+      REQUIRE(row[d] == quant::f16_to_f32(quant::f32_to_f16(x[h * hd + d])));
+  }
+}
+
+TEST_CASE("int8 and int4 rows: codes in range and |x - x'| <= scale / 2", "[attention]") {
+  const int hd = 128, group = 32;
+  std::vector<std::vector<float>> rows;
+  rows.push_back(randn(hd, 11));
+  rows.push_back(randn(hd, 12, 1e4f));                  // wide range
+  rows.push_back(randn(hd, 13, 1e-5f));                 // fp16 subnormal scales
+  rows.push_back(std::vector<float>(hd, 0.0f));         // zeros: exact
+  rows.push_back(std::vector<float>(hd, -3.25f));       // constant, fp16-exact: exact
+  rows.push_back(std::vector<float>(hd, 0.1f));         // constant, not fp16-exact
+  auto mixed = randn(hd, 14, 2.0f);
+  for (int d = 0; d < group; ++d) mixed[d] = std::fabs(mixed[d]) + 7.0f;  // positive-only group
+  mixed[40] = 65504.0f;
+  mixed[41] = -65504.0f;
+  rows.push_back(mixed);
+  for (KvStorage s : {KvStorage::Int8, KvStorage::Int4}) {
+    const int levels = offload::kv_storage_levels(s);
+    for (size_t ri = 0; ri < rows.size(); ++ri) {
+      const auto& x = rows[ri];
+      std::vector<uint8_t> codes(hd);
+      std::vector<uint16_t> params(2 * hd / group);
+      REQUIRE(offload::kv_quantize_row(s, hd, group, x.data(), codes.data(), params.data()));
+      OwnedKv kv(s, 1, 1, 1, hd, group, true);
+      std::memcpy(kv.view.data, codes.data(), offload::kv_row_code_bytes(s, hd));
+      std::memcpy(kv.view.params, params.data(), params.size() * 2);
+      std::vector<float> deq(hd);
+      offload::kv_dequantize_row(kv.view, 0, deq.data());
+      for (int d = 0; d < hd; ++d) {
+        const int c = s == KvStorage::Int8 ? codes[d] : (codes[d / 2] >> (4 * (d % 2))) & 15;
+        REQUIRE(c <= levels);
+        const float sc = quant::f16_to_f32(params[2 * (d / group)]);
+        const float mn = quant::f16_to_f32(params[2 * (d / group) + 1]);
+        INFO(offload::kv_storage_name(s) << " row " << ri << " element " << d << ": x " << x[d]
+                                         << " x' " << deq[d] << " scale " << sc << " min " << mn);
+        REQUIRE(sc >= 0.0f);
+        REQUIRE(mn <= x[d]);
+        // fp32 rounding of (x - min) / scale, code * scale and + min: a few ulp of |x|, |min|
+        const float slack = 4e-7f * (std::fabs(x[d]) + std::fabs(mn));
+        REQUIRE(std::fabs(x[d] - deq[d]) <= sc / 2 + slack);
+      }
+      if (ri == 3 || ri == 4)
+        for (int d = 0; d < hd; ++d) REQUIRE(deq[d] == x[d]);
+    }
+  }
+}
+
+TEST_CASE("kv_store puts source row b * tq + i at position t0 + i of sequence b", "[attention]") {
+  const int batch = 2, kv_heads = 3, hd = 16, t_max = 10, tq = 3, t0 = 5;
+  std::vector<float> src(static_cast<size_t>(batch) * tq * kv_heads * hd);
+  for (int b = 0; b < batch; ++b)
+    for (int i = 0; i < tq; ++i)
+      for (int h = 0; h < kv_heads; ++h)
+        for (int d = 0; d < hd; ++d)
+          src[((b * tq + i) * kv_heads + h) * hd + d] = 1000.0f * b + 100.0f * i + 10.0f * h + d;
+  for (KvStorage s : kAllStorages) {
+    for (bool head_major : {true, false}) {
+      OwnedKv kv(s, batch, kv_heads, t_max, hd, 16, head_major);
+      offload::kv_store(kv.view, src.data(), batch, tq, t0, kv_heads);
+      std::vector<float> row(hd);
+      for (int b = 0; b < batch; ++b)
+        for (int h = 0; h < kv_heads; ++h)
+          for (int j = 0; j < t_max; ++j) {
+            offload::kv_dequantize_row(kv.view, kv.view.row(b, h, j), row.data());
+            const int i = j - t0;
+            for (int d = 0; d < hd; ++d) {
+              INFO(offload::kv_storage_name(s) << " b " << b << " h " << h << " j " << j << " d " << d);
+              if (i < 0 || i >= tq) {
+                REQUIRE(row[d] == 0.0f);  // untouched
+              } else {
+                const float want = src[((b * tq + i) * kv_heads + h) * hd + d];
+                // a group spans 15 consecutive integers: int4's scale is exactly 1 (exact
+                // codes); int8's is fp16(15 / 255) rounded up (error <= scale / 2)
+                const float tol = s == KvStorage::F16    ? want * 1e-3f
+                                  : s == KvStorage::Int8 ? 0.03f
+                                                         : 0.0f;
+                REQUIRE(std::fabs(row[d] - want) <= tol);
+              }
+            }
+          }
+    }
+  }
+  OwnedKv kv(KvStorage::Int8, batch, kv_heads, t_max, hd, 16, true);
+  REQUIRE_THROWS_WITH(offload::kv_store(kv.view, src.data(), batch, tq, 8, kv_heads),
+                      ZINC_CONTAINS("do not fit a cache of 10 positions"));
+  src[(1 * tq + 2) * kv_heads * hd + 2 * hd + 7] = std::numeric_limits<float>::infinity();
+  REQUIRE_THROWS_WITH(offload::kv_store(kv.view, src.data(), batch, tq, t0, kv_heads),
+                      ZINC_CONTAINS("sequence 1, position 7, kv head 2, element 7") &&
+                          ZINC_CONTAINS("65504"));
+}
+
+TEST_CASE("KV storage names, sizes and group-size errors", "[attention]") {
+  for (KvStorage s : kAllStorages)
+    CHECK(offload::parse_kv_storage(offload::kv_storage_name(s)) == s);
+  REQUIRE_THROWS_WITH(offload::parse_kv_storage("int3"), ZINC_CONTAINS("f32, f16, int8, int4"));
+  const auto b = offload::kv_cache_bytes(KvStorage::Int4, 2, 4, 100, 128, 64);
+  CHECK(b.codes == 2u * 4 * 100 * 64);
+  CHECK(b.params == 2u * 4 * 100 * 2 * 2 * 2);  // 2 groups x {scale, min} x fp16
+  CHECK(offload::kv_cache_bytes(KvStorage::F16, 2, 4, 100, 128, 0).total() == 2u * 4 * 100 * 256);
+  REQUIRE_THROWS_WITH(offload::check_kv_group(KvStorage::Int8, 80, 64),
+                      ZINC_CONTAINS("group size 64 does not divide head_dim 80"));
+  REQUIRE_THROWS_WITH(offload::check_kv_group(KvStorage::Int4, 10, 5), ZINC_CONTAINS("even"));
+  REQUIRE_NOTHROW(offload::check_kv_group(KvStorage::F16, 80, 64));  // unquantized: ignored
+  offload::HostKvShape shape{1, 1, 1, 8, 80, 64};
+  REQUIRE_THROWS_WITH(offload::HostKvCache(shape, KvStorage::Int4),
+                      ZINC_CONTAINS("group size 64 does not divide head_dim 80"));
+}
+
+TEST_CASE("HostKvCache: [B, KVH, t_max, hd] views with one kernel over them", "[attention]") {
+  const Case c{"host cache", 2, 1, 20, 4, 2, 64, false, {0, 4}};
+  const Problem pr(c, 31);
+  offload::MemoryArena arena("host", 0);
+  offload::HostKvShape shape{2, c.batch, c.kv_heads, pr.t_max, c.head_dim, 32};
+  {
+    offload::HostKvCache cache(shape, KvStorage::Int4, &arena);
+    CHECK(arena.used() == cache.bytes());
+    CHECK(cache.bytes() == 2 * 2 * offload::kv_cache_bytes(KvStorage::Int4, 2, 2, pr.t_max, 64, 32).total());
+    const KvView k = cache.k(1), v = cache.v(1);
+    CHECK(k.row(1, 1, 3) == (1 * 2 + 1) * pr.t_max + 3);
+    CHECK(reinterpret_cast<uintptr_t>(k.data) % 64 == 0);
+    pr.fill(k, v);
+    std::vector<float> out(pr.q.size());
+    offload::cpu_attention(pr.problem(out.data()), k, v);
+    size_t at = 0;
+    CHECK(max_abs_diff(out, pr.reference(k, v), &at) <= 2e-5f);
+    REQUIRE_THROWS_WITH(cache.k(2), ZINC_CONTAINS("no layer 2"));
+  }
+  CHECK(arena.used() == 0);
+}
+
+TEST_CASE("cpu_attention rejects inconsistent problems", "[attention]") {
+  const Case c{"bad", 1, 1, 4, 4, 2, 32, false, {}};
+  const Problem pr(c, 3);
+  OwnedKv k(KvStorage::F32, 1, 2, pr.t_max, 32, 32, true);
+  std::vector<float> out(pr.q.size());
+  auto p = pr.problem(out.data());
+  p.heads = 3;
+  REQUIRE_THROWS_WITH(offload::cpu_attention(p, k.view, k.view), ZINC_CONTAINS("not a multiple"));
+  p = pr.problem(out.data());
+  p.t0 = pr.t_max;
+  REQUIRE_THROWS_WITH(offload::cpu_attention(p, k.view, k.view), ZINC_CONTAINS("exceed the cache"));
+  p = pr.problem(out.data());
+  p.head_dim = 16;
+  REQUIRE_THROWS_WITH(offload::cpu_attention(p, k.view, k.view), ZINC_CONTAINS("head_dim 16"));
+}
+
+TEST_CASE("measure_read_bandwidth reads at a plausible rate", "[attention]") {
+  const double bw = offload::measure_read_bandwidth(size_t{32} << 20, 1, 2);
+  CHECK(bw > 1e8);   // > 100 MB/s
+  CHECK(bw < 1e12);  // < 1 TB/s
+  REQUIRE_THROWS_WITH(offload::measure_read_bandwidth(100, 2, 1), ZINC_CONTAINS("too few"));
+}
