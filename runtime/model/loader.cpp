@@ -167,6 +167,7 @@ LoadedModel load_for_generation(const LoadOptions& o, Backend& backend,
     zo.schedule = forward_schedule(config);
     size_step(config);
     if (o.offload == Tier::Nvme) {
+      zo.more_readers = [shared_store, nvme = o.nvme] { return nvme_slice_reader(shared_store, nvme, nullptr); };
       zero = std::make_unique<ZeroWeights>(store.manifests(), nvme_slice_reader(shared_store, o.nvme, &out.nvme),
                                            backend, comm, zo);
     } else {

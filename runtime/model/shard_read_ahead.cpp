@@ -8,12 +8,14 @@ double pipeline_now() {
   return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count();
 }
 
-ShardReadAhead::ShardReadAhead(SliceReader reader, std::vector<Read> cycle,
+ShardReadAhead::ShardReadAhead(std::vector<SliceReader> readers, std::vector<Read> cycle,
                                std::vector<uint8_t*> buffers)
-    : reader_(std::move(reader)), cycle_(std::move(cycle)), buffers_(std::move(buffers)) {
-  ZINC_CHECK(!cycle_.empty() && !buffers_.empty(), "read-ahead: nothing to read or no buffer");
+    : readers_(std::move(readers)), cycle_(std::move(cycle)), buffers_(std::move(buffers)) {
+  ZINC_CHECK(!cycle_.empty() && !readers_.empty() && buffers_.size() >= readers_.size(),
+             "read-ahead: " << cycle_.size() << " reads, " << readers_.size() << " readers, "
+                            << buffers_.size() << " buffers (need reads, readers, buffers >= readers)");
   done_.resize(buffers_.size());
-  worker_ = std::thread([this] { run(); });
+  for (size_t i = 0; i < readers_.size(); ++i) workers_.emplace_back([this, i] { run(i); });
 }
 
 ShardReadAhead::~ShardReadAhead() {
@@ -22,12 +24,12 @@ ShardReadAhead::~ShardReadAhead() {
     stop_ = true;
   }
   cv_.notify_all();
-  worker_.join();
+  for (std::thread& t : workers_) t.join();
 }
 
-void ShardReadAhead::run() {
+void ShardReadAhead::run(size_t thread) {
   const uint64_t depth = buffers_.size();
-  for (uint64_t k = 0;; ++k) {
+  for (uint64_t k = thread;; k += readers_.size()) {
     {
       std::unique_lock<std::mutex> lock(mu_);
       cv_.wait(lock, [&] { return stop_ || k < released_ + depth; });
@@ -38,7 +40,7 @@ void ShardReadAhead::run() {
     d.k = k;
     d.t_begin = pipeline_now();
     try {
-      reader_(r.blob, r.offset, r.bytes, buffers_[k % depth]);
+      readers_[thread](r.blob, r.offset, r.bytes, buffers_[k % depth]);
     } catch (...) {
       d.error = std::current_exception();
     }

@@ -90,7 +90,8 @@ ZeroWeights::ZeroWeights(std::vector<partition::BlobManifest> manifests, SliceRe
       max_streamed = std::max(max_streamed, shard_bytes_[b]);
       host_bytes += partition::round_up(shard_bytes_[b], 4096);
     }
-  if (opts_.tier == Tier::Nvme) host_bytes = slots_.size() * partition::round_up(max_streamed, 4096);
+  if (opts_.tier == Tier::Nvme)
+    host_bytes = std::max<size_t>(slots_.size(), opts_.nvme_readers) * partition::round_up(max_streamed, 4096);
   // Chunks of at most 256 MiB; a small model gets one chunk of its own size.
   pool_ = std::make_unique<offload::PinnedPool>(
       [&backend](void* p, size_t bytes) { backend.pin_host_memory(p, bytes); },
@@ -114,9 +115,12 @@ ZeroWeights::ZeroWeights(std::vector<partition::BlobManifest> manifests, SliceRe
       cycle.push_back({b, r * shard_bytes_[b], shard_bytes_[b]});
     }
     reads_per_pass_ = cycle.size();
+    std::vector<SliceReader> readers{std::move(reader)};
+    for (int i = 1; opts_.more_readers && i < opts_.nvme_readers; ++i) readers.push_back(opts_.more_readers());
     std::vector<uint8_t*> staging;
-    for (size_t i = 0; i < slots_.size(); ++i) staging.push_back(pool_->allocate(max_streamed));
-    read_ahead_ = std::make_unique<ShardReadAhead>(std::move(reader), std::move(cycle), std::move(staging));
+    for (size_t i = 0; i < std::max(slots_.size(), readers.size()); ++i)
+      staging.push_back(pool_->allocate(max_streamed));
+    read_ahead_ = std::make_unique<ShardReadAhead>(std::move(readers), std::move(cycle), std::move(staging));
   }
 
   loader_stream_ = backend.create_stream();

@@ -66,6 +66,10 @@ struct ZeroOptions {
   int max_resident = -1;            // cap on resident blobs (Policy::Fill); -1 = budget decides
   size_t kv_bytes = 0;              // device KV cache, for the planner's minimum
   size_t activation_bytes = 0;      // device activations of the largest step, likewise
+  // Tier::Nvme: more readers for the read-ahead (each its own io_uring file), so one
+  // shard's reads are queued while the previous drains; null = the one reader only.
+  std::function<SliceReader()> more_readers;
+  int nvme_readers = 2;
 };
 
 struct ZeroStats {
