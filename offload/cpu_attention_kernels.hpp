@@ -39,7 +39,7 @@ struct AttentionKernels {
 };
 
 // Scratch floats a kernel may use through `tmp`.
-inline int64_t kernel_tmp_floats(int head_dim) { return 8 * static_cast<int64_t>(head_dim) + 64; }
+inline int64_t kernel_tmp_floats(int head_dim) { return 10 * static_cast<int64_t>(head_dim) + 64; }
 
 AttentionKernels scalar_attention_kernels(KvStorage s);
 bool cpu_has_avx2_fma_f16c();

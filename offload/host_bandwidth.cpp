@@ -2,6 +2,7 @@
 #include "offload/host_bandwidth.hpp"
 
 #include <immintrin.h>
+#include <sys/mman.h>
 #include <omp.h>
 
 #include <algorithm>
@@ -17,7 +18,7 @@
 namespace zinc::offload {
 namespace {
 
-constexpr size_t kAlign = 4096;
+constexpr size_t kAlign = size_t{2} << 20;  // 2 MiB: transparent huge pages, as HostKvCache
 constexpr size_t kSliceAlign = 256;  // bytes: slices start on whole cache lines
 
 __attribute__((target("avx2"))) uint64_t read_avx2(const uint8_t* p, size_t bytes) {
@@ -65,6 +66,7 @@ double measure_read_bandwidth(size_t bytes, int threads, int repeats) {
   const size_t total = per_thread * threads;
   std::unique_ptr<uint8_t, FreeDeleter> buf(static_cast<uint8_t*>(std::aligned_alloc(kAlign, (total + kAlign - 1) / kAlign * kAlign)));
   ZINC_CHECK(buf != nullptr, "measure_read_bandwidth: cannot allocate " << total << " bytes");
+  ::madvise(buf.get(), (total + kAlign - 1) / kAlign * kAlign, MADV_HUGEPAGE);  // advisory
   uint8_t* base = buf.get();
   const bool avx2 = __builtin_cpu_supports("avx2");
   std::vector<uint64_t> sink(static_cast<size_t>(threads));

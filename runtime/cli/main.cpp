@@ -10,6 +10,7 @@
 
 #include "collectives/mpi_communicator.hpp"
 #include "runtime/backend/cuda_probe.hpp"
+#include "runtime/cli/attnbench_command.hpp"
 #include "runtime/cli/generate_command.hpp"
 #include "runtime/cli/iobench_command.hpp"
 #include "runtime/cli/options.hpp"
@@ -24,6 +25,7 @@ const char* kUsage =
     "  convert    write a Hugging Face model as a zinc store (quantized layer blobs, HDF5)\n"
     "  info       describe a zinc store\n"
     "  iobench    NVMe tier read bandwidth vs raw O_DIRECT reads of a store\n"
+    "  attnbench  CPU attention over a host KV cache vs the host's read bandwidth\n"
     "options:\n"
     "  --help     this help; 'zinc generate --help' for the command's options\n"
     "  --version  version and build information\n";
@@ -57,6 +59,15 @@ int dispatch(int argc, char** argv, zinc::collectives::MpiCommunicator& comm, in
       return 0;
     }
     return root ? zinc::cli::run_iobench(opts) : 0;
+  }
+  if (cmd == "attnbench") {
+    zinc::cli::AttnBenchOptions opts;
+    std::string help;
+    if (!zinc::cli::parse_attnbench_options(argc - 1, argv + 1, &opts, &help)) {
+      if (root) std::cout << help;
+      return 0;
+    }
+    return root ? zinc::cli::run_attnbench(opts) : 0;
   }
   if (cmd == "convert" || cmd == "info") {
     std::string help;

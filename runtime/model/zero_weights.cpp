@@ -3,6 +3,7 @@
 #include "runtime/model/zero_weights.hpp"
 
 #include <algorithm>
+#include <cmath>
 
 #include "partition/shard.hpp"
 #include "runtime/model/shard_read_ahead.hpp"
@@ -69,6 +70,15 @@ ZeroWeights::ZeroWeights(std::vector<partition::BlobManifest> manifests, SliceRe
   req.policy = opts_.residency;
   req.max_resident = opts_.max_resident;
   placement_ = offload::plan_placement(req);
+  // Every rank must stream the same blobs (each gather is a collective): a plan that
+  // differs between ranks would hang the first gather, so compare before any is made.
+  double plan_hash = static_cast<double>(placement_.slots);
+  for (size_t b = 0; b < blobs; ++b) plan_hash = plan_hash * 3 + (placement_.resident[b] ? 1 : 2);
+  plan_hash = std::fmod(plan_hash, 1e15);
+  const std::vector<double> extremes = comm.allreduce_max({plan_hash, -plan_hash});
+  ZINC_CHECK(extremes[0] == -extremes[1], "the ranks planned different weight placements (--gpu-memory-budget "
+                                          "or the options differ between ranks): every rank must stream "
+                                          "the same blobs");
 
   // Device memory first: a budget too small fails here, before any weight is read.
   slots_.resize(static_cast<size_t>(req.slots));
@@ -175,6 +185,7 @@ const ParamTable& ZeroWeights::acquire(int blob) {
   horizon_ = std::max(horizon_, k + slots_.size() - 1);
   cv_.notify_all();
   const double w0 = pipeline_now();
+  if (busy_since_ > 0) stats_.compute_s += w0 - busy_since_;
   cv_.wait(lock, [&] { return s.k == k && s.state == SlotState::Loaded; });
   const double w1 = pipeline_now();
   if (s.error) std::rethrow_exception(s.error);
@@ -189,7 +200,7 @@ const ParamTable& ZeroWeights::acquire(int blob) {
   stats_.wait_other_s += std::max(0.0, (w1 - w0) - disk - copy - gather - unpack);
   stats_.acquires += 1;
   s.state = SlotState::Held;
-  s.t_acquired = w1;
+  busy_since_ = w1;
   ++next_acquire_;
   lock.unlock();
   backend_.wait_event(0, s.loaded_event);
@@ -202,7 +213,10 @@ void ZeroWeights::release(int blob) {
     if (s.state == SlotState::Held && schedule_[s.k % schedule_.size()] == blob) {
       backend_.record_event(s.free_event, 0);  // the loader's stream waits for it
       s.state = SlotState::Free;
-      stats_.compute_s += pipeline_now() - s.t_acquired;
+      if (std::none_of(slots_.begin(), slots_.end(), [](const Slot& o) { return o.state == SlotState::Held; })) {
+        stats_.compute_s += pipeline_now() - busy_since_;  // nothing held: compute paused
+        busy_since_ = 0;
+      }
       lock.unlock();
       cv_.notify_all();
       return;

@@ -83,7 +83,8 @@ struct ZeroStats {
   // Time the compute thread waited in acquire(), split by the stage the awaited blob was
   // in meanwhile ("other": the loader was busy with earlier blobs or waited for a slot).
   double wait_disk_s = 0, wait_copy_s = 0, wait_gather_s = 0, wait_unpack_s = 0, wait_other_s = 0;
-  double compute_s = 0;             // time blobs were held (acquire returned -> release)
+  double compute_s = 0;             // time compute ran with weights: from an acquire's return to
+                                    // the next acquire, or to the release that leaves none held
   double wait_s() const { return wait_disk_s + wait_copy_s + wait_gather_s + wait_unpack_s + wait_other_s; }
 };
 
@@ -116,7 +117,6 @@ class ZeroWeights final : public WeightProvider {
     ParamTable table;
     EventId loaded_event = 0, free_event = 0;
     double t_disk[2] = {0, 0}, t_copy[2] = {0, 0}, t_gather[2] = {0, 0}, t_unpack[2] = {0, 0};
-    double t_acquired = 0;
     std::exception_ptr error;
   };
   void load_resident(const SliceReader& reader);
@@ -147,6 +147,7 @@ class ZeroWeights final : public WeightProvider {
   uint64_t next_acquire_ = 0;  // schedule position of the next acquire
   uint64_t horizon_ = 0;       // the loader may start positions <= horizon_
   bool finishing_ = false;
+  double busy_since_ = 0;      // when the compute thread last got a blob (0: none held)
   ZeroStats stats_;            // guarded by mu_
   std::thread loader_;
 };
