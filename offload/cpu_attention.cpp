@@ -139,11 +139,16 @@ void run_item(const Context& cx, int64_t item, Workspace& ws) {
   int key_pos = 0;
   if (p.alibi_slopes != nullptr)
     for (int j = 0; j < std::min(jb, je); ++j) key_pos += mask[j] != 0;
+  const int64_t k0 = cx.k.row(b, kvh, 0), kstep = cx.k.pos_stride;  // locals: no reloads
+  const int64_t v0 = cx.v.row(b, kvh, 0), vstep = cx.v.pos_stride;
+  int64_t* krows = ws.krows.data();
+  int64_t* vrows = ws.vrows.data();
+  float* pos = ws.pos.data();
   for (int j = jb; j < je; ++j) {
     if (!mask[j]) continue;
-    ws.krows[n] = cx.k.row(b, kvh, j);
-    ws.vrows[n] = cx.v.row(b, kvh, j);
-    ws.pos[n] = static_cast<float>(key_pos++);
+    krows[n] = k0 + j * kstep;
+    vrows[n] = v0 + j * vstep;
+    pos[n] = static_cast<float>(key_pos++);
     ++n;
   }
 
@@ -181,13 +186,7 @@ void run_item(const Context& cx, int64_t item, Workspace& ws) {
   for (int g = 0; g < group; ++g) {
     const float slope = p.alibi_slopes != nullptr ? p.alibi_slopes[kvh * group + g] : 0.0f;
     float* sg = scores + static_cast<int64_t>(g) * ws.stride;
-    float mx = -INFINITY;
-    for (int t = 0; t < n; ++t) {
-      sg[t] = sg[t] * p.scale + slope * ws.pos[t];
-      mx = std::max(mx, sg[t]);
-    }
-    ws.mx[g] = mx;
-    ws.sum[g] = cx.kk.exp_sum(sg, n, mx);
+    ws.sum[g] = cx.kk.softmax(sg, ws.pos.data(), n, p.scale, slope, &ws.mx[g]);
   }
 
   // Weighted values.

@@ -1,19 +1,22 @@
 // The AVX2 + FMA + F16C inner loops of cpu_attention (chosen at run time; every function
 // here carries the target attribute, so the rest of the program stays baseline x86-64).
 //
-// Rows are processed four at a time. K: for each quant group, eight vector accumulators
-// (four rows x low/high half of a 16-element block) take q . codes, one horizontal
-// reduction turns them into four dots, and scale * dot + min * sum(q) folds the group in
-// (f32 / f16: one group, no scale). V: acc += (p * scale) * codes for the four rows, with
-// p * min summed per group on the side. Codes are widened in registers (f16: vcvtph2ps;
-// int8: vpmovzxbd + vcvtdq2ps; int4: one vpmovzxbd gives eight bytes in 32-bit lanes, then
-// AND 15 / shift 4 give the even and odd elements). With grouped-query attention (several
-// query heads per kv head) the four rows are first widened once into a 4 x hd scratch in
-// L1 and every head reads them from there. Needs hd % 16 == 0 and G % 16 == 0.
+// Rows are processed in blocks of eight. K: per quant group, one vector accumulator per
+// row takes q . codes, one horizontal reduction turns the eight into a vector of dots, and
+// scale * dot + min * sum(q) folds the group in (f32 / f16: one group, no scale). V:
+// acc += (p * scale) * codes over the eight rows, with p * min summed per group on the side.
+// Codes are widened in registers (f16: vcvtph2ps; int8: vpmovzxbd + vcvtdq2ps; int4: one
+// vpmovzxbd puts eight bytes in 32-bit lanes, then AND 15 / shift 4 give the even and odd
+// elements). With grouped-query attention (several query heads per kv head) a block is
+// first widened once into an 8 x hd f32 scratch in L1 and every head reads it from there.
+// Rows are prefetched about 2 KiB ahead. Needs hd % 16 == 0 and, quantized, G % 16 == 0.
+//
+// Measured on the 2-core development VM (AMD EPYC, Zen 3), one core, rows in cache: about
+// 20 cycles per row for K and for V in every storage, so f32 / f16 are bound by memory and
+// int4 (two elements per byte to unpack and convert) by the vector ALUs.
 #include <immintrin.h>
 
 #include <algorithm>
-#include <cstdlib>
 #include <cmath>
 #include <type_traits>
 
@@ -59,13 +62,12 @@ struct LoadI4 {  // kernel order: even elements (low nibbles), then odd (high ni
 };
 
 constexpr int kRows = 8;  // rows per block
-#ifndef I8RM
-#define I8RM 0
-#endif
 
 // Long rows are streamed row after row, short ones a slice of every row at a time (k_dot8).
 template <class L>
-constexpr bool kRowMajor() { return std::is_same<L, LoadF32>::value || std::is_same<L, LoadF16>::value || (I8RM && std::is_same<L, LoadI8>::value); }
+constexpr bool kRowMajor() {
+  return std::is_same<L, LoadF32>::value || std::is_same<L, LoadF16>::value;
+}
 
 // [sum(a[0]), ..., sum(a[7])]
 ZINC_AVX2 inline __m256 reduce8(const __m256* a) {
@@ -90,7 +92,7 @@ struct Geometry {
         param_halves(2 * static_cast<int64_t>(v.groups())),
         groups(v.groups()),
         prefetch_rows(std::max<int>(kRows, static_cast<int>(kPrefetchBytes / code_bytes) / kRows * kRows)) {}
-  static inline const int64_t kPrefetchBytes = getenv("ZP") ? atoi(getenv("ZP")) : 4096;
+  static constexpr int64_t kPrefetchBytes = 2048;
 };
 
 // One block: kRows row pointers (a short block repeats its last row; its results are
@@ -137,8 +139,9 @@ ZINC_AVX2 inline void load_block(const Geometry& g, const int64_t* rows, int bas
   }
 }
 
-// Software prefetch of the block prefetch_rows ahead (about 4 KiB): one core keeps too few
-// misses in flight on its own (measured: f32 at 45% of one core's read bandwidth without).
+// Software prefetch of the rows prefetch_rows ahead (>= one block, about 2 KiB): one core
+// keeps too few misses in flight on its own (measured: f32 rows at 45% of one core's read
+// bandwidth without it, before rows were also read in order).
 ZINC_AVX2 inline void prefetch_ahead(const Geometry& g, const int64_t* rows, int base, int n) {
   const int end = std::min(n, base + g.prefetch_rows + kRows);
   for (int t = base + g.prefetch_rows; t < end; ++t) {
@@ -348,26 +351,51 @@ ZINC_AVX2 inline __m256 exp_nonpositive(__m256 x) {
   return _mm256_andnot_ps(tiny, y);
 }
 
-ZINC_AVX2 float exp_sum_avx2(float* x, int n, float shift) {
-  const __m256 sh = _mm256_set1_ps(shift);
-  __m256 sum = _mm256_setzero_ps();
+// Lanes [0, n - t) of a tail vector.
+ZINC_AVX2 inline __m256i tail_mask(int left) {
+  return _mm256_cmpgt_epi32(_mm256_set1_epi32(left), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
+}
+
+ZINC_AVX2 float softmax_avx2(float* x, const float* pos, int n, float scale, float slope,
+                             float* max_out) {
+  const __m256 vs = _mm256_set1_ps(scale), vl = _mm256_set1_ps(slope);
+  const bool alibi = slope != 0.0f;
+  __m256 mx = _mm256_set1_ps(-INFINITY);
   int t = 0;
   for (; t + 8 <= n; t += 8) {
+    __m256 v = _mm256_mul_ps(_mm256_loadu_ps(x + t), vs);
+    if (alibi) v = _mm256_fmadd_ps(vl, _mm256_loadu_ps(pos + t), v);
+    _mm256_storeu_ps(x + t, v);
+    mx = _mm256_max_ps(mx, v);
+  }
+  const int tail = n - t;
+  const __m256i m = tail_mask(tail);
+  if (tail > 0) {
+    __m256 v = _mm256_mul_ps(_mm256_maskload_ps(x + t, m), vs);
+    if (alibi) v = _mm256_fmadd_ps(vl, _mm256_maskload_ps(pos + t, m), v);
+    _mm256_maskstore_ps(x + t, m, v);
+    mx = _mm256_max_ps(mx, _mm256_blendv_ps(_mm256_set1_ps(-INFINITY), v, _mm256_castsi256_ps(m)));
+  }
+  __m128 m4 = _mm_max_ps(_mm256_castps256_ps128(mx), _mm256_extractf128_ps(mx, 1));
+  m4 = _mm_max_ps(m4, _mm_movehl_ps(m4, m4));
+  m4 = _mm_max_ss(m4, _mm_shuffle_ps(m4, m4, 1));
+  const float shift = _mm_cvtss_f32(m4);
+  *max_out = shift;
+
+  const __m256 sh = _mm256_set1_ps(shift);
+  __m256 sum = _mm256_setzero_ps();
+  for (t = 0; t + 8 <= n; t += 8) {
     const __m256 e = exp_nonpositive(_mm256_sub_ps(_mm256_loadu_ps(x + t), sh));
     _mm256_storeu_ps(x + t, e);
     sum = _mm256_add_ps(sum, e);
   }
-  if (t < n) {
-    const __m256i lane = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
-    const __m256i mask = _mm256_cmpgt_epi32(_mm256_set1_epi32(n - t), lane);
-    __m256 e = exp_nonpositive(_mm256_sub_ps(_mm256_maskload_ps(x + t, mask), sh));
-    e = _mm256_and_ps(e, _mm256_castsi256_ps(mask));
-    _mm256_maskstore_ps(x + t, mask, e);
+  if (tail > 0) {
+    __m256 e = exp_nonpositive(_mm256_sub_ps(_mm256_maskload_ps(x + t, m), sh));
+    e = _mm256_and_ps(e, _mm256_castsi256_ps(m));
+    _mm256_maskstore_ps(x + t, m, e);
     sum = _mm256_add_ps(sum, e);
   }
-  const __m128 s4 = _mm_add_ps(_mm256_castps256_ps128(sum), _mm256_extractf128_ps(sum, 1));
-  const __m128 s2 = _mm_add_ps(s4, _mm_movehl_ps(s4, s4));
-  return _mm_cvtss_f32(_mm_add_ss(s2, _mm_shuffle_ps(s2, s2, 1)));
+  return hsum8(sum);
 }
 
 template <class L, bool kQuant>
@@ -375,7 +403,7 @@ AttentionKernels make_kernels() {
   AttentionKernels k;
   k.k_scores = k_scores_avx2<L, kQuant>;
   k.v_accumulate = v_accumulate_avx2<L, kQuant>;
-  k.exp_sum = exp_sum_avx2;
+  k.softmax = softmax_avx2;
   k.split_nibbles = std::is_same<L, LoadI4>::value;
   k.isa = "avx2";
   return k;

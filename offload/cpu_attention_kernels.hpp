@@ -27,13 +27,16 @@ using KScoresFn = void (*)(const KvView& k, const int64_t* rows, int n, const fl
 // The caller adds msum to every element of group c.
 using VAccumulateFn = void (*)(const KvView& v, const int64_t* rows, int n, const float* p,
                                int stride, int group, float* acc, float* msum, float* tmp);
-// x[t] = exp(x[t] - shift) for t < n; returns their sum in a fixed order.
-using ExpSumFn = float (*)(float* x, int n, float shift);
+// Scores to softmax weights, in place: x[t] = x[t] * scale + slope * pos[t] (pos may be
+// null when slope == 0), *max_out = their maximum, then x[t] = exp(x[t] - max); returns the
+// sum of the weights in a fixed order. n >= 1.
+using SoftmaxFn = float (*)(float* x, const float* pos, int n, float scale, float slope,
+                            float* max_out);
 
 struct AttentionKernels {
   KScoresFn k_scores = nullptr;
   VAccumulateFn v_accumulate = nullptr;
-  ExpSumFn exp_sum = nullptr;
+  SoftmaxFn softmax = nullptr;
   bool split_nibbles = false;  // kernel order differs from the natural order (AVX2 int4)
   const char* isa = "";
 };

@@ -1,6 +1,7 @@
 // The portable inner loops of cpu_attention: each visible row is dequantized with the
 // reference definition (kv_dequantize_row) into a small buffer and used from there. Runs
 // where the CPU lacks AVX2/FMA/F16C or head_dim (or the group) is not a multiple of 16.
+#include <algorithm>
 #include <cmath>
 
 #include "offload/cpu_attention_kernels.hpp"
@@ -42,12 +43,18 @@ void v_accumulate_scalar(const KvView& v, const int64_t* rows, int n, const floa
   }
 }
 
-float exp_sum_scalar(float* x, int n, float shift) {
+float softmax_scalar(float* x, const float* pos, int n, float scale, float slope, float* max_out) {
+  float mx = -INFINITY;
+  for (int t = 0; t < n; ++t) {
+    x[t] = x[t] * scale + (slope != 0.0f ? slope * pos[t] : 0.0f);
+    mx = std::max(mx, x[t]);
+  }
   float sum = 0.0f;
   for (int t = 0; t < n; ++t) {
-    x[t] = std::exp(x[t] - shift);
+    x[t] = std::exp(x[t] - mx);
     sum += x[t];
   }
+  *max_out = mx;
   return sum;
 }
 
@@ -57,7 +64,7 @@ AttentionKernels scalar_attention_kernels(KvStorage) {
   AttentionKernels k;
   k.k_scores = k_scores_scalar;
   k.v_accumulate = v_accumulate_scalar;
-  k.exp_sum = exp_sum_scalar;
+  k.softmax = softmax_scalar;
   k.split_nibbles = false;
   k.isa = "scalar";
   return k;

@@ -9,17 +9,30 @@
 
 namespace zinc::offload {
 
-int Placement::resident_count() const {
-  return static_cast<int>(std::count(resident.begin(), resident.end(), true));
+const char* blob_home_name(BlobHome h) {
+  switch (h) {
+    case BlobHome::Device: return "device";
+    case BlobHome::Host: return "host";
+    case BlobHome::Nvme: return "nvme";
+  }
+  return "?";
+}
+
+int Placement::resident_count() const { return count(BlobHome::Device); }
+
+int Placement::count(BlobHome h) const {
+  return static_cast<int>(std::count(home.begin(), home.end(), h));
 }
 
 std::string Placement::describe() const {
   std::ostringstream os;
   os << resident_count() << " of " << resident.size() << " blobs resident ("
-     << format_bytes(resident_bytes) << "), " << slots << " gather slots of "
-     << format_bytes(slot_bytes) << "; device plan " << format_bytes(planned_bytes)
-     << " (minimum " << format_bytes(minimum_bytes) << "); streamed per pass "
-     << format_bytes(streamed_bytes_per_pass);
+     << format_bytes(resident_bytes) << "), " << count(BlobHome::Host) << " in pinned host memory ("
+     << format_bytes(host_bytes) << "), " << count(BlobHome::Nvme) << " on NVMe; " << slots
+     << " gather slots of " << format_bytes(slot_bytes) << "; device plan "
+     << format_bytes(planned_bytes) << " (minimum " << format_bytes(minimum_bytes)
+     << "); streamed per pass " << format_bytes(streamed_bytes_per_pass);
+  if (nvme_bytes_per_pass) os << ", of it read from NVMe " << format_bytes(nvme_bytes_per_pass) << " (this rank)";
   return os.str();
 }
 
@@ -43,7 +56,7 @@ Placement plan_placement(const PlacementRequest& req) {
                << format_bytes(req.kv_bytes) << ", activations " << format_bytes(req.activation_bytes)
                << "); raise the budget, lower --prefetch-depth or --batch-size, or use --kv-offload");
 
-  // Most uses per byte first; ties: smaller first, then blob order.
+  // Most uses per byte first (of equal uses, the smaller blob); ties in blob order.
   std::vector<size_t> order(n);
   std::iota(order.begin(), order.end(), size_t(0));
   std::stable_sort(order.begin(), order.end(), [&](size_t a, size_t b) {
@@ -76,6 +89,35 @@ Placement plan_placement(const PlacementRequest& req) {
   p.planned_bytes = p.minimum_bytes + p.resident_bytes;
   for (size_t b = 0; b < n; ++b)
     if (!p.resident[b]) p.streamed_bytes_per_pass += req.packed_bytes[b] * req.uses_per_pass[b];
+
+  // Host side: the streamed blobs' shards.
+  const std::vector<size_t>& shard = req.shard_bytes.size() == n ? req.shard_bytes : req.packed_bytes;
+  p.home.assign(n, BlobHome::Device);
+  size_t host_need = 0;
+  for (size_t b = 0; b < n; ++b)
+    if (!p.resident[b]) host_need += shard[b];
+  if (!req.nvme) {
+    if (req.host_budget != 0 && host_need > req.host_budget)
+      ZINC_THROW("--cpu-memory-budget " << format_bytes(req.host_budget) << " cannot hold this rank's "
+                 << format_bytes(host_need) << " of streamed shards in pinned host memory; use "
+                    "--offload nvme (shards beyond the budget are read from the store) or more ranks");
+    for (size_t b = 0; b < n; ++b)
+      if (!p.resident[b]) p.home[b] = BlobHome::Host;
+    p.host_bytes = host_need;
+    return p;
+  }
+  size_t host_free = req.host_budget > req.staging_bytes ? req.host_budget - req.staging_bytes : 0;
+  for (size_t b : order) {
+    if (p.resident[b]) continue;
+    if (shard[b] <= host_free) {
+      p.home[b] = BlobHome::Host;
+      host_free -= shard[b];
+      p.host_bytes += shard[b];
+    } else {
+      p.home[b] = BlobHome::Nvme;
+      p.nvme_bytes_per_pass += shard[b] * req.uses_per_pass[b];
+    }
+  }
   return p;
 }
 

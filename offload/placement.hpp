@@ -1,5 +1,7 @@
-// The placement planner: which weight blobs stay resident on the device and how many
-// gather slots stream the rest, within the device budget (--gpu-memory-budget).
+// The placement planner: where each weight blob lives — resident on the device, in
+// pinned host memory, or on NVMe — and how many gather slots stream the non-resident
+// ones, within the device budget (--gpu-memory-budget) and, for the NVMe tier, the host
+// budget (--cpu-memory-budget: shards that fit stay pinned in host memory, read once).
 //
 // Every blob costs its packed bytes per forward pass when streamed (the tied embedding
 // twice: the head reads it again) and the same bytes, once, when resident, so the planner
@@ -14,6 +16,11 @@
 //                      + the activations of the largest step.
 // A budget below the minimum (no blob resident) is refused here, before anything is
 // loaded, with the minimum and its parts in the message.
+//
+// Host side (per rank, this rank's shards): with the cpu tier every streamed shard is in
+// pinned host memory (a host budget too small for them is refused: use nvme); with the
+// nvme tier the shards that fit the host budget (after the staging ring) stay in host
+// memory, most uses per byte first, and the rest are read from the store at every use.
 #pragma once
 
 #include <cstddef>
@@ -22,8 +29,12 @@
 
 namespace zinc::offload {
 
+enum class BlobHome { Device, Host, Nvme };
+const char* blob_home_name(BlobHome h);  // "device", "host", "nvme"
+
 struct PlacementRequest {
   std::vector<size_t> packed_bytes;    // per blob: gathered (packed, padded) bytes
+  std::vector<size_t> shard_bytes;     // per blob: this rank's shard (host side)
   std::vector<size_t> unpacked_bytes;  // per blob: its parameters in the compute dtype
   std::vector<int> uses_per_pass;      // per blob: reads per forward pass (>= 1)
   size_t budget = 0;                   // device budget; 0 = unlimited
@@ -34,17 +45,25 @@ struct PlacementRequest {
   // budget allows, capped by max_resident), or None.
   enum class Policy { None, Fill, All } policy = Policy::None;
   int max_resident = -1;               // cap for Fill; -1 = no cap
+  bool nvme = false;                   // the tier of streamed shards: nvme (else cpu)
+  size_t host_budget = 0;              // pinned host bytes for shards; 0 = unlimited (cpu),
+                                       // none kept (nvme)
+  size_t staging_bytes = 0;            // nvme: the staging ring, taken from host_budget first
 };
 
 struct Placement {
-  std::vector<bool> resident;          // per blob
+  std::vector<BlobHome> home;          // per blob
+  std::vector<bool> resident;          // per blob: home == Device
   int slots = 0;
   size_t slot_bytes = 0;               // largest packed + largest unpacked blob
   size_t minimum_bytes = 0;            // slots + KV + activations (nothing resident)
   size_t resident_bytes = 0;           // packed bytes kept on the device
   size_t planned_bytes = 0;            // minimum + resident
   size_t streamed_bytes_per_pass = 0;  // packed bytes gathered per forward pass
+  size_t host_bytes = 0;               // shards kept in pinned host memory (this rank)
+  size_t nvme_bytes_per_pass = 0;      // shard bytes read from NVMe per pass (this rank)
   int resident_count() const;
+  int count(BlobHome h) const;
   std::string describe() const;        // one line for logs
 };
 

@@ -122,6 +122,7 @@ int run_generate(const GenerateOptions& opts, collectives::Communicator& comm, i
   lo.offload = offload.tier;
   lo.pipeline.prefetch_depth = o.prefetch_depth;
   lo.pipeline.max_resident = o.resident_blobs;
+  lo.pipeline.host_budget = o.cpu_memory_budget.empty() ? 0 : offload::parse_bytes(o.cpu_memory_budget);
   using Policy = offload::PlacementRequest::Policy;
   lo.pipeline.residency = offload.all_resident ? Policy::All
                           : (budget != 0 || o.resident_blobs >= 0) ? Policy::Fill

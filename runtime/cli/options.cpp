@@ -152,6 +152,10 @@ bool parse_generate_options(int argc, char** argv, GenerateOptions* o, std::stri
       ("gpu-memory-budget", po::value<std::string>(&o->memory_budget),
        "device memory budget per rank, e.g. 48GiB (default: unlimited); the planner keeps "
        "as many blobs resident as fit and refuses a budget below the minimum before loading")
+      ("cpu-memory-budget", po::value<std::string>(&o->cpu_memory_budget),
+       "pinned host memory per rank for weight shards: with --offload nvme the shards that "
+       "fit stay in host memory (read once) and the rest are read from the store at every "
+       "use; with cpu, a cap (default: unlimited for cpu, none kept for nvme)")
       ("memory-budget", po::value<std::string>(&o->memory_budget),
        "the same as --gpu-memory-budget (the CPU backend's \"device\" memory)")
       ("metrics-json", po::value<std::string>(&o->metrics_json), "write the metrics as JSON to this file")

@@ -43,6 +43,7 @@ struct GenerateOptions {
   uint64_t seed = 0;
   int threads = 0;                           // 0 = cores / ranks on this node
   std::string memory_budget;                 // --gpu-memory-budget: "" = unlimited, else e.g. "8GiB"
+  std::string cpu_memory_budget;             // --cpu-memory-budget: pinned host bytes for shards
   std::string metrics_json;                  // "" = none
   bool quiet = false;                        // metrics only, no tokens
 };

@@ -37,7 +37,7 @@ void ZeroWeights::loader_main() {
           stats_.gathers += 1;
           stats_.gathered_bytes += static_cast<uint64_t>(comm_.size()) * shard_bytes_[blob];
           stats_.blob_bytes += manifests_[blob].bytes;
-          if (opts_.tier == Tier::Nvme) stats_.source_bytes += shard_bytes_[blob];
+          if (placement_.home[blob] == offload::BlobHome::Nvme) stats_.source_bytes += shard_bytes_[blob];
         }
         stats_.disk_s += s.t_disk[1] - s.t_disk[0];
         stats_.copy_s += s.t_copy[1] - s.t_copy[0];
@@ -51,7 +51,7 @@ void ZeroWeights::loader_main() {
 }
 
 const uint8_t* ZeroWeights::stage_shard(uint64_t k, size_t blob, Slot& s) {
-  if (opts_.tier == Tier::Cpu) {
+  if (placement_.home[blob] == offload::BlobHome::Host) {
     s.t_disk[0] = s.t_disk[1] = 0;
     return shards_[blob];
   }
@@ -74,7 +74,7 @@ void ZeroWeights::load_position(uint64_t k, Slot& s) {
     s.t_copy[0] = pipeline_now();
     backend_.copy_to_device(Tensor(base + r * S, quant::DType::U8, {static_cast<int64_t>(S)}), shard,
                             loader_stream_);
-    if (opts_.tier == Tier::Nvme) {
+    if (placement_.home[blob] == offload::BlobHome::Nvme) {
       backend_.synchronize_stream(loader_stream_);  // the copy has read the staging buffer
       const uint64_t pass = k / schedule_.size();
       read_ahead_->release(pass * reads_per_pass_ + read_index_[k % schedule_.size()]);

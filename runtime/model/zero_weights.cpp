@@ -69,11 +69,18 @@ ZeroWeights::ZeroWeights(std::vector<partition::BlobManifest> manifests, SliceRe
   req.activation_bytes = opts_.activation_bytes;
   req.policy = opts_.residency;
   req.max_resident = opts_.max_resident;
+  req.shard_bytes = shard_bytes_;
+  req.nvme = opts_.tier == Tier::Nvme;
+  req.host_budget = opts_.host_budget;
+  const size_t staging_count = std::max<size_t>(req.slots, std::max(opts_.nvme_readers, 1));
+  size_t max_shard = 0;
+  for (size_t b = 0; b < blobs; ++b) max_shard = std::max(max_shard, partition::round_up(shard_bytes_[b], 4096));
+  req.staging_bytes = req.nvme ? staging_count * max_shard : 0;
   placement_ = offload::plan_placement(req);
   // Every rank must stream the same blobs (each gather is a collective): a plan that
   // differs between ranks would hang the first gather, so compare before any is made.
   double plan_hash = static_cast<double>(placement_.slots);
-  for (size_t b = 0; b < blobs; ++b) plan_hash = plan_hash * 3 + (placement_.resident[b] ? 1 : 2);
+  for (size_t b = 0; b < blobs; ++b) plan_hash = plan_hash * 3 + static_cast<int>(placement_.home[b]);
   plan_hash = std::fmod(plan_hash, 1e15);
   const std::vector<double> extremes = comm.allreduce_max({plan_hash, -plan_hash});
   ZINC_CHECK(extremes[0] == -extremes[1], "the ranks planned different weight placements (--gpu-memory-budget "
@@ -94,33 +101,32 @@ ZeroWeights::ZeroWeights(std::vector<partition::BlobManifest> manifests, SliceRe
   for (size_t b = 0; b < blobs; ++b)
     if (placement_.resident[b]) resident_[b] = backend.alloc(req.packed_bytes[b], "resident layer blob (packed)");
 
-  size_t max_streamed = 0, host_bytes = 0;
-  for (size_t b = 0; b < blobs; ++b)
-    if (!placement_.resident[b]) {
-      max_streamed = std::max(max_streamed, shard_bytes_[b]);
-      host_bytes += partition::round_up(shard_bytes_[b], 4096);
-    }
-  if (opts_.tier == Tier::Nvme)
-    host_bytes = std::max<size_t>(slots_.size(), opts_.nvme_readers) * partition::round_up(max_streamed, 4096);
+  // Host memory: the shards kept in pinned host memory, and the NVMe staging ring.
+  using offload::BlobHome;
+  size_t max_nvme = 0, host_bytes = 0;
+  for (size_t b = 0; b < blobs; ++b) {
+    if (placement_.home[b] == BlobHome::Host) host_bytes += partition::round_up(shard_bytes_[b], 4096);
+    if (placement_.home[b] == BlobHome::Nvme) max_nvme = std::max(max_nvme, shard_bytes_[b]);
+  }
+  const size_t staging_bytes = max_nvme > 0 ? staging_count * partition::round_up(max_nvme, 4096) : 0;
   // Chunks of at most 256 MiB; a small model gets one chunk of its own size.
   pool_ = std::make_unique<offload::PinnedPool>(
       [&backend](void* p, size_t bytes) { backend.pin_host_memory(p, bytes); },
-      std::clamp<size_t>(host_bytes, 4096, offload::PinnedPool::kDefaultChunk));
+      std::clamp<size_t>(host_bytes + staging_bytes, 4096, offload::PinnedPool::kDefaultChunk));
   loader_comm_ = comm.duplicate();  // collective: every rank constructs ZeroWeights together
   load_resident(reader);
-  if (opts_.tier == Tier::Cpu) {
-    shards_.assign(blobs, nullptr);
-    for (size_t b = 0; b < blobs; ++b) {
-      if (placement_.resident[b]) continue;
-      shards_[b] = pool_->allocate(shard_bytes_[b]);
-      reader(b, r * shard_bytes_[b], shard_bytes_[b], shards_[b]);
-    }
-  } else if (max_streamed > 0) {
+  shards_.assign(blobs, nullptr);
+  for (size_t b = 0; b < blobs; ++b) {
+    if (placement_.home[b] != BlobHome::Host) continue;
+    shards_[b] = pool_->allocate(shard_bytes_[b]);
+    reader(b, r * shard_bytes_[b], shard_bytes_[b], shards_[b]);
+  }
+  if (max_nvme > 0) {
     std::vector<ShardReadAhead::Read> cycle;
     read_index_.assign(schedule_.size(), UINT64_MAX);
     for (size_t p = 0; p < schedule_.size(); ++p) {
       const size_t b = static_cast<size_t>(schedule_[p]);
-      if (placement_.resident[b]) continue;
+      if (placement_.home[b] != BlobHome::Nvme) continue;
       read_index_[p] = cycle.size();
       cycle.push_back({b, r * shard_bytes_[b], shard_bytes_[b]});
     }
@@ -128,8 +134,7 @@ ZeroWeights::ZeroWeights(std::vector<partition::BlobManifest> manifests, SliceRe
     std::vector<SliceReader> readers{std::move(reader)};
     for (int i = 1; opts_.more_readers && i < opts_.nvme_readers; ++i) readers.push_back(opts_.more_readers());
     std::vector<uint8_t*> staging;
-    for (size_t i = 0; i < std::max(slots_.size(), readers.size()); ++i)
-      staging.push_back(pool_->allocate(max_streamed));
+    for (size_t i = 0; i < staging_count; ++i) staging.push_back(pool_->allocate(max_nvme));
     read_ahead_ = std::make_unique<ShardReadAhead>(std::move(readers), std::move(cycle), std::move(staging));
   }
 

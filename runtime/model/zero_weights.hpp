@@ -5,7 +5,8 @@
 //   cpu   read once at load into pinned host memory (offload/pinned_pool.hpp);
 //   nvme  read again for every use from the zinc store, in place, with io_uring O_DIRECT
 //         into a ring of pinned staging buffers (runtime/model/shard_read_ahead.hpp),
-//         checked against the store's page CRCs: host memory holds no weights.
+//         checked against the store's page CRCs — except the shards that fit
+//         --cpu-memory-budget, which are read once and kept pinned like the cpu tier.
 // The placement planner (offload/placement.hpp) may keep some blobs resident on the device
 // (gathered once at load, kept packed) within the device budget.
 //
@@ -70,6 +71,10 @@ struct ZeroOptions {
   // shard's reads are queued while the previous drains; null = the one reader only.
   std::function<SliceReader()> more_readers;
   int nvme_readers = 2;
+  // Pinned host bytes for shards (--cpu-memory-budget): cpu tier, a cap (refused when the
+  // shards exceed it); nvme tier, the shards that fit stay in host memory. 0: unlimited
+  // (cpu), none kept (nvme).
+  size_t host_budget = 0;
 };
 
 struct ZeroStats {
@@ -134,7 +139,7 @@ class ZeroWeights final : public WeightProvider {
   offload::Placement placement_;
   std::vector<size_t> shard_bytes_;            // S per blob
   std::unique_ptr<offload::PinnedPool> pool_;  // host shards (cpu) or staging ring (nvme)
-  std::vector<uint8_t*> shards_;               // per blob: this rank's shard (cpu tier)
+  std::vector<uint8_t*> shards_;               // per blob: this rank's shard (home Host)
   std::vector<DeviceBuffer> resident_;         // per blob: gathered packed blob, if resident
   std::unique_ptr<ShardReadAhead> read_ahead_; // nvme tier
   std::vector<uint64_t> read_index_;           // per schedule position: its read in the cycle

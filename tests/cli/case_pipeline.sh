@@ -25,6 +25,12 @@ for np in 1 2; do
       done
     done
   done
+  # NVMe with a host budget: the shards that fit stay pinned in host memory, the rest are read.
+  host=64KiB; [ $np = 2 ] && host=40KiB  # the staging ring + about half of this rank's shards
+  run_ok "$TMP/$np.mixed" mpirun -np $np "$ZINC" generate --model "$S" "${P[@]}" --offload nvme --cpu-memory-budget $host
+  grep -Eq "^placement: 0 of 4 blobs resident \(0 B\), [1-3] in pinned host memory .*, [1-3] on NVMe" "$TMP/$np.mixed" ||
+    fail "no host/NVMe mix:\n$(cat "$TMP/$np.mixed")"
+  same_outputs "$TMP/base" "$TMP/$np.mixed"
   run_ok "$TMP/$np.none.host" mpirun -np $np "$ZINC" generate --model "$S" "${P[@]}" --offload none --kv-offload
   same_outputs "$TMP/base" "$TMP/$np.none.host"
 done
@@ -44,6 +50,7 @@ expect_exit 1 "is too small: the minimum is" mpirun -np 2 "$ZINC" generate --mod
 expect_exit 1 "exceed --gpu-memory-budget" "$ZINC" generate --model "$S" "${P[@]}" --offload none --gpu-memory-budget $((min + packed / 2))
 expect_exit 2 "add --kv-offload" "$ZINC" generate --model "$S" "${P[@]}" --kv-quant int8
 expect_exit 1 "not a KV storage" "$ZINC" generate --model "$S" "${P[@]}" --kv-offload --kv-quant int3
+expect_exit 1 "use --offload nvme" "$ZINC" generate --model "$S" "${P[@]}" --cpu-memory-budget 16KiB
 expect_exit 2 "--prefetch-depth must be >= 1" "$ZINC" generate --model "$S" "${P[@]}" --prefetch-depth 0
 expect_exit 1 "not a tier (none, cpu, nvme)" "$ZINC" generate --model "$S" "${P[@]}" --offload disk
 

@@ -49,8 +49,10 @@ struct Fixture {
       partition::fill_dummy_slice(manifests[b], off, n, 11, 0.02f, dst);
     };
   }
-  runtime::ZeroOptions options(int depth, Policy p, int max_resident, runtime::Tier tier) const {
+  runtime::ZeroOptions options(int depth, Policy p, int max_resident, runtime::Tier tier,
+                               size_t host_budget = 0) const {
     runtime::ZeroOptions o;
+    o.host_budget = host_budget;
     o.tier = tier;
     o.prefetch_depth = depth;
     o.schedule = runtime::forward_schedule(config);
@@ -112,6 +114,24 @@ TEST_CASE("placement keeps the most uses per byte first, within the budget", "[p
   REQUIRE_THROWS_WITH(offload::plan_placement(r),
                       ZINC_CONTAINS("is too small: the minimum is") && ZINC_CONTAINS("KV cache 50 B") &&
                           ZINC_CONTAINS("activations 25 B") && ZINC_CONTAINS("--gpu-memory-budget"));
+  // Host side: the cpu tier keeps every streamed shard (a cap it exceeds is refused); the
+  // nvme tier keeps what fits after the staging ring, most uses per byte first.
+  r.policy = Policy::None;
+  r.budget = 0;
+  r.shard_bytes = {75, 50, 50, 50, 150};  // two ranks
+  CHECK(offload::plan_placement(r).count(offload::BlobHome::Host) == 5);
+  r.host_budget = 374;
+  REQUIRE_THROWS_WITH(offload::plan_placement(r), ZINC_CONTAINS("--cpu-memory-budget") && ZINC_CONTAINS("--offload nvme"));
+  r.nvme = true;
+  r.staging_bytes = 200;  // 174 left: the embedding (2 uses / 75 B), one layer; 49 left
+  p = offload::plan_placement(r);
+  CHECK(p.home == std::vector<offload::BlobHome>{offload::BlobHome::Host, offload::BlobHome::Host,
+                                                 offload::BlobHome::Nvme, offload::BlobHome::Nvme,
+                                                 offload::BlobHome::Nvme});
+  CHECK(p.host_bytes == 125);
+  CHECK(p.nvme_bytes_per_pass == 50 + 50 + 150);
+  r.nvme = false;
+  r.host_budget = 0;
   r.policy = Policy::All;
   r.budget = 2275 + 749;  // the model is 750 B
   REQUIRE_THROWS_WITH(offload::plan_placement(r), ZINC_CONTAINS("--offload none"));
@@ -155,14 +175,27 @@ TEST_CASE("every prefetch depth, residency and tier streams identical weights", 
   CHECK(base.stats().gathers >= 3 * sched.size());
   CHECK(base.stats().gathers <= 3 * sched.size() + 1);
   CHECK(base.stats().acquires == 3 * sched.size());
+  // The staging ring (2 buffers of the largest shard) plus about half of the shards.
+  size_t total = 0, largest = 0;
+  for (const auto& m : f.manifests) {
+    total += m.bytes;
+    largest = std::max<size_t>(largest, m.bytes);
+  }
+  const size_t half_host = 3 * (largest + 4096) + total / 2;
   for (runtime::Tier tier : {runtime::Tier::Cpu, runtime::Tier::Nvme})
+    for (size_t host : {size_t(0), half_host})
     for (int depth : {1, 2, 3, 5})
       for (int resident : {0, 2, -1}) {
-        DYNAMIC_SECTION("tier " << (tier == runtime::Tier::Cpu ? "cpu" : "nvme") << " depth " << depth
-                                << " resident " << resident) {
+        if (tier == runtime::Tier::Cpu && host != 0) continue;
+        DYNAMIC_SECTION("tier " << (tier == runtime::Tier::Cpu ? "cpu" : "nvme") << " host " << host
+                                << " depth " << depth << " resident " << resident) {
           runtime::CpuBackend be;
           const Policy p = resident == 0 ? Policy::None : resident < 0 ? Policy::All : Policy::Fill;
-          runtime::ZeroWeights z(f.manifests, f.reader(), be, comm, f.options(depth, p, resident, tier));
+          runtime::ZeroWeights z(f.manifests, f.reader(), be, comm, f.options(depth, p, resident, tier, host));
+          if (tier == runtime::Tier::Nvme && host != 0 && resident == 0) {
+            CHECK(z.placement().count(offload::BlobHome::Host) > 0);  // a mix of both
+            CHECK(z.placement().count(offload::BlobHome::Nvme) > 0);
+          }
           CHECK(z.slots() == std::max(depth, 2));
           CHECK(walk(z, f, 3) == want);
           const int kept = resident < 0 ? static_cast<int>(f.manifests.size()) : resident;
@@ -172,7 +205,8 @@ TEST_CASE("every prefetch depth, residency and tier streams identical weights", 
           for (int b : sched) streamed += !z.placement().resident[b];
           CHECK(st.gathers >= 3 * streamed);
           CHECK(st.gathers <= 3 * streamed + z.slots() - 1);
-          if (tier == runtime::Tier::Nvme) CHECK((st.source_bytes > 0) == (streamed > 0));
+          if (tier == runtime::Tier::Nvme)
+            CHECK((st.source_bytes > 0) == (z.placement().count(offload::BlobHome::Nvme) > 0));
         }
       }
 }
