@@ -58,15 +58,15 @@ AttentionKernels kernels_for(const KvView& v) {
 
 // Per-thread scratch, sized for the plan once per call.
 struct Workspace {
-  int stride = 0;                   // scores row length: chunk_len rounded up to 8
+  int stride = 0;                     // scores row length: chunk_len rounded up to 8
   std::vector<int64_t> krows, vrows;  // visible keys' rows in K and V
-  std::vector<float> pos;           // ALiBi position of each visible key
-  std::vector<float> scores;        // [group, stride]: dots, then scores, then exp weights
-  std::vector<float> q, qsum;       // [group, hd] kernel order; [group, hd / G_k]
-  std::vector<float> acc, msum;     // [group, hd] kernel order; [group, hd / G_v]
-  std::vector<float> row;           // [hd] natural order
-  std::vector<float> tmp;           // the kernels' scratch
-  std::vector<float> mx, sum;       // [group]
+  std::vector<float> pos;             // ALiBi position of each visible key
+  std::vector<float> scores;          // [group, stride]: dots, then scores, then exp weights
+  std::vector<float> q, qsum;         // [group, hd] kernel order; [group, hd / G_k]
+  std::vector<float> acc, msum;       // [group, hd] kernel order; [group, hd / G_v]
+  std::vector<float> row;             // [hd] natural order
+  std::vector<float> tmp;             // the kernels' scratch
+  std::vector<float> mx, sum;         // [group]
 
   Workspace(const Plan& plan, int hd, int kgroups, int vgroups) {
     stride = (plan.chunk_len + 7) / 8 * 8;
@@ -224,7 +224,9 @@ void merge_chunks(const CpuAttentionProblem& p, const Plan& plan, const float* p
     const int64_t bi = r / p.heads;
     const int kvh = h / plan.group, g = h % plan.group;
     const int64_t unit = bi * p.kv_heads + kvh;
-    auto chunk = [&](int c) { return partial + ((unit * plan.chunks + c) * plan.group + g) * (hd + 2); };
+    auto chunk = [&](int c) {
+      return partial + ((unit * plan.chunks + c) * plan.group + g) * (hd + 2);
+    };
     float mx = -INFINITY;
     for (int c = 0; c < plan.chunks; ++c) mx = std::max(mx, chunk(c)[0]);
     float* o = p.out + bi * p.heads * hd + static_cast<int64_t>(h) * hd;
@@ -244,11 +246,11 @@ void merge_chunks(const CpuAttentionProblem& p, const Plan& plan, const float* p
 }
 
 void check_problem(const CpuAttentionProblem& p, const KvView& k, const KvView& v) {
-  ZINC_CHECK(p.batch >= 0 && p.tq >= 0 && p.t0 >= 0 && p.heads > 0 && p.kv_heads > 0 &&
-                 p.head_dim > 0,
-             "cpu_attention: bad shape (batch " << p.batch << ", tq " << p.tq << ", t0 " << p.t0
-                                                << ", heads " << p.heads << ", kv_heads "
-                                                << p.kv_heads << ", head_dim " << p.head_dim << ")");
+  ZINC_CHECK(
+      p.batch >= 0 && p.tq >= 0 && p.t0 >= 0 && p.heads > 0 && p.kv_heads > 0 && p.head_dim > 0,
+      "cpu_attention: bad shape (batch " << p.batch << ", tq " << p.tq << ", t0 " << p.t0
+                                         << ", heads " << p.heads << ", kv_heads " << p.kv_heads
+                                         << ", head_dim " << p.head_dim << ")");
   ZINC_CHECK(p.heads % p.kv_heads == 0, "cpu_attention: " << p.heads << " query heads are not a "
                                                           << "multiple of " << p.kv_heads
                                                           << " kv heads");
@@ -277,7 +279,8 @@ void cpu_attention(const CpuAttentionProblem& p, const KvView& k, const KvView& 
   const Plan plan = make_plan(p);
   const AttentionKernels kk = kernels_for(k), vk = kernels_for(v);
   std::vector<float> partial;
-  if (plan.chunks > 1) partial.resize(static_cast<size_t>(plan.items) * plan.group * (p.head_dim + 2));
+  if (plan.chunks > 1)
+    partial.resize(static_cast<size_t>(plan.items) * plan.group * (p.head_dim + 2));
   const Context cx{p, k, v, kk, vk, plan, partial.empty() ? nullptr : partial.data()};
 #pragma omp parallel if (plan.items > 1)
   {

@@ -11,9 +11,11 @@
 // first widened once into an 8 x hd f32 scratch in L1 and every head reads it from there.
 // Rows are prefetched about 2 KiB ahead. Needs hd % 16 == 0 and, quantized, G % 16 == 0.
 //
-// Measured on the 2-core development VM (AMD EPYC, Zen 3), one core, rows in cache: about
-// 20 cycles per row for K and for V in every storage, so f32 / f16 are bound by memory and
-// int4 (two elements per byte to unpack and convert) by the vector ALUs.
+// Measured on the 2-core development VM (AMD EPYC, Zen 3), one core, hd 128, rows in
+// cache: about 8-14 ns per row for K and as much for V in every storage (the VM's speed
+// varies with its neighbours). So f32 / f16 rows (512 / 256 bytes) are bound by memory,
+// int4 rows (72 bytes with params) by the vector ALUs (unpack, convert, FMA per element),
+// and GQA by the FMAs (every query head does its own q.k and p*v over the shared rows).
 #include <immintrin.h>
 
 #include <algorithm>
@@ -47,8 +49,10 @@ struct LoadF16 {
 struct LoadI8 {
   ZINC_AVX2 static inline void load(const uint8_t* row, int k, __m256& lo, __m256& hi) {
     const uint8_t* c = row + 16 * k;
-    lo = _mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(c))));
-    hi = _mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(c + 8))));
+    lo = _mm256_cvtepi32_ps(
+        _mm256_cvtepu8_epi32(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(c))));
+    hi = _mm256_cvtepi32_ps(
+        _mm256_cvtepu8_epi32(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(c + 8))));
   }
 };
 
@@ -67,6 +71,12 @@ constexpr int kRows = 8;  // rows per block
 template <class L>
 constexpr bool kRowMajor() {
   return std::is_same<L, LoadF32>::value || std::is_same<L, LoadF16>::value;
+}
+// In row order, f16 rows go two at a time (measured: 5-10% faster on one core); f32 rows
+// (512 bytes at hd 128) one at a time (two at a time measured 30% slower on one core).
+template <class L>
+constexpr bool kPairs() {
+  return std::is_same<L, LoadF16>::value;
 }
 
 // [sum(a[0]), ..., sum(a[7])]
@@ -91,7 +101,8 @@ struct Geometry {
         code_bytes(static_cast<int64_t>(kv_row_code_bytes(v.storage, v.head_dim))),
         param_halves(2 * static_cast<int64_t>(v.groups())),
         groups(v.groups()),
-        prefetch_rows(std::max<int>(kRows, static_cast<int>(kPrefetchBytes / code_bytes) / kRows * kRows)) {}
+        prefetch_rows(
+            std::max<int>(kRows, static_cast<int>(kPrefetchBytes / code_bytes) / kRows * kRows)) {}
   static constexpr int64_t kPrefetchBytes = 2048;
 };
 
@@ -170,21 +181,33 @@ ZINC_AVX2 inline void stage_block(Block* blk, int hd, float* scratch) {
 
 // The block's kRows dots q . k'(row r) for one query head; gsz = quant group (hd when not
 // quantized). One accumulator per row: eight independent FMA chains. Rows of f32 and f16
-// are long (256-512 bytes at hd 128), so they are read row after row (kRowMajor): the
+// are long (256-512 bytes at hd 128), so they are read row after row (kInOrder): the
 // hardware prefetchers follow a sequential stream far better than eight interleaved ones
 // (measured on one core: 14.3 GB/s sequential, 8.7 GB/s over 8 interleaved 256-byte rows).
 // Short int8 / int4 rows are read a 16-element slice of every row at a time, which loads
 // each q slice once for the eight rows (their cost is unpacking, not the memory stream).
-template <class L, bool kQuant, bool kRowMajor>
-ZINC_AVX2 inline __m256 k_dot8(const Block& blk, int hd, int gsz, const float* q,
-                               const float* qsum, const float* sc, const float* mn) {
+template <class L, bool kQuant, bool kInOrder>
+ZINC_AVX2 inline __m256 k_dot8(const Block& blk, int hd, int gsz, const float* q, const float* qsum,
+                               const float* sc, const float* mn) {
   __m256 tot = _mm256_setzero_ps();
   const int kpg = gsz / 16;
   for (int c = 0; c < hd / gsz; ++c) {
     __m256 a[kRows];
 #pragma GCC unroll 8
     for (int r = 0; r < kRows; ++r) a[r] = _mm256_setzero_ps();
-    if (kRowMajor) {
+    if (kInOrder && kPairs<L>()) {  // two rows at a time, each q slice loaded once
+#pragma GCC unroll 4
+      for (int r = 0; r < kRows; r += 2) {
+        for (int k = c * kpg; k < (c + 1) * kpg; ++k) {
+          const __m256 ql = _mm256_loadu_ps(q + 16 * k), qh = _mm256_loadu_ps(q + 16 * k + 8);
+          __m256 lo, hi;
+          L::load(blk.rows[r], k, lo, hi);
+          a[r] = _mm256_fmadd_ps(hi, qh, _mm256_fmadd_ps(lo, ql, a[r]));
+          L::load(blk.rows[r + 1], k, lo, hi);
+          a[r + 1] = _mm256_fmadd_ps(hi, qh, _mm256_fmadd_ps(lo, ql, a[r + 1]));
+        }
+      }
+    } else if (kInOrder) {
 #pragma GCC unroll 8
       for (int r = 0; r < kRows; ++r) {
         for (int k = c * kpg; k < (c + 1) * kpg; ++k) {
@@ -234,8 +257,12 @@ ZINC_AVX2 void k_scores_avx2(const KvView& k, const int64_t* rows, int n, const 
     for (int g = 0; g < group; ++g) {
       const float* qg = q + static_cast<int64_t>(g) * hd;
       const float* qs = qsum + static_cast<int64_t>(g) * ng;
+      // one head: stream long rows in order; several: the block is in L1 after the first
+      // head (prefetched, or staged), so share each q slice across the eight rows
       const __m256 d = staged ? k_dot8<LoadF32, kQuant, false>(blk, hd, gsz, qg, qs, sc, mn)
-                              : k_dot8<L, kQuant, kRowMajor<L>()>(blk, hd, gsz, qg, qs, sc, mn);
+                       : group == 1
+                           ? k_dot8<L, kQuant, kRowMajor<L>()>(blk, hd, gsz, qg, qs, sc, mn)
+                           : k_dot8<L, kQuant, false>(blk, hd, gsz, qg, qs, sc, mn);
       float* out = scores + static_cast<int64_t>(g) * stride + base;
       if (blk.m == kRows) {
         _mm256_storeu_ps(out, d);
@@ -250,18 +277,35 @@ ZINC_AVX2 void k_scores_avx2(const KvView& k, const int64_t* rows, int n, const 
 
 // acc += sum_r w[c * kRows + r] * row_r over group c's elements, for the block's rows;
 // the same two orders as k_dot8.
-template <class L, bool kRowMajor>
+template <class L, bool kInOrder>
 ZINC_AVX2 inline void v_axpy8(const Block& blk, int hd, int gsz, const float* w, float* acc) {
   const int kpg = gsz / 16;
   for (int c = 0; c < hd / gsz; ++c) {
-    if (kRowMajor) {
+    if (kInOrder && kPairs<L>()) {  // two rows at a time: half the accumulator traffic
+      for (int r = 0; r < kRows; r += 2) {
+        const __m256 w0 = _mm256_broadcast_ss(w + kRows * c + r);
+        const __m256 w1 = _mm256_broadcast_ss(w + kRows * c + r + 1);
+        for (int k = c * kpg; k < (c + 1) * kpg; ++k) {
+          __m256 lo0, hi0, lo1, hi1;
+          L::load(blk.rows[r], k, lo0, hi0);
+          L::load(blk.rows[r + 1], k, lo1, hi1);
+          const __m256 al = _mm256_fmadd_ps(w0, lo0, _mm256_loadu_ps(acc + 16 * k));
+          const __m256 ah = _mm256_fmadd_ps(w0, hi0, _mm256_loadu_ps(acc + 16 * k + 8));
+          _mm256_storeu_ps(acc + 16 * k, _mm256_fmadd_ps(w1, lo1, al));
+          _mm256_storeu_ps(acc + 16 * k + 8, _mm256_fmadd_ps(w1, hi1, ah));
+        }
+      }
+      continue;
+    }
+    if (kInOrder) {
       for (int r = 0; r < kRows; ++r) {
         const __m256 wr = _mm256_broadcast_ss(w + kRows * c + r);
         for (int k = c * kpg; k < (c + 1) * kpg; ++k) {
           __m256 lo, hi;
           L::load(blk.rows[r], k, lo, hi);
           _mm256_storeu_ps(acc + 16 * k, _mm256_fmadd_ps(wr, lo, _mm256_loadu_ps(acc + 16 * k)));
-          _mm256_storeu_ps(acc + 16 * k + 8, _mm256_fmadd_ps(wr, hi, _mm256_loadu_ps(acc + 16 * k + 8)));
+          _mm256_storeu_ps(acc + 16 * k + 8,
+                           _mm256_fmadd_ps(wr, hi, _mm256_loadu_ps(acc + 16 * k + 8)));
         }
       }
       continue;
@@ -270,16 +314,21 @@ ZINC_AVX2 inline void v_axpy8(const Block& blk, int hd, int gsz, const float* w,
 #pragma GCC unroll 8
     for (int r = 0; r < kRows; ++r) wr[r] = _mm256_broadcast_ss(w + kRows * c + r);
     for (int k = c * kpg; k < (c + 1) * kpg; ++k) {
+      // rows 0-3 onto acc, rows 4-7 into a second chain: two 4-FMA chains, not one of 8
       __m256 al = _mm256_loadu_ps(acc + 16 * k), ah = _mm256_loadu_ps(acc + 16 * k + 8);
-#pragma GCC unroll 8
-      for (int r = 0; r < kRows; ++r) {
+      __m256 bl = _mm256_setzero_ps(), bh = bl;
+#pragma GCC unroll 4
+      for (int r = 0; r < kRows / 2; ++r) {
         __m256 lo, hi;
         L::load(blk.rows[r], k, lo, hi);
         al = _mm256_fmadd_ps(wr[r], lo, al);
         ah = _mm256_fmadd_ps(wr[r], hi, ah);
+        L::load(blk.rows[r + kRows / 2], k, lo, hi);
+        bl = _mm256_fmadd_ps(wr[r + kRows / 2], lo, bl);
+        bh = _mm256_fmadd_ps(wr[r + kRows / 2], hi, bh);
       }
-      _mm256_storeu_ps(acc + 16 * k, al);
-      _mm256_storeu_ps(acc + 16 * k + 8, ah);
+      _mm256_storeu_ps(acc + 16 * k, _mm256_add_ps(al, bl));
+      _mm256_storeu_ps(acc + 16 * k + 8, _mm256_add_ps(ah, bh));
     }
   }
 }
@@ -314,7 +363,8 @@ ZINC_AVX2 void v_accumulate_avx2(const KvView& v, const int64_t* rows, int n, co
       if (kQuant) {
         for (int c = 0; c < ng; ++c) {
           _mm256_storeu_ps(w + kRows * c, _mm256_mul_ps(p8, _mm256_loadu_ps(sc + kRows * c)));
-          msum[static_cast<int64_t>(g) * ng + c] += hsum8(_mm256_mul_ps(p8, _mm256_loadu_ps(mn + kRows * c)));
+          msum[static_cast<int64_t>(g) * ng + c] +=
+              hsum8(_mm256_mul_ps(p8, _mm256_loadu_ps(mn + kRows * c)));
         }
       } else {
         _mm256_storeu_ps(w, p8);
@@ -323,7 +373,11 @@ ZINC_AVX2 void v_accumulate_avx2(const KvView& v, const int64_t* rows, int n, co
       if (staged) {
         v_axpy8<LoadF32, false>(blk, hd, gsz, w, ag);
       } else {
-        v_axpy8<L, kRowMajor<L>()>(blk, hd, gsz, w, ag);
+        if (group == 1) {
+          v_axpy8<L, kRowMajor<L>()>(blk, hd, gsz, w, ag);
+        } else {
+          v_axpy8<L, false>(blk, hd, gsz, w, ag);
+        }
       }
     }
   }
@@ -346,7 +400,8 @@ ZINC_AVX2 inline __m256 exp_nonpositive(__m256 x) {
   y = _mm256_fmadd_ps(y, x, _mm256_set1_ps(1.6666665459e-1f));
   y = _mm256_fmadd_ps(y, x, _mm256_set1_ps(5.0000001201e-1f));
   y = _mm256_fmadd_ps(y, _mm256_mul_ps(x, x), _mm256_add_ps(x, _mm256_set1_ps(1.0f)));
-  const __m256i e = _mm256_slli_epi32(_mm256_add_epi32(_mm256_cvttps_epi32(fx), _mm256_set1_epi32(127)), 23);
+  const __m256i e =
+      _mm256_slli_epi32(_mm256_add_epi32(_mm256_cvttps_epi32(fx), _mm256_set1_epi32(127)), 23);
   y = _mm256_mul_ps(y, _mm256_castsi256_ps(e));
   return _mm256_andnot_ps(tiny, y);
 }

@@ -1,9 +1,9 @@
-// measure_read_bandwidth: see host_bandwidth.hpp.
+// ReadBandwidthProbe and measure_read_bandwidth: see host_bandwidth.hpp.
 #include "offload/host_bandwidth.hpp"
 
 #include <immintrin.h>
-#include <sys/mman.h>
 #include <omp.h>
+#include <sys/mman.h>
 
 #include <algorithm>
 #include <chrono>
@@ -19,7 +19,7 @@ namespace zinc::offload {
 namespace {
 
 constexpr size_t kAlign = size_t{2} << 20;  // 2 MiB: transparent huge pages, as HostKvCache
-constexpr size_t kSliceAlign = 256;  // bytes: slices start on whole cache lines
+constexpr size_t kSliceAlign = 256;         // bytes: slices start on whole cache lines
 
 __attribute__((target("avx2"))) uint64_t read_avx2(const uint8_t* p, size_t bytes) {
   __m256i a0 = _mm256_setzero_si256(), a1 = a0, a2 = a0, a3 = a0;
@@ -50,27 +50,23 @@ uint64_t read_portable(const uint8_t* p, size_t bytes) {
   return s;
 }
 
-struct FreeDeleter {
-  void operator()(void* p) const noexcept { std::free(p); }
-};
-
 }  // namespace
 
-double measure_read_bandwidth(size_t bytes, int threads, int repeats) {
-  ZINC_CHECK(threads >= 1 && repeats >= 1,
-             "measure_read_bandwidth: threads and repeats must be >= 1 (got " << threads << ", "
-                                                                               << repeats << ")");
-  const size_t per_thread = bytes / threads / kSliceAlign * kSliceAlign;
-  ZINC_CHECK(per_thread >= kSliceAlign, "measure_read_bandwidth: " << bytes << " bytes are too few for "
-                                                                   << threads << " threads");
-  const size_t total = per_thread * threads;
-  std::unique_ptr<uint8_t, FreeDeleter> buf(static_cast<uint8_t*>(std::aligned_alloc(kAlign, (total + kAlign - 1) / kAlign * kAlign)));
-  ZINC_CHECK(buf != nullptr, "measure_read_bandwidth: cannot allocate " << total << " bytes");
-  ::madvise(buf.get(), (total + kAlign - 1) / kAlign * kAlign, MADV_HUGEPAGE);  // advisory
-  uint8_t* base = buf.get();
-  const bool avx2 = __builtin_cpu_supports("avx2");
-  std::vector<uint64_t> sink(static_cast<size_t>(threads));
+ReadBandwidthProbe::ReadBandwidthProbe(size_t bytes, int threads) : threads_(threads) {
+  ZINC_CHECK(threads >= 1, "read bandwidth probe: threads must be >= 1, got " << threads);
+  per_thread_ = bytes / threads / kSliceAlign * kSliceAlign;
+  ZINC_CHECK(per_thread_ >= kSliceAlign, "read bandwidth probe: " << bytes
+                                                                  << " bytes are too few for "
+                                                                  << threads << " threads");
+  total_ = per_thread_ * threads;
+  const size_t rounded = (total_ + kAlign - 1) / kAlign * kAlign;
+  base_ = static_cast<uint8_t*>(std::aligned_alloc(kAlign, rounded));
+  ZINC_CHECK(base_ != nullptr, "read bandwidth probe: cannot allocate " << total_ << " bytes");
+  ::madvise(base_, rounded, MADV_HUGEPAGE);  // advisory
+  sink_.assign(static_cast<size_t>(threads), 0);
   int team = 0;
+  uint8_t* base = base_;
+  const size_t per_thread = per_thread_;
 #pragma omp parallel num_threads(threads)
   {
     const int t = omp_get_thread_num();
@@ -79,25 +75,37 @@ double measure_read_bandwidth(size_t bytes, int threads, int repeats) {
     // first touch: each thread owns the pages it will read
     std::memset(base + t * per_thread, t + 1, per_thread);
   }
-  ZINC_CHECK(team == threads, "measure_read_bandwidth: asked for " << threads
-                                                                   << " threads, OpenMP gave " << team);
-  std::vector<double> seconds;
-  for (int r = -1; r < repeats; ++r) {  // r = -1: warm-up
-    const auto t0 = std::chrono::steady_clock::now();
-#pragma omp parallel num_threads(threads)
-    {
-      const int t = omp_get_thread_num();
-      const uint8_t* p = base + t * per_thread;
-      sink[t] += avx2 ? read_avx2(p, per_thread) : read_portable(p, per_thread);
-    }
-    const double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-    if (r >= 0) seconds.push_back(s);
+  if (team != threads) {
+    std::free(base_);
+    ZINC_THROW("read bandwidth probe: asked for " << threads << " threads, OpenMP gave " << team);
   }
-  volatile uint64_t keep = 0;
-  for (uint64_t x : sink) keep = keep + x;
-  (void)keep;
+}
+
+ReadBandwidthProbe::~ReadBandwidthProbe() { std::free(base_); }
+
+double ReadBandwidthProbe::pass_seconds() {
+  static const bool avx2 = __builtin_cpu_supports("avx2");
+  const uint8_t* base = base_;
+  const size_t per_thread = per_thread_;
+  uint64_t* sink = sink_.data();
+  const auto t0 = std::chrono::steady_clock::now();
+#pragma omp parallel num_threads(threads_)
+  {
+    const int t = omp_get_thread_num();
+    const uint8_t* p = base + t * per_thread;
+    sink[t] += avx2 ? read_avx2(p, per_thread) : read_portable(p, per_thread);
+  }
+  return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+}
+
+double measure_read_bandwidth(size_t bytes, int threads, int repeats) {
+  ZINC_CHECK(repeats >= 1, "measure_read_bandwidth: repeats must be >= 1, got " << repeats);
+  ReadBandwidthProbe probe(bytes, threads);
+  probe.pass_seconds();  // warm-up
+  std::vector<double> seconds;
+  for (int r = 0; r < repeats; ++r) seconds.push_back(probe.pass_seconds());
   std::sort(seconds.begin(), seconds.end());
-  return static_cast<double>(total) / seconds[seconds.size() / 2];
+  return static_cast<double>(probe.bytes()) / seconds[seconds.size() / 2];
 }
 
 }  // namespace zinc::offload

@@ -64,7 +64,9 @@ HostKvCache::~HostKvCache() {
   if (arena_ != nullptr && !codes_.empty()) arena_->release(bytes());
 }
 
-size_t HostKvCache::bytes() const { return 2 * static_cast<size_t>(shape_.layers) * per_array_.total(); }
+size_t HostKvCache::bytes() const {
+  return 2 * static_cast<size_t>(shape_.layers) * per_array_.total();
+}
 
 KvView HostKvCache::view(const Block& codes, const Block& params) const {
   KvView v;

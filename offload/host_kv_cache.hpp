@@ -21,11 +21,11 @@ namespace zinc::offload {
 
 struct HostKvShape {
   int layers = 0;
-  int batch = 0;      // B
-  int kv_heads = 0;   // KVH
-  int t_max = 0;      // positions per sequence
-  int head_dim = 0;   // hd
-  int group = 64;     // G for int8 / int4 (must divide hd)
+  int batch = 0;     // B
+  int kv_heads = 0;  // KVH
+  int t_max = 0;     // positions per sequence
+  int head_dim = 0;  // hd
+  int group = 64;    // G for int8 / int4 (must divide hd)
 };
 
 class HostKvCache {

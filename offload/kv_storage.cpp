@@ -31,7 +31,7 @@ bool is_zero_f16(uint16_t h) { return (h & 0x7fffu) == 0; }
 uint16_t f16_round_down(float x) {
   uint16_t h = quant::f32_to_f16(x);
   if (quant::f16_to_f32(h) <= x) return h;
-  if (is_zero_f16(h)) return 0x8001u;               // -(smallest subnormal)
+  if (is_zero_f16(h)) return 0x8001u;  // -(smallest subnormal)
   return (h & 0x8000u) ? static_cast<uint16_t>(h + 1) : static_cast<uint16_t>(h - 1);
 }
 
@@ -111,8 +111,8 @@ void check_kv_group(KvStorage s, int head_dim, int group) {
              "int4 KV cache needs an even head_dim (two codes per byte), got " << head_dim);
   if (!kv_storage_quantized(s)) return;
   ZINC_CHECK(group > 0 && head_dim % group == 0,
-             "KV cache group size " << group << " does not divide head_dim " << head_dim
-                                    << " (" << kv_storage_name(s)
+             "KV cache group size " << group << " does not divide head_dim " << head_dim << " ("
+                                    << kv_storage_name(s)
                                     << " quantizes groups of G elements along each head; pass "
                                        "a divisor of head_dim, e.g. min(64, head_dim))");
   ZINC_CHECK(s != KvStorage::Int4 || group % 2 == 0,
@@ -143,7 +143,8 @@ size_t kv_row_param_bytes(KvStorage s, int head_dim, int group) {
 KvBytes kv_cache_bytes(KvStorage s, int batch, int kv_heads, int t_max, int head_dim, int group) {
   check_kv_group(s, head_dim, group);
   const size_t rows = static_cast<size_t>(batch) * kv_heads * t_max;
-  return KvBytes{rows * kv_row_code_bytes(s, head_dim), rows * kv_row_param_bytes(s, head_dim, group)};
+  return KvBytes{rows * kv_row_code_bytes(s, head_dim),
+                 rows * kv_row_param_bytes(s, head_dim, group)};
 }
 
 void check_kv_view(const KvView& v, const char* what) {
@@ -200,16 +201,18 @@ void kv_dequantize_row(const KvView& v, int64_t r, float* out) {
       std::memcpy(out, c, static_cast<size_t>(hd) * sizeof(float));
       return;
     case KvStorage::F16:
-      for (int d = 0; d < hd; ++d) out[d] = quant::f16_to_f32(reinterpret_cast<const uint16_t*>(c)[d]);
+      for (int d = 0; d < hd; ++d)
+        out[d] = quant::f16_to_f32(reinterpret_cast<const uint16_t*>(c)[d]);
       return;
     case KvStorage::Int8:
     case KvStorage::Int4: {
       const uint16_t* p = v.row_params(r);
-      for (int d = 0; d < hd; ++d) {
-        const int g = d / v.group;
-        const int code = v.storage == KvStorage::Int8 ? c[d] : (c[d / 2] >> (4 * (d % 2))) & 15;
+      for (int g = 0; g < hd / v.group; ++g) {
         const float sc = quant::f16_to_f32(p[2 * g]), m = quant::f16_to_f32(p[2 * g + 1]);
-        out[d] = static_cast<float>(code) * sc + m;
+        for (int d = g * v.group; d < (g + 1) * v.group; ++d) {
+          const int code = v.storage == KvStorage::Int8 ? c[d] : (c[d / 2] >> (4 * (d % 2))) & 15;
+          out[d] = static_cast<float>(code) * sc + m;
+        }
       }
       return;
     }
@@ -218,10 +221,12 @@ void kv_dequantize_row(const KvView& v, int64_t r, float* out) {
 
 void kv_store(const KvView& dst, const float* src, int batch, int tq, int t0, int kv_heads) {
   check_kv_view(dst, "kv_store");
-  ZINC_CHECK(batch >= 0 && tq >= 0 && t0 >= 0 && kv_heads > 0, "kv_store: bad shape (batch "
-                 << batch << ", tq " << tq << ", t0 " << t0 << ", kv_heads " << kv_heads << ")");
+  ZINC_CHECK(batch >= 0 && tq >= 0 && t0 >= 0 && kv_heads > 0,
+             "kv_store: bad shape (batch " << batch << ", tq " << tq << ", t0 " << t0
+                                           << ", kv_heads " << kv_heads << ")");
   ZINC_CHECK(t0 + tq <= dst.t_max, "kv_store: positions " << t0 << ".." << t0 + tq - 1
-                                       << " do not fit a cache of " << dst.t_max << " positions");
+                                                          << " do not fit a cache of " << dst.t_max
+                                                          << " positions");
   const int hd = dst.head_dim;
   const int64_t n = static_cast<int64_t>(batch) * tq * kv_heads;  // (b, i, h), h fastest
   int64_t first_bad = n;
@@ -241,8 +246,8 @@ void kv_store(const KvView& dst, const float* src, int batch, int tq, int t0, in
     int d = 0;
     while (d < hd && std::fabs(x[d]) <= kF16Max) ++d;
     ZINC_THROW("kv_store: " << kv_storage_name(dst.storage) << " KV cache cannot hold value "
-                            << x[d] << " (sequence " << bi / tq << ", position "
-                            << t0 + bi % tq << ", kv head " << h << ", element " << d
+                            << x[d] << " (sequence " << bi / tq << ", position " << t0 + bi % tq
+                            << ", kv head " << h << ", element " << d
                             << "): quantized caches need finite values within +-65504, the "
                                "fp16 range of their group params");
   }

@@ -71,9 +71,13 @@ struct KvView {
   uint8_t* data = nullptr;     // codes, kv_row_code_bytes per row
   uint16_t* params = nullptr;  // [rows, hd / G, 2] fp16 {scale, min}; null for f32 / f16
 
-  int64_t row(int b, int h, int j) const { return b * seq_stride + h * head_stride + j * pos_stride; }
+  int64_t row(int b, int h, int j) const {
+    return b * seq_stride + h * head_stride + j * pos_stride;
+  }
   int groups() const { return kv_storage_quantized(storage) ? head_dim / group : 0; }
-  uint8_t* row_codes(int64_t r) const { return data + r * static_cast<int64_t>(kv_row_code_bytes(storage, head_dim)); }
+  uint8_t* row_codes(int64_t r) const {
+    return data + r * static_cast<int64_t>(kv_row_code_bytes(storage, head_dim));
+  }
   uint16_t* row_params(int64_t r) const { return params + r * 2 * groups(); }
 };
 

@@ -10,10 +10,9 @@
 #include <cstdio>
 #include <ctime>
 #include <fstream>
+#include <nlohmann/json.hpp>
 #include <sstream>
 #include <vector>
-
-#include <nlohmann/json.hpp>
 
 #include "offload/cpu_attention.hpp"
 #include "offload/host_bandwidth.hpp"
@@ -90,7 +89,8 @@ void fill_cache(const offload::KvView& view, int tensor, int batch, int kv_heads
     for (int64_t e = 0; e < n; ++e) {
       const int64_t bi = e / row;
       const int64_t b = bi / tq, j = t0 + bi % tq;
-      src[e] = hash_value((((static_cast<uint64_t>(tensor) * batch + b) * context + j) * row) + e % row);
+      src[e] =
+          hash_value((((static_cast<uint64_t>(tensor) * batch + b) * context + j) * row) + e % row);
     }
     offload::kv_store(view, src.data(), batch, tq, t0, kv_heads);
   }
@@ -99,12 +99,13 @@ void fill_cache(const offload::KvView& view, int tensor, int batch, int kv_heads
 struct Result {
   offload::KvStorage storage;
   std::string isa;
-  size_t bytes = 0;      // K + V bytes read per step
-  double fill_s = 0;     // kv_store of the whole cache
-  double median_s = 0;   // one decode step
+  size_t bytes = 0;     // K + V bytes read per step
+  double fill_s = 0;    // kv_store of the whole cache
+  double median_s = 0;  // one decode step
   double gbs = 0;
-  double fraction = 0;   // of the read bandwidth
-  double max_err = -1;   // vs the f32 output; -1 = no f32 run
+  double read_gbs = 0;  // the read probe, passes interleaved with this storage's steps
+  double fraction = 0;  // gbs / read_gbs
+  double max_err = -1;  // vs the f32 output; -1 = no f32 run
 };
 
 }  // namespace
@@ -133,8 +134,9 @@ bool parse_attnbench_options(int argc, char** argv, AttnBenchOptions* o, std::st
   if (o->kv_heads == 0) o->kv_heads = o->heads;
   if (o->batch < 1 || o->heads < 1 || o->kv_heads < 1 || o->head_dim < 1 || o->context < 1 ||
       o->repeat < 1 || o->threads < 0)
-    throw UsageError("--batch, --heads, --kv-heads, --head-dim, --context and --repeat must be >= 1, "
-                     "--threads >= 0");
+    throw UsageError(
+        "--batch, --heads, --kv-heads, --head-dim, --context and --repeat must be >= 1, "
+        "--threads >= 0");
   if (o->heads % o->kv_heads != 0)
     throw UsageError("--heads " + std::to_string(o->heads) + " is not a multiple of --kv-heads " +
                      std::to_string(o->kv_heads));
@@ -150,8 +152,12 @@ int run_attnbench(const AttnBenchOptions& o) {
   omp_set_num_threads(threads);
   const int B = o.batch, H = o.heads, KVH = o.kv_heads, hd = o.head_dim, T = o.context;
 
+  // The read probe runs one pass before every attention step (warm-ups included), so that
+  // both see the same machine: on a shared host a neighbour's load moves both alike.
   const size_t probe_bytes = offload::parse_bytes(o.bandwidth_bytes);
-  const double read_bw = offload::measure_read_bandwidth(probe_bytes, threads, o.repeat);
+  offload::ReadBandwidthProbe probe(probe_bytes, threads);
+  probe.pass_seconds();  // warm-up
+  std::vector<double> all_probe_s;
 
   // One decode step: query at cache index T - 1 sees keys 0..T-1.
   std::vector<float> q(static_cast<size_t>(B) * H * hd);
@@ -183,35 +189,45 @@ int run_attnbench(const AttnBenchOptions& o) {
     r.fill_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
     std::vector<float> out(q.size());
     p.out = out.data();
-    std::vector<double> times;
+    std::vector<double> times, probe_s;
     for (int rep = -1; rep < o.repeat; ++rep) {  // rep = -1: warm-up
+      const double ps = probe.pass_seconds();
+      if (rep >= 0) probe_s.push_back(ps);
       t0 = std::chrono::steady_clock::now();
       offload::cpu_attention(p, k, v);
-      const double sec = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+      const double sec =
+          std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
       if (rep >= 0) times.push_back(sec);
     }
     r.bytes = cache.bytes();  // every row is visible: the whole K and V
     r.median_s = median(times);
     r.gbs = r.bytes / r.median_s / 1e9;
-    r.fraction = r.gbs * 1e9 / read_bw;
+    r.read_gbs = probe.bytes() / median(probe_s) / 1e9;
+    r.fraction = r.gbs / r.read_gbs;
+    all_probe_s.insert(all_probe_s.end(), probe_s.begin(), probe_s.end());
     if (s == offload::KvStorage::F32) out_f32 = out;
     if (!out_f32.empty()) {
       double e = 0;
-      for (size_t i = 0; i < out.size(); ++i) e = std::max(e, static_cast<double>(std::fabs(out[i] - out_f32[i])));
+      for (size_t i = 0; i < out.size(); ++i)
+        e = std::max(e, static_cast<double>(std::fabs(out[i] - out_f32[i])));
       r.max_err = e;
     }
     results.push_back(r);
   }
 
-  std::printf("zinc attnbench: decode step (tq 1) over a host KV cache [B %d, KVH %d, T %d, hd %d], "
-              "H %d, group %d; %d threads, median of %d\n",
-              B, KVH, T, hd, H, o.group_size, threads, o.repeat);
-  std::printf("host read bandwidth: %.2f GB/s (%s buffer, same threads)\n", read_bw / 1e9,
-              offload::format_bytes(probe_bytes).c_str());
-  std::printf("%-8s %-6s %14s %10s %10s %9s %11s %9s\n", "storage", "isa", "kv_bytes", "step",
-              "rate", "of_read", "max_err", "fill");
-  std::printf("%-8s %-6s %14s %10s %10s %9s %11s %9s\n", "", "", "bytes", "ms", "GB/s", "%",
-              "vs_f32", "s");
+  std::printf(
+      "zinc attnbench: decode step (tq 1) over a host KV cache [B %d, KVH %d, T %d, hd %d], "
+      "H %d, group %d; %d threads, median of %d\n",
+      B, KVH, T, hd, H, o.group_size, threads, o.repeat);
+  const double read_bw = probe.bytes() / median(all_probe_s);
+  std::printf(
+      "host read bandwidth: %.2f GB/s (median of %zu passes over a %s buffer, same "
+      "threads, interleaved with the steps)\n",
+      read_bw / 1e9, all_probe_s.size(), offload::format_bytes(probe.bytes()).c_str());
+  std::printf("%-8s %-6s %14s %10s %10s %10s %9s %11s %9s\n", "storage", "isa", "kv_bytes", "step",
+              "rate", "read", "of_read", "max_err", "fill");
+  std::printf("%-8s %-6s %14s %10s %10s %10s %9s %11s %9s\n", "", "", "bytes", "ms", "GB/s", "GB/s",
+              "%", "vs_f32", "s");
   for (const auto& r : results) {
     char err[32];
     if (r.max_err < 0) {
@@ -219,33 +235,53 @@ int run_attnbench(const AttnBenchOptions& o) {
     } else {
       std::snprintf(err, sizeof err, "%.2e", r.max_err);
     }
-    std::printf("%-8s %-6s %14zu %10.3f %10.2f %9.1f %11s %9.2f\n", offload::kv_storage_name(r.storage),
-                r.isa.c_str(), r.bytes, r.median_s * 1e3, r.gbs, 100.0 * r.fraction, err, r.fill_s);
+    std::printf("%-8s %-6s %14zu %10.3f %10.2f %10.2f %9.1f %11s %9.2f\n",
+                offload::kv_storage_name(r.storage), r.isa.c_str(), r.bytes, r.median_s * 1e3,
+                r.gbs, r.read_gbs, 100.0 * r.fraction, err, r.fill_s);
   }
-  std::printf("rate = kv_bytes (K+V codes and group params of every visible row) / median step "
-              "time; of_read = rate / host read bandwidth\n");
+  std::printf(
+      "rate = kv_bytes (K+V codes and group params of every visible row) / median step time; "
+      "read = probe bytes / median probe pass over the passes interleaved with that storage's "
+      "steps; of_read = rate / read\n");
+  double out_rms = 0;  // scale of the outputs, for reading max_err
+  for (float x : out_f32) out_rms += static_cast<double>(x) * x;
+  if (!out_f32.empty()) {
+    out_rms = std::sqrt(out_rms / out_f32.size());
+    std::printf("max_err = max |out - out_f32| over the step's %zu outputs; their rms is %.3g\n",
+                out_f32.size(), out_rms);
+  }
 
   if (!o.json.empty()) {
     nlohmann::json rows = nlohmann::json::array();
     for (const auto& r : results) {
-      rows.push_back({{"storage", offload::kv_storage_name(r.storage)},
-                      {"isa", r.isa},
-                      {"kv_bytes", r.bytes},
-                      {"median_s", r.median_s},
-                      {"gbs", r.gbs},
-                      {"fraction_of_read_bandwidth", r.fraction},
-                      {"max_abs_err_vs_f32", r.max_err < 0 ? nlohmann::json() : nlohmann::json(r.max_err)},
-                      {"fill_s", r.fill_s}});
+      rows.push_back(
+          {{"storage", offload::kv_storage_name(r.storage)},
+           {"isa", r.isa},
+           {"kv_bytes", r.bytes},
+           {"median_s", r.median_s},
+           {"gbs", r.gbs},
+           {"read_gbs", r.read_gbs},
+           {"fraction_of_read_bandwidth", r.fraction},
+           {"max_abs_err_vs_f32", r.max_err < 0 ? nlohmann::json() : nlohmann::json(r.max_err)},
+           {"fill_s", r.fill_s}});
     }
     const nlohmann::json j{
         {"command_line", o.command_line},
         {"date", utc_now()},
         {"machine", {{"cores", omp_get_num_procs()}, {"cpu_model", cpu_model()}}},
         {"threads", threads},
-        {"shape", {{"batch", B}, {"heads", H}, {"kv_heads", KVH}, {"head_dim", hd}, {"context", T},
-                   {"group_size", o.group_size}, {"tq", 1}}},
+        {"shape",
+         {{"batch", B},
+          {"heads", H},
+          {"kv_heads", KVH},
+          {"head_dim", hd},
+          {"context", T},
+          {"group_size", o.group_size},
+          {"tq", 1}}},
         {"repeat", o.repeat},
-        {"read_bandwidth", {{"bytes", probe_bytes}, {"gbs", read_bw / 1e9}}},
+        {"f32_output_rms", out_f32.empty() ? nlohmann::json() : nlohmann::json(out_rms)},
+        {"read_bandwidth",
+         {{"bytes", probe.bytes()}, {"passes", all_probe_s.size()}, {"gbs", read_bw / 1e9}}},
         {"results", rows}};
     std::ofstream f(o.json);
     ZINC_CHECK(f.good(), o.json << ": cannot open for writing");

@@ -4,11 +4,14 @@
 //
 // For each --kv-quant storage it fills a [B, KVH, context, hd] cache (HostKvCache, one
 // layer) and times one decode step (tq = 1, every key visible), --repeat times after one
-// warm-up; the median is reported. Derived numbers:
+// warm-up; the median is reported. Before every step the read probe
+// (offload/host_bandwidth.hpp, --bandwidth-bytes) makes one pass, so both sides see the
+// same machine (a shared host's neighbours move both alike). Derived numbers:
 //   KV bytes  = 2 (K and V) * B * KVH * context * (code bytes + param bytes per row)
-//   GB/s      = KV bytes / median step time / 1e9
-//   % of read = GB/s / (host read bandwidth, offload/host_bandwidth.hpp)
-//   max|err|  = largest |out - out_f32| over the step's outputs (f32 run first when listed)
+//   rate      = KV bytes / median step time / 1e9                       (GB/s)
+//   read      = probe bytes / median of the probe passes interleaved with this storage
+//   of_read   = rate / read
+//   max_err   = largest |out - out_f32| over the step's outputs (f32 run first when listed)
 // Prints a fixed-width table; --json FILE also writes the numbers with the machine (cores,
 // CPU model from /proc/cpuinfo), thread count, date and command line.
 #pragma once
@@ -20,16 +23,16 @@ namespace zinc::cli {
 struct AttnBenchOptions {
   int batch = 32;
   int heads = 32;
-  int kv_heads = 0;                           // 0 = heads
+  int kv_heads = 0;  // 0 = heads
   int head_dim = 128;
-  int context = 2048;                         // keys per sequence
+  int context = 2048;                          // keys per sequence
   std::string kv_quant = "f32,f16,int8,int4";  // storages to run, in this order
-  int group_size = 64;                        // int8 / int4 group along head_dim
-  int threads = 0;                            // 0 = all cores
+  int group_size = 64;                         // int8 / int4 group along head_dim
+  int threads = 0;                             // 0 = all cores
   int repeat = 5;
-  std::string bandwidth_bytes = "2GiB";       // buffer of the read-bandwidth probe
-  std::string json;                           // "" = no JSON
-  std::string command_line;                   // filled by the parser, for the report
+  std::string bandwidth_bytes = "2GiB";  // buffer of the read-bandwidth probe
+  std::string json;                      // "" = no JSON
+  std::string command_line;              // filled by the parser, for the report
 };
 
 // Parses `zinc attnbench ARGS...` (argv[0] is "attnbench"); false when --help was shown.

@@ -60,7 +60,7 @@ void print_zero_stats(std::ostream& os, const runtime::ZeroWeights& z, int ranks
      << " chunk" << (pin.chunks() == 1 ? "" : "s") << ", " << pin.pin_seconds() << " s to map and pin"
      << (pin.pinned() ? "" : " (NOT pinned: " + pin.pin_error() + ")") << "\n";
   os << "pipeline (rank 0, " << z.slots() << " slots): busy disk " << s.disk_s << " s, copy " << s.copy_s
-     << " s, gather " << s.gather_s << " s, dequantize " << s.unpack_s << " s; compute held blobs "
+     << " s, gather " << s.gather_s << " s, dequantize " << s.unpack_s << " s; compute ran "
      << s.compute_s << " s and waited " << s.wait_s() << " s for them (disk " << s.wait_disk_s
      << ", copy " << s.wait_copy_s << ", gather " << s.wait_gather_s << ", dequantize " << s.wait_unpack_s
      << ", other " << s.wait_other_s << ")\n";

@@ -276,11 +276,11 @@ TEST_CASE("int8 and int4 rows: codes in range and |x - x'| <= scale / 2", "[atte
   const int hd = 128, group = 32;
   std::vector<std::vector<float>> rows;
   rows.push_back(randn(hd, 11));
-  rows.push_back(randn(hd, 12, 1e4f));                  // wide range
-  rows.push_back(randn(hd, 13, 1e-5f));                 // fp16 subnormal scales
-  rows.push_back(std::vector<float>(hd, 0.0f));         // zeros: exact
-  rows.push_back(std::vector<float>(hd, -3.25f));       // constant, fp16-exact: exact
-  rows.push_back(std::vector<float>(hd, 0.1f));         // constant, not fp16-exact
+  rows.push_back(randn(hd, 12, 1e4f));             // wide range
+  rows.push_back(randn(hd, 13, 1e-5f));            // fp16 subnormal scales
+  rows.push_back(std::vector<float>(hd, 0.0f));    // zeros: exact
+  rows.push_back(std::vector<float>(hd, -3.25f));  // constant, fp16-exact: exact
+  rows.push_back(std::vector<float>(hd, 0.1f));    // constant, not fp16-exact
   auto mixed = randn(hd, 14, 2.0f);
   for (int d = 0; d < group; ++d) mixed[d] = std::fabs(mixed[d]) + 7.0f;  // positive-only group
   mixed[40] = 65504.0f;
@@ -336,7 +336,8 @@ TEST_CASE("kv_store puts source row b * tq + i at position t0 + i of sequence b"
             offload::kv_dequantize_row(kv.view, kv.view.row(b, h, j), row.data());
             const int i = j - t0;
             for (int d = 0; d < hd; ++d) {
-              INFO(offload::kv_storage_name(s) << " b " << b << " h " << h << " j " << j << " d " << d);
+              INFO(offload::kv_storage_name(s)
+                   << " b " << b << " h " << h << " j " << j << " d " << d);
               if (i < 0 || i >= tq) {
                 REQUIRE(row[d] == 0.0f);  // untouched
               } else {
@@ -356,9 +357,9 @@ TEST_CASE("kv_store puts source row b * tq + i at position t0 + i of sequence b"
   REQUIRE_THROWS_WITH(offload::kv_store(kv.view, src.data(), batch, tq, 8, kv_heads),
                       ZINC_CONTAINS("do not fit a cache of 10 positions"));
   src[(1 * tq + 2) * kv_heads * hd + 2 * hd + 7] = std::numeric_limits<float>::infinity();
-  REQUIRE_THROWS_WITH(offload::kv_store(kv.view, src.data(), batch, tq, t0, kv_heads),
-                      ZINC_CONTAINS("sequence 1, position 7, kv head 2, element 7") &&
-                          ZINC_CONTAINS("65504"));
+  REQUIRE_THROWS_WITH(
+      offload::kv_store(kv.view, src.data(), batch, tq, t0, kv_heads),
+      ZINC_CONTAINS("sequence 1, position 7, kv head 2, element 7") && ZINC_CONTAINS("65504"));
 }
 
 TEST_CASE("KV storage names, sizes and group-size errors", "[attention]") {
@@ -386,7 +387,8 @@ TEST_CASE("HostKvCache: [B, KVH, t_max, hd] views with one kernel over them", "[
   {
     offload::HostKvCache cache(shape, KvStorage::Int4, &arena);
     CHECK(arena.used() == cache.bytes());
-    CHECK(cache.bytes() == 2 * 2 * offload::kv_cache_bytes(KvStorage::Int4, 2, 2, pr.t_max, 64, 32).total());
+    CHECK(cache.bytes() ==
+          2 * 2 * offload::kv_cache_bytes(KvStorage::Int4, 2, 2, pr.t_max, 64, 32).total());
     const KvView k = cache.k(1), v = cache.v(1);
     CHECK(k.row(1, 1, 3) == (1 * 2 + 1) * pr.t_max + 3);
     CHECK(reinterpret_cast<uintptr_t>(k.data) % 64 == 0);
