@@ -30,6 +30,19 @@ const char* kUsage =
     "  --help     this help; 'zinc generate --help' for the command's options\n"
     "  --version  version and build information\n";
 
+// Parses a subcommand's options (argv[1] is its name) and runs it; --help prints the
+// command's help on rank 0 and runs nothing.
+template <class Options, class Parse, class Run>
+int subcommand(int argc, char** argv, bool root, Parse parse, Run run) {
+  Options opts;
+  std::string help;
+  if (!parse(argc - 1, argv + 1, &opts, &help)) {
+    if (root) std::cout << help;
+    return 0;
+  }
+  return run(opts);
+}
+
 int dispatch(int argc, char** argv, zinc::collectives::MpiCommunicator& comm, int local_ranks) {
   const bool root = comm.rank() == 0;
   if (argc < 2) throw zinc::cli::UsageError(std::string("no command given\n") + kUsage);
@@ -42,47 +55,22 @@ int dispatch(int argc, char** argv, zinc::collectives::MpiCommunicator& comm, in
     if (root) std::cout << "zinc " << ZINC_VERSION << " (" << zinc::runtime::describe_cuda() << ")\n";
     return 0;
   }
-  if (cmd == "generate") {
-    zinc::cli::GenerateOptions opts;
-    std::string help;
-    if (!zinc::cli::parse_generate_options(argc - 1, argv + 1, &opts, &help)) {
-      if (root) std::cout << help;
-      return 0;
-    }
-    return zinc::cli::run_generate(opts, comm, local_ranks);
-  }
-  if (cmd == "iobench") {
-    zinc::cli::IoBenchOptions opts;
-    std::string help;
-    if (!zinc::cli::parse_iobench_options(argc - 1, argv + 1, &opts, &help)) {
-      if (root) std::cout << help;
-      return 0;
-    }
-    return root ? zinc::cli::run_iobench(opts) : 0;
-  }
-  if (cmd == "attnbench") {
-    zinc::cli::AttnBenchOptions opts;
-    std::string help;
-    if (!zinc::cli::parse_attnbench_options(argc - 1, argv + 1, &opts, &help)) {
-      if (root) std::cout << help;
-      return 0;
-    }
-    return root ? zinc::cli::run_attnbench(opts) : 0;
-  }
-  if (cmd == "convert" || cmd == "info") {
-    std::string help;
-    if (cmd == "convert") {
-      zinc::cli::ConvertOptions opts;
-      if (zinc::cli::parse_convert_options(argc - 1, argv + 1, &opts, &help))
-        return zinc::cli::run_convert(opts, comm);
-    } else {
-      zinc::cli::InfoOptions opts;
-      if (zinc::cli::parse_info_options(argc - 1, argv + 1, &opts, &help))
-        return zinc::cli::run_info(opts, comm);
-    }
-    if (root) std::cout << help;
-    return 0;
-  }
+  namespace cli = zinc::cli;
+  if (cmd == "generate")
+    return subcommand<cli::GenerateOptions>(argc, argv, root, cli::parse_generate_options,
+                                            [&](const auto& o) { return cli::run_generate(o, comm, local_ranks); });
+  if (cmd == "iobench")  // single-process benchmarks: rank 0 runs them
+    return subcommand<cli::IoBenchOptions>(argc, argv, root, cli::parse_iobench_options,
+                                           [&](const auto& o) { return root ? cli::run_iobench(o) : 0; });
+  if (cmd == "attnbench")
+    return subcommand<cli::AttnBenchOptions>(argc, argv, root, cli::parse_attnbench_options,
+                                             [&](const auto& o) { return root ? cli::run_attnbench(o) : 0; });
+  if (cmd == "convert")
+    return subcommand<cli::ConvertOptions>(argc, argv, root, cli::parse_convert_options,
+                                           [&](const auto& o) { return cli::run_convert(o, comm); });
+  if (cmd == "info")
+    return subcommand<cli::InfoOptions>(argc, argv, root, cli::parse_info_options,
+                                        [&](const auto& o) { return cli::run_info(o, comm); });
   throw zinc::cli::UsageError("unknown command '" + cmd + "'\n" + kUsage);
 }
 

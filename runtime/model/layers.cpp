@@ -3,7 +3,7 @@
 #include <cmath>
 #include <cstdio>
 
-#include "offload/cpu_attention.hpp"
+#include "runtime/backend/cpu/attention_problem.hpp"
 
 namespace zinc::runtime {
 
@@ -144,19 +144,8 @@ void host_attention(Backend& backend, const AttentionParams& p, const Tensor& q,
     slopes.resize(static_cast<size_t>(p.alibi_slopes.numel()));
     backend.copy_to_host(slopes.data(), p.alibi_slopes);
   }
-  offload::CpuAttentionProblem pr;
-  pr.batch = s.batch;
-  pr.tq = s.tq;
-  pr.t0 = s.t0;
-  pr.heads = s.heads;
-  pr.kv_heads = s.kv_heads;
-  pr.head_dim = s.head_dim;
-  pr.q = hq.data();
-  pr.out = hout.data();
-  pr.key_mask = kv.host_mask();
-  pr.mask_stride = kv.t_max();
-  pr.alibi_slopes = slopes.empty() ? nullptr : slopes.data();
-  pr.scale = scale;
+  const offload::CpuAttentionProblem pr =
+      cpu_attention_problem(s, scale, hq.data(), hout.data(), kv.host_mask(), slopes.empty() ? nullptr : slopes.data());
   offload::cpu_attention(pr, kview, vview);
   backend.copy_to_device(attn, hout.data());
 }

@@ -67,3 +67,15 @@ for q in f16 int8 int4; do
   grep -q "KV cache: host memory ($q)" "$TMP/kv.$q" || fail "kv $q not reported"
   [ "$(grep -c 'output:' "$TMP/kv.$q")" -eq 3 ] || fail "kv $q: not 3 outputs"
 done
+
+# The two benchmarks run end to end on small inputs (their numbers are not checked here:
+# speed is measured by launch/bench_*.sh and committed with its machine).
+run_ok "$TMP/iobench" "$ZINC" iobench "$S" --repeat 1 --ranks 2 --nvme-block-size 8KiB --json "$TMP/io.json"
+grep -q "tier / raw" "$TMP/iobench" && grep -q '"tier_gbs"' "$TMP/io.json" || fail "iobench output:\n$(cat "$TMP/iobench")"
+expect_exit 2 "need --readers >= 1" "$ZINC" iobench "$S" --readers 0
+run_ok "$TMP/attn" "$ZINC" attnbench --batch 1 --heads 2 --context 64 --head-dim 64 --repeat 1 \
+  --bandwidth-bytes 8MiB --json "$TMP/attn.json"
+for st in f32 f16 int8 int4; do grep -q "^$st " "$TMP/attn" || fail "attnbench has no $st row:\n$(cat "$TMP/attn")"; done
+grep -q '"read_gbs"' "$TMP/attn.json" || fail "attnbench JSON lacks read_gbs"
+expect_exit 2 "unknown KV cache storage" "$ZINC" attnbench --kv-quant int3
+expect_exit 2 "not a multiple of --kv-heads" "$ZINC" attnbench --heads 6 --kv-heads 4

@@ -1,5 +1,7 @@
 #include "runtime/backend/cpu/cpu_backend.hpp"
 
+#include "runtime/backend/cpu/attention_problem.hpp"
+
 #include <cblas.h>
 #include <omp.h>
 
@@ -226,19 +228,9 @@ void CpuBackend::attention(const Tensor& q, const Tensor& k_cache, const Tensor&
   k.data = k_cache.ptr<uint8_t>();
   offload::KvView v = k;
   v.data = v_cache.ptr<uint8_t>();
-  offload::CpuAttentionProblem p;
-  p.batch = s.batch;
-  p.tq = s.tq;
-  p.t0 = s.t0;
-  p.heads = s.heads;
-  p.kv_heads = s.kv_heads;
-  p.head_dim = s.head_dim;
-  p.q = q.ptr<float>();
-  p.out = out.ptr<float>();
-  p.key_mask = key_mask.ptr<uint8_t>();
-  p.mask_stride = s.t_max;
-  p.alibi_slopes = alibi_slopes.empty() ? nullptr : alibi_slopes.ptr<float>();
-  p.scale = scale;
+  const offload::CpuAttentionProblem p = cpu_attention_problem(
+      s, scale, q.ptr<float>(), out.ptr<float>(), key_mask.ptr<uint8_t>(),
+      alibi_slopes.empty() ? nullptr : alibi_slopes.ptr<float>());
   offload::cpu_attention(p, k, v);
 }
 
