@@ -33,6 +33,11 @@
 //    destructor lets the loader finish the granted positions, then joins it.
 //  - An error on the loader (a bad CRC, a read error) is re-thrown by the acquire that
 //    wanted the blob; the loader stops there.
+// Stats: each stage's busy time, and compute's waits split by the stage the awaited blob
+// was in (intervals intersected), in stats(); the CLI prints them per run.
+// For the CUDA backend: the loader's copy already names its stream; unpack_param takes
+// none yet, so the CUDA backend must run a thread's ops on that thread's stream (or the op
+// gains a stream argument) — to be settled with that backend.
 #pragma once
 
 #include <condition_variable>
