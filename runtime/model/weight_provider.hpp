@@ -55,7 +55,8 @@ class WeightProvider {
   virtual ~WeightProvider() = default;
   virtual const ParamTable& acquire(int blob) = 0;
   virtual void release(int blob) = 0;
-  // Weight bytes this rank keeps (backend + host tier), for the metrics.
+  // Weight bytes this rank keeps on the backend (slots, resident blobs), for the metrics;
+  // host tiers are reported by the provider itself (ZeroWeights::pinned()).
   virtual size_t resident_bytes() const = 0;
 };
 

@@ -234,8 +234,8 @@ ZeroStats ZeroWeights::stats() const {
   return stats_;
 }
 
-size_t ZeroWeights::resident_bytes() const {
-  size_t n = pool_->reserved_bytes();
+size_t ZeroWeights::resident_bytes() const {  // on the backend; the pinned pool is reported apart
+  size_t n = 0;
   for (const Slot& s : slots_) n += s.gathered.bytes() + s.params.bytes();
   for (const DeviceBuffer& b : resident_) n += b.bytes();
   return n;
