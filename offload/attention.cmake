@@ -7,6 +7,7 @@ target_sources(zinc_offload PRIVATE
     ${CMAKE_CURRENT_LIST_DIR}/host_kv_cache.cpp
     ${CMAKE_CURRENT_LIST_DIR}/cpu_attention.cpp
     ${CMAKE_CURRENT_LIST_DIR}/cpu_attention_avx2.cpp
+    ${CMAKE_CURRENT_LIST_DIR}/cpu_attention_avx2_blocked.cpp
     ${CMAKE_CURRENT_LIST_DIR}/cpu_attention_scalar.cpp
     ${CMAKE_CURRENT_LIST_DIR}/host_bandwidth.cpp)
 target_link_libraries(zinc_offload PUBLIC zinc_quant PRIVATE OpenMP::OpenMP_CXX)

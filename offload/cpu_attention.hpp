@@ -5,9 +5,10 @@
 // Decode is a stream over the cache (each K and V row is used once per step), so the goal
 // is the host's memory bandwidth: OpenMP over (sequence, kv head, query[, key chunk]) work
 // items, AVX2 + FMA + F16C inner loops chosen at run time (a portable scalar path
-// otherwise), and f16 / int8 / int4 rows read in place, a block of four rows at a time,
-// never converted to fp32 as a whole. The CPU backend's attention is this same kernel over
-// f32 views of its [B, t_max, KVH, hd] caches.
+// otherwise), and f16 / int8 / int4 rows read in place, a block of eight rows at a time,
+// never converted to fp32 as a whole: each slice of a row is widened once in registers and
+// used by every query head of its group (register-blocked over rows x heads). The CPU
+// backend's attention is this same kernel over f32 views of its [B, t_max, KVH, hd] caches.
 //
 // Semantics are exactly Backend::attention's (runtime/backend/backend.hpp): query i of
 // sequence b sits at cache index t0 + i and sees keys j <= t0 + i with

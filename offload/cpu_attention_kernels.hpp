@@ -1,5 +1,6 @@
 // Internal to cpu_attention: the inner loops, one set per storage and instruction set
-// (cpu_attention_scalar.cpp, cpu_attention_avx2.cpp). The driver (cpu_attention.cpp) owns
+// (cpu_attention_scalar.cpp; cpu_attention_avx2.cpp with cpu_attention_avx2_blocked.cpp and
+// the shared cpu_attention_avx2.hpp). The driver (cpu_attention.cpp) owns
 // the work split, the visible-key lists, ALiBi, the softmax bookkeeping and the merge;
 // these only stream rows.
 //
@@ -16,7 +17,8 @@
 
 namespace zinc::offload::detail {
 
-// scores[g * stride + t] = q_g . k'(rows[t]) (no scale), for g < group, t < n.
+// scores[g * stride + t] = q_g . k'(rows[t]) (no scale), for g < group, t < n; a kernel may
+// also write t in [n, n rounded up to 8), so stride must be at least that.
 // q [group, hd] kernel order; qsum [group, hd / G]: sums of q_g over each quant group
 // (quantized storages; AVX2 uses them for the min term). tmp: kernel_tmp_floats floats.
 using KScoresFn = void (*)(const KvView& k, const int64_t* rows, int n, const float* q,
@@ -41,8 +43,10 @@ struct AttentionKernels {
   const char* isa = "";
 };
 
-// Scratch floats a kernel may use through `tmp`.
-inline int64_t kernel_tmp_floats(int head_dim) { return 10 * static_cast<int64_t>(head_dim) + 64; }
+// Scratch floats a kernel may use through `tmp`, for `group` query heads per kv head.
+inline int64_t kernel_tmp_floats(int head_dim, int group) {
+  return 10 * static_cast<int64_t>(head_dim) + 64 + 16 * (head_dim / 16 + 1) * (group + 1);
+}
 
 AttentionKernels scalar_attention_kernels(KvStorage s);
 bool cpu_has_avx2_fma_f16c();

@@ -218,6 +218,42 @@ TEST_CASE("cpu_attention equals a double-precision reference for every storage a
   }
 }
 
+TEST_CASE("cpu_attention's blocked loops: every query group size, head_dim 64 and 128",
+          "[attention]") {
+  // The AVX2 loops block R rows x H heads (K) and H heads x slices (V) by the group size
+  // (1, 2, 4, 8 and multiples; 3 falls back to one head at a time), and f32 / f16 rows of
+  // >= 256 bytes are read as eight interleaved streams of keys. Key counts that are not a
+  // multiple of 8 (short last block, keys left over by the streams), left padding and
+  // ALiBi exercise the tails; int8 with G 32 gives four quant groups per 128-element row.
+  uint32_t seed = 4000;
+  for (int hd : {64, 128}) {
+    for (int group : {1, 2, 3, 4, 8, 16}) {
+      const int kv_heads = group >= 8 ? 1 : 2;
+      for (int t0 : {5, 130}) {
+        const Case c{"blocked", 2, 1, t0, kv_heads * group, kv_heads, hd, t0 > 100, {0, 3}};
+        const Problem pr(c, seed += 7);
+        for (KvStorage s : kAllStorages) {
+          for (int g : {default_group(hd), 32}) {
+            if (g != default_group(hd) && s != KvStorage::Int8) continue;
+            const bool head_major = (group + t0) % 2 == 0;
+            OwnedKv k(s, c.batch, c.kv_heads, pr.t_max, hd, g, head_major);
+            OwnedKv v(s, c.batch, c.kv_heads, pr.t_max, hd, g, head_major);
+            pr.fill(k.view, v.view);
+            std::vector<float> out(pr.q.size(), std::numeric_limits<float>::quiet_NaN());
+            offload::cpu_attention(pr.problem(out.data()), k.view, v.view);
+            size_t at = 0;
+            const float err = max_abs_diff(out, pr.reference(k.view, v.view), &at);
+            INFO("hd " << hd << ", group " << group << ", keys " << t0 + 1 << ", "
+                       << offload::kv_storage_name(s) << " G " << g << ", isa "
+                       << offload::cpu_attention_isa(k.view) << ": worst element " << at);
+            CHECK(err <= 2e-5f);
+          }
+        }
+      }
+    }
+  }
+}
+
 TEST_CASE("cpu_attention: a query that sees no key outputs zeros", "[attention]") {
   const Case c{"all padding", 2, 3, 2, 4, 2, 32, false, {5, 1}};  // sequence 0 is all padding
   const Problem pr(c, 7);
