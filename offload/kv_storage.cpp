@@ -48,11 +48,6 @@ inline float round_even(float v) {
   return (v + kMagic) - kMagic;
 }
 
-bool has_f16c() {
-  static const bool yes = __builtin_cpu_supports("avx") && __builtin_cpu_supports("f16c");
-  return yes;
-}
-
 __attribute__((target("avx,f16c"))) void f32_to_f16_f16c(const float* s, uint16_t* d, int n) {
   int i = 0;
   for (; i + 8 <= n; i += 8)
@@ -69,7 +64,7 @@ void store_row(const KvView& v, const float* x, int64_t r, bool* ok) {
       return;
     case KvStorage::F16: {
       auto* h = reinterpret_cast<uint16_t*>(v.row_codes(r));
-      if (has_f16c()) {
+      if (quant::cpu_has_f16c()) {
         f32_to_f16_f16c(x, h, hd);
       } else {
         for (int d = 0; d < hd; ++d) h[d] = quant::f32_to_f16(x[d]);

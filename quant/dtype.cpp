@@ -104,10 +104,6 @@ namespace {
 
 // fp16 -> fp32 is exact, so the F16C instruction gives the same bits as f16_to_f32, 8
 // elements at a time (checkpoint loading and quantize-at-load spend their time here).
-bool has_f16c() {
-  static const bool yes = __builtin_cpu_supports("f16c") && __builtin_cpu_supports("avx");
-  return yes;
-}
 
 __attribute__((target("avx,f16c"))) void f16_to_f32_f16c(const uint16_t* s, float* d, size_t n) {
   size_t i = 0;
@@ -125,7 +121,7 @@ void convert_to_f32(DType src_type, const void* src, float* dst, size_t n) {
       return;
     case DType::F16: {
       const auto* s = static_cast<const uint16_t*>(src);
-      if (has_f16c()) {
+      if (cpu_has_f16c()) {
         f16_to_f32_f16c(s, dst, n);
         return;
       }
@@ -140,6 +136,11 @@ void convert_to_f32(DType src_type, const void* src, float* dst, size_t n) {
     default:
       ZINC_THROW("cannot convert " << dtype_name(src_type) << " to F32: not a float type");
   }
+}
+
+bool cpu_has_f16c() {
+  static const bool yes = __builtin_cpu_supports("f16c") && __builtin_cpu_supports("avx");
+  return yes;
 }
 
 }  // namespace zinc::quant

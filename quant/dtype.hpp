@@ -34,6 +34,8 @@ inline uint16_t f32_to_bf16(float f) {
 
 float f16_to_f32(uint16_t h);
 uint16_t f32_to_f16(float f);  // round to nearest even, overflow -> inf
+// The CPU has AVX + F16C (hardware fp16 <-> fp32, 8 at a time); checked once.
+bool cpu_has_f16c();
 
 // Converts n elements of a float type (F32, F16, BF16) to fp32. Throws for other types.
 void convert_to_f32(DType src_type, const void* src, float* dst, size_t n);
