@@ -26,7 +26,7 @@ int Placement::count(BlobHome h) const {
 
 std::string Placement::describe() const {
   std::ostringstream os;
-  os << resident_count() << " of " << resident.size() << " blobs resident ("
+  os << resident_count() << " of " << home.size() << " blobs resident ("
      << format_bytes(resident_bytes) << "), " << count(BlobHome::Host) << " in pinned host memory ("
      << format_bytes(host_bytes) << "), " << count(BlobHome::Nvme) << " on NVMe; " << slots
      << " gather slots of " << format_bytes(slot_bytes) << "; device plan "
@@ -44,7 +44,7 @@ Placement plan_placement(const PlacementRequest& req) {
   ZINC_CHECK(req.slots >= 1, "placement: " << req.slots << " gather slots");
   Placement p;
   p.slots = req.slots;
-  p.resident.assign(n, false);
+  p.home.assign(n, BlobHome::Host);  // streamed blobs' tier is settled below
   p.slot_bytes = *std::max_element(req.packed_bytes.begin(), req.packed_bytes.end()) +
                  *std::max_element(req.unpacked_bytes.begin(), req.unpacked_bytes.end());
   const size_t slots_bytes = static_cast<size_t>(req.slots) * p.slot_bytes;
@@ -81,34 +81,31 @@ Placement plan_placement(const PlacementRequest& req) {
       }
       continue;  // a smaller one may still fit
     }
-    p.resident[b] = true;
+    p.home[b] = BlobHome::Device;
     free -= req.budget == 0 ? 0 : req.packed_bytes[b];
     p.resident_bytes += req.packed_bytes[b];
     ++kept;
   }
   p.planned_bytes = p.minimum_bytes + p.resident_bytes;
   for (size_t b = 0; b < n; ++b)
-    if (!p.resident[b]) p.streamed_bytes_per_pass += req.packed_bytes[b] * req.uses_per_pass[b];
+    if (!p.resident(b)) p.streamed_bytes_per_pass += req.packed_bytes[b] * req.uses_per_pass[b];
 
   // Host side: the streamed blobs' shards.
   const std::vector<size_t>& shard = req.shard_bytes.size() == n ? req.shard_bytes : req.packed_bytes;
-  p.home.assign(n, BlobHome::Device);
   size_t host_need = 0;
   for (size_t b = 0; b < n; ++b)
-    if (!p.resident[b]) host_need += shard[b];
+    if (!p.resident(b)) host_need += shard[b];
   if (!req.nvme) {
     if (req.host_budget != 0 && host_need > req.host_budget)
       ZINC_THROW("--cpu-memory-budget " << format_bytes(req.host_budget) << " cannot hold this rank's "
                  << format_bytes(host_need) << " of streamed shards in pinned host memory; use "
                     "--offload nvme (shards beyond the budget are read from the store) or more ranks");
-    for (size_t b = 0; b < n; ++b)
-      if (!p.resident[b]) p.home[b] = BlobHome::Host;
-    p.host_bytes = host_need;
+    p.host_bytes = host_need;  // every streamed blob stays Host
     return p;
   }
   size_t host_free = req.host_budget > req.staging_bytes ? req.host_budget - req.staging_bytes : 0;
   for (size_t b : order) {
-    if (p.resident[b]) continue;
+    if (p.resident(b)) continue;
     if (shard[b] <= host_free) {
       p.home[b] = BlobHome::Host;
       host_free -= shard[b];

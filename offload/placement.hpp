@@ -53,7 +53,7 @@ struct PlacementRequest {
 
 struct Placement {
   std::vector<BlobHome> home;          // per blob
-  std::vector<bool> resident;          // per blob: home == Device
+  bool resident(size_t blob) const { return home[blob] == BlobHome::Device; }
   int slots = 0;
   size_t slot_bytes = 0;               // largest packed + largest unpacked blob
   size_t minimum_bytes = 0;            // slots + KV + activations (nothing resident)

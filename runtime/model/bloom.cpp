@@ -56,6 +56,7 @@ class Bloom final : public Model {
     slopes_ = backend.alloc(slopes.size() * sizeof(float), "ALiBi slopes");
     params_.alibi_slopes = slopes_.view(quant::DType::F32, {c.num_heads});
     backend.copy_to_device(params_.alibi_slopes, slopes.data());
+    params_.host_alibi_slopes = slopes;
   }
 
   size_t weight_bytes() const override { return weights_->resident_bytes(); }

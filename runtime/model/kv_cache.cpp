@@ -7,10 +7,9 @@ namespace zinc::runtime {
 offload::KvStorage parse_kv_quant(const std::string& name, quant::DType compute) {
   if (name == "none")
     return compute == quant::DType::F16 ? offload::KvStorage::F16 : offload::KvStorage::F32;
-  if (name == "f16") return offload::KvStorage::F16;
-  if (name == "int8") return offload::KvStorage::Int8;
-  if (name == "int4") return offload::KvStorage::Int4;
-  ZINC_THROW("--kv-quant '" << name << "' is not a KV storage (none, f16, int8, int4)");
+  ZINC_CHECK(name == "f16" || name == "int8" || name == "int4",
+             "--kv-quant '" << name << "' is not a KV storage (none, f16, int8, int4)");
+  return offload::parse_kv_storage(name);
 }
 
 KvCache::KvCache(Backend& backend, const ModelConfig& c, int batch, int t_max, KvPlacement where)

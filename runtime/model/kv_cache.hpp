@@ -44,7 +44,7 @@ class KvCache {
   offload::HostKvCache& host() const { return *host_; }
   const uint8_t* host_mask() const { return host_mask_.data(); }
   // Host buffers for the CPU attention path, grown on demand and reused.
-  std::vector<float>& staging(int i) const { return staging_[i]; }
+  std::vector<float>& staging(int i) { return staging_[i]; }
 
   // Marks positions [t0, t0 + host_mask_cols) of every sequence from a host mask
   // [batch, cols] (U8) and uploads the mask.
@@ -62,7 +62,7 @@ class KvCache {
   Tensor mask_view_;
   std::vector<uint8_t> host_mask_;  // [B, t_max] mirror of the device mask
   std::unique_ptr<offload::HostKvCache> host_;
-  mutable std::vector<float> staging_[4];
+  std::vector<float> staging_[4];  // q, k, v, out
 };
 
 }  // namespace zinc::runtime

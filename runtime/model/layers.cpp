@@ -139,13 +139,9 @@ void host_attention(Backend& backend, const AttentionParams& p, const Tensor& q,
   const offload::KvView kview = kv.host().k(layer), vview = kv.host().v(layer);
   offload::kv_store(kview, hk.data(), s.batch, s.tq, s.t0, s.kv_heads);
   offload::kv_store(vview, hv.data(), s.batch, s.tq, s.t0, s.kv_heads);
-  std::vector<float> slopes;
-  if (!p.alibi_slopes.empty()) {
-    slopes.resize(static_cast<size_t>(p.alibi_slopes.numel()));
-    backend.copy_to_host(slopes.data(), p.alibi_slopes);
-  }
   const offload::CpuAttentionProblem pr =
-      cpu_attention_problem(s, scale, hq.data(), hout.data(), kv.host_mask(), slopes.empty() ? nullptr : slopes.data());
+      cpu_attention_problem(s, scale, hq.data(), hout.data(), kv.host_mask(),
+                            p.host_alibi_slopes.empty() ? nullptr : p.host_alibi_slopes.data());
   offload::cpu_attention(pr, kview, vview);
   backend.copy_to_device(attn, hout.data());
 }

@@ -61,6 +61,7 @@ struct AttentionParams {
   bool rope = false;
   float rope_theta = 10000.0f;
   Tensor alibi_slopes;  // F32 [heads] for ALiBi (BLOOM), else empty
+  std::vector<float> host_alibi_slopes;  // the same on the host (the --kv-offload path)
 };
 
 // Uploads the step's token ids and positions (host) into I32 device tensors [B*tq].

@@ -47,7 +47,6 @@ void ShardReadAhead::run(size_t thread) {
     d.t_end = pipeline_now();
     std::lock_guard<std::mutex> lock(mu_);
     done_[k % depth] = d;
-    if (!d.error) bytes_ += r.bytes;
     cv_.notify_all();
     if (d.error) return;  // nothing after a failed read: get(k) reports it
   }
@@ -71,11 +70,6 @@ void ShardReadAhead::release(uint64_t k) {
     ++released_;
   }
   cv_.notify_all();
-}
-
-uint64_t ShardReadAhead::bytes_read() const {
-  std::lock_guard<std::mutex> lock(mu_);
-  return bytes_;
 }
 
 }  // namespace zinc::runtime

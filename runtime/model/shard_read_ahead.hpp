@@ -42,7 +42,6 @@ class ShardReadAhead {
   // (steady clock seconds, for the wait attribution).
   const uint8_t* get(uint64_t k, double* t_begin, double* t_end);
   void release(uint64_t k);
-  uint64_t bytes_read() const;
 
  private:
   struct Done {
@@ -56,10 +55,9 @@ class ShardReadAhead {
   std::vector<Read> cycle_;
   std::vector<uint8_t*> buffers_;
   std::vector<Done> done_;       // per buffer: which read it holds
-  mutable std::mutex mu_;
+  std::mutex mu_;
   std::condition_variable cv_;
   uint64_t released_ = 0;        // reads 0 .. released_-1 have been released
-  uint64_t bytes_ = 0;
   bool stop_ = false;
   std::vector<std::thread> workers_;
 };

@@ -33,7 +33,7 @@ void ZeroWeights::loader_main() {
       s.state = SlotState::Loaded;
       if (!error) {
         const size_t blob = static_cast<size_t>(schedule_[k % schedule_.size()]);
-        if (!placement_.resident[blob]) {
+        if (!placement_.resident(blob)) {
           stats_.gathers += 1;
           stats_.gathered_bytes += static_cast<uint64_t>(comm_.size()) * shard_bytes_[blob];
           stats_.blob_bytes += manifests_[blob].bytes;
@@ -55,15 +55,17 @@ const uint8_t* ZeroWeights::stage_shard(uint64_t k, size_t blob, Slot& s) {
     s.t_disk[0] = s.t_disk[1] = 0;
     return shards_[blob];
   }
-  const uint64_t pass = k / schedule_.size();
-  const uint64_t read = pass * reads_per_pass_ + read_index_[k % schedule_.size()];
-  return read_ahead_->get(read, &s.t_disk[0], &s.t_disk[1]);
+  return read_ahead_->get(read_of(k), &s.t_disk[0], &s.t_disk[1]);
+}
+
+uint64_t ZeroWeights::read_of(uint64_t k) const {
+  return k / schedule_.size() * reads_per_pass_ + read_index_[k % schedule_.size()];
 }
 
 void ZeroWeights::load_position(uint64_t k, Slot& s) {
   const size_t blob = static_cast<size_t>(schedule_[k % schedule_.size()]);
   const uint8_t* packed = nullptr;
-  if (placement_.resident[blob]) {
+  if (placement_.resident(blob)) {
     s.t_disk[0] = s.t_disk[1] = s.t_copy[0] = s.t_copy[1] = s.t_gather[0] = s.t_gather[1] = 0;
     packed = static_cast<const uint8_t*>(resident_[blob].data());
   } else {
@@ -76,8 +78,7 @@ void ZeroWeights::load_position(uint64_t k, Slot& s) {
                             loader_stream_);
     if (placement_.home[blob] == offload::BlobHome::Nvme) {
       backend_.synchronize_stream(loader_stream_);  // the copy has read the staging buffer
-      const uint64_t pass = k / schedule_.size();
-      read_ahead_->release(pass * reads_per_pass_ + read_index_[k % schedule_.size()]);
+      read_ahead_->release(read_of(k));
     }
     s.t_copy[1] = s.t_gather[0] = pipeline_now();
     loader_comm_->all_gather_inplace(base, S);
@@ -101,7 +102,7 @@ void ZeroWeights::unpack_into(Slot& s, size_t blob, const uint8_t* packed) {
     for (int64_t d : p.shape) view.shape[view.ndim++] = d;
     backend_.unpack_param(p, m.group_size, packed, view);
     s.table.set(p.name, view);
-    out += partition::round_up(static_cast<size_t>(p.numel()) * quant::dtype_size(t), 64);
+    out += unpacked_param_bytes(p, t);
   }
 }
 

@@ -48,7 +48,6 @@ ZeroWeights::ZeroWeights(std::vector<partition::BlobManifest> manifests, SliceRe
 
   // Sizes, then the plan: which blobs stay resident, how many slots.
   offload::PlacementRequest req;
-  const size_t elem = quant::dtype_size(backend.compute_dtype());
   for (size_t b = 0; b < blobs; ++b) {
     const partition::BlobManifest& m = manifests_[b];
     const partition::ShardRange range = partition::shard_range(m.bytes, n, r, blob_alignment(m));
@@ -56,7 +55,7 @@ ZeroWeights::ZeroWeights(std::vector<partition::BlobManifest> manifests, SliceRe
     req.packed_bytes.push_back(range.padded_bytes);
     size_t params = 0;
     for (const partition::BlobParam& p : m.params)
-      params += partition::round_up(static_cast<size_t>(p.numel()) * elem, 64);
+      params += unpacked_param_bytes(p, backend.compute_dtype());
     req.unpacked_bytes.push_back(params);
     req.uses_per_pass.push_back(std::max(uses[b], 1));
   }
@@ -99,7 +98,7 @@ ZeroWeights::ZeroWeights(std::vector<partition::BlobManifest> manifests, SliceRe
   }
   resident_.resize(blobs);
   for (size_t b = 0; b < blobs; ++b)
-    if (placement_.resident[b]) resident_[b] = backend.alloc(req.packed_bytes[b], "resident layer blob (packed)");
+    if (placement_.resident(b)) resident_[b] = backend.alloc(req.packed_bytes[b], "resident layer blob (packed)");
 
   // Host memory: the shards kept in pinned host memory, and the NVMe staging ring.
   using offload::BlobHome;
@@ -146,12 +145,12 @@ ZeroWeights::ZeroWeights(std::vector<partition::BlobManifest> manifests, SliceRe
 void ZeroWeights::load_resident(const SliceReader& reader) {
   size_t max_shard = 0;
   for (size_t b = 0; b < manifests_.size(); ++b)
-    if (placement_.resident[b]) max_shard = std::max(max_shard, shard_bytes_[b]);
+    if (placement_.resident(b)) max_shard = std::max(max_shard, shard_bytes_[b]);
   if (max_shard == 0) return;
   offload::AlignedBuffer host(max_shard);
   const int r = comm_.rank();
   for (size_t b = 0; b < manifests_.size(); ++b) {
-    if (!placement_.resident[b]) continue;
+    if (!placement_.resident(b)) continue;
     const size_t S = shard_bytes_[b];
     reader(b, r * S, S, host.data());
     auto* base = static_cast<uint8_t*>(resident_[b].data());

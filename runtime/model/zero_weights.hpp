@@ -133,6 +133,7 @@ class ZeroWeights final : public WeightProvider {
   void loader_main();
   void load_position(uint64_t k, Slot& s);
   const uint8_t* stage_shard(uint64_t k, size_t blob, Slot& s);  // tier -> host shard
+  uint64_t read_of(uint64_t k) const;  // position k's read in the read-ahead's sequence
   void unpack_into(Slot& s, size_t blob, const uint8_t* packed);
 
   std::vector<partition::BlobManifest> manifests_;
@@ -161,6 +162,11 @@ class ZeroWeights final : public WeightProvider {
   ZeroStats stats_;            // guarded by mu_
   std::thread loader_;
 };
+
+// Bytes one param takes in a slot's unpacked area (compute dtype, 64-byte aligned).
+inline size_t unpacked_param_bytes(const partition::BlobParam& p, quant::DType t) {
+  return (static_cast<size_t>(p.numel()) * quant::dtype_size(t) + 63) / 64 * 64;
+}
 
 // The blob order of one forward pass (weight_provider.hpp's fixed order): embed, layers,
 // head, and the embedding again when the head is tied to it.

@@ -96,7 +96,9 @@ TEST_CASE("placement keeps the most uses per byte first, within the budget", "[p
   r.budget = 2275 + 250;  // the embedding (2 uses / 150 B) first, then one 100 B layer
   offload::Placement p = offload::plan_placement(r);
   CHECK(p.minimum_bytes == 2275);
-  CHECK(p.resident == std::vector<bool>{true, true, false, false, false});
+  CHECK(p.home == std::vector<offload::BlobHome>{offload::BlobHome::Device, offload::BlobHome::Device,
+                                               offload::BlobHome::Host, offload::BlobHome::Host,
+                                               offload::BlobHome::Host});
   CHECK(p.resident_bytes == 250);
   CHECK(p.planned_bytes <= r.budget);
   CHECK(p.streamed_bytes_per_pass == 100 + 100 + 300);
@@ -202,7 +204,7 @@ TEST_CASE("every prefetch depth, residency and tier streams identical weights", 
           CHECK(z.placement().resident_count() == kept);
           const runtime::ZeroStats st = z.stats();
           uint64_t streamed = 0;
-          for (int b : sched) streamed += !z.placement().resident[b];
+          for (int b : sched) streamed += !z.placement().resident(b);
           CHECK(st.gathers >= 3 * streamed);
           CHECK(st.gathers <= 3 * streamed + z.slots() - 1);
           if (tier == runtime::Tier::Nvme)
