@@ -8,6 +8,8 @@
 #include <memory>
 #include <vector>
 
+#include "runtime/common/stream.hpp"
+
 namespace zinc::collectives {
 
 class Communicator {
@@ -18,8 +20,11 @@ class Communicator {
   virtual void barrier() = 0;
   // In-place all-gather of equal shards: on entry rank r's shard is at
   // buf[r*shard_bytes, (r+1)*shard_bytes); on return every rank holds all size()*shard_bytes.
-  // shard_bytes must be a multiple of 4096 (the ZeRO shard alignment).
-  virtual void all_gather_inplace(void* buf, size_t shard_bytes) = 0;
+  // shard_bytes must be a multiple of 4096 (the ZeRO shard alignment). The gather is
+  // ordered on `stream` (the pipeline's comm stream): NCCL enqueues it there; the MPI
+  // implementation (host-visible buffers) first waits on the host for the work queued on
+  // the stream so far, then gathers synchronously.
+  virtual void all_gather_inplace(void* buf, size_t shard_bytes, const Stream& stream) = 0;
   // Gathers each rank's int32 vector to `root`, in rank order (other ranks get {}).
   virtual std::vector<std::vector<int32_t>> gather_varlen(const std::vector<int32_t>& mine,
                                                           int root) = 0;
@@ -38,7 +43,7 @@ class SelfCommunicator final : public Communicator {
   int rank() const override { return 0; }
   int size() const override { return 1; }
   void barrier() override {}
-  void all_gather_inplace(void*, size_t) override {}
+  void all_gather_inplace(void*, size_t, const Stream&) override {}
   std::vector<std::vector<int32_t>> gather_varlen(const std::vector<int32_t>& mine, int) override {
     return {mine};
   }

@@ -7,6 +7,11 @@
 
 namespace zinc::collectives {
 
+// Gathers move whole pages: ZeRO shards are multiples of the 4 KiB page
+// (partition::kPageBytes), so counts of pages stay below 2^31 for any shard.
+constexpr int kMpiPageBytes = 4096;
+
+
 std::string mpi_error_string(int code) {
   char buf[MPI_MAX_ERROR_STRING];
   int len = 0;
@@ -54,7 +59,7 @@ MpiCommunicator::MpiCommunicator(MPI_Comm comm, bool owned) : comm_(comm), owned
   ZINC_MPI_CHECK(MPI_Comm_split_type(comm_, MPI_COMM_TYPE_SHARED, rank_, MPI_INFO_NULL, &node));
   ZINC_MPI_CHECK(MPI_Comm_size(node, &local_size_));
   ZINC_MPI_CHECK(MPI_Comm_free(&node));
-  ZINC_MPI_CHECK(MPI_Type_contiguous(4096, MPI_BYTE, &page_type_));
+  ZINC_MPI_CHECK(MPI_Type_contiguous(kMpiPageBytes, MPI_BYTE, &page_type_));
   ZINC_MPI_CHECK(MPI_Type_commit(&page_type_));
 }
 
@@ -77,10 +82,11 @@ std::unique_ptr<Communicator> MpiCommunicator::duplicate() {
   return std::unique_ptr<Communicator>(new MpiCommunicator(dup, true));
 }
 
-void MpiCommunicator::all_gather_inplace(void* buf, size_t shard_bytes) {
-  ZINC_CHECK(shard_bytes % 4096 == 0, "all_gather_inplace: shard of " << shard_bytes
-                                          << " bytes is not a multiple of 4096");
-  const size_t pages = shard_bytes / 4096;
+void MpiCommunicator::all_gather_inplace(void* buf, size_t shard_bytes, const Stream& stream) {
+  ZINC_CHECK(shard_bytes % kMpiPageBytes == 0, "all_gather_inplace: shard of " << shard_bytes
+                                                   << " bytes is not a multiple of " << kMpiPageBytes);
+  const size_t pages = shard_bytes / kMpiPageBytes;
+  stream.synchronize();  // the shard's copy (queued on the stream) has landed
   ZINC_CHECK(pages <= static_cast<size_t>(INT32_MAX), "all_gather_inplace: shard too large");
   ZINC_MPI_CHECK(MPI_Allgather(MPI_IN_PLACE, 0, MPI_DATATYPE_NULL, buf, static_cast<int>(pages),
                                page_type_, comm_));

@@ -37,7 +37,7 @@ class MpiCommunicator final : public Communicator {
   int size() const override { return size_; }
   int local_size() const { return local_size_; }  // ranks on this node (thread defaults)
   void barrier() override;
-  void all_gather_inplace(void* buf, size_t shard_bytes) override;
+  void all_gather_inplace(void* buf, size_t shard_bytes, const Stream& stream) override;
   std::vector<std::vector<int32_t>> gather_varlen(const std::vector<int32_t>& mine,
                                                   int root) override;
   std::vector<double> allreduce_sum(const std::vector<double>& v) override;

@@ -38,13 +38,13 @@ uint8_t* alloc_zeroed(size_t bytes) {
 
 void HostKvCache::FreeDeleter::operator()(void* p) const noexcept { std::free(p); }
 
-HostKvCache::HostKvCache(const HostKvShape& s, KvStorage storage, MemoryArena* arena)
+HostKvCache::HostKvCache(const HostKvShape& s, quant::KvStorage storage, MemoryArena* arena)
     : shape_(s), storage_(storage) {
   ZINC_CHECK(s.layers > 0 && s.batch > 0 && s.kv_heads > 0 && s.t_max > 0,
              "host KV cache: bad shape (layers " << s.layers << ", batch " << s.batch
                                                  << ", kv_heads " << s.kv_heads << ", t_max "
                                                  << s.t_max << ")");
-  per_array_ = kv_cache_bytes(storage, s.batch, s.kv_heads, s.t_max, s.head_dim, s.group);
+  per_array_ = quant::kv_cache_bytes(storage, s.batch, s.kv_heads, s.t_max, s.head_dim, s.group);
   if (arena != nullptr) {
     arena->allocate(bytes(), "host KV cache");
     arena_ = arena;
@@ -68,8 +68,8 @@ size_t HostKvCache::bytes() const {
   return 2 * static_cast<size_t>(shape_.layers) * per_array_.total();
 }
 
-KvView HostKvCache::view(const Block& codes, const Block& params) const {
-  KvView v;
+quant::KvView HostKvCache::view(const Block& codes, const Block& params) const {
+  quant::KvView v;
   v.storage = storage_;
   v.head_dim = shape_.head_dim;
   v.group = shape_.group;
@@ -82,12 +82,12 @@ KvView HostKvCache::view(const Block& codes, const Block& params) const {
   return v;
 }
 
-KvView HostKvCache::k(int layer) const {
+quant::KvView HostKvCache::k(int layer) const {
   ZINC_CHECK(layer >= 0 && layer < shape_.layers, "host KV cache: no layer " << layer);
   return view(codes_[2 * layer], params_[2 * layer]);
 }
 
-KvView HostKvCache::v(int layer) const {
+quant::KvView HostKvCache::v(int layer) const {
   ZINC_CHECK(layer >= 0 && layer < shape_.layers, "host KV cache: no layer " << layer);
   return view(codes_[2 * layer + 1], params_[2 * layer + 1]);
 }

@@ -14,7 +14,7 @@
 #include <memory>
 #include <vector>
 
-#include "offload/kv_storage.hpp"
+#include "quant/kv_quant.hpp"
 #include "offload/memory_arena.hpp"
 
 namespace zinc::offload {
@@ -30,7 +30,7 @@ struct HostKvShape {
 
 class HostKvCache {
  public:
-  HostKvCache(const HostKvShape& shape, KvStorage storage, MemoryArena* arena = nullptr);
+  HostKvCache(const HostKvShape& shape, quant::KvStorage storage, MemoryArena* arena = nullptr);
   ~HostKvCache();
   HostKvCache(HostKvCache&&) noexcept = default;
   HostKvCache& operator=(HostKvCache&&) = delete;  // would have to release the old arena share
@@ -38,9 +38,9 @@ class HostKvCache {
   HostKvCache& operator=(const HostKvCache&) = delete;
 
   const HostKvShape& shape() const { return shape_; }
-  KvStorage storage() const { return storage_; }
-  KvView k(int layer) const;
-  KvView v(int layer) const;
+  quant::KvStorage storage() const { return storage_; }
+  quant::KvView k(int layer) const;
+  quant::KvView v(int layer) const;
   size_t bytes() const;  // every layer's K and V, codes and params
 
  private:
@@ -48,11 +48,11 @@ class HostKvCache {
     void operator()(void* p) const noexcept;
   };
   using Block = std::unique_ptr<uint8_t, FreeDeleter>;
-  KvView view(const Block& codes, const Block& params) const;
+  quant::KvView view(const Block& codes, const Block& params) const;
 
   HostKvShape shape_;
-  KvStorage storage_;
-  KvBytes per_array_;                  // one layer's K (or V)
+  quant::KvStorage storage_;
+  quant::KvBytes per_array_;                  // one layer's K (or V)
   std::vector<Block> codes_, params_;  // [2 * layer + (0: K, 1: V)]
   MemoryArena* arena_ = nullptr;
 };

@@ -6,29 +6,47 @@
 
 #include "offload/memory_arena.hpp"
 #include "runtime/common/error.hpp"
+#include "runtime/common/hash.hpp"
 
 namespace zinc::offload {
 
-const char* blob_home_name(BlobHome h) {
-  switch (h) {
-    case BlobHome::Device: return "device";
-    case BlobHome::Host: return "host";
-    case BlobHome::Nvme: return "nvme";
+const char* tier_name(Tier t) {
+  switch (t) {
+    case Tier::Device: return "device";
+    case Tier::Cpu: return "cpu";
+    case Tier::Nvme: return "nvme";
   }
   return "?";
 }
 
-int Placement::resident_count() const { return count(BlobHome::Device); }
+Tier parse_offload(const std::string& name) {
+  if (name == "none") return Tier::Device;
+  if (name == "cpu") return Tier::Cpu;
+  if (name == "nvme") return Tier::Nvme;
+  ZINC_THROW("--offload '" << name << "' is not a tier (none, cpu, nvme)");
+}
 
-int Placement::count(BlobHome h) const {
+uint64_t placement_fingerprint(const Placement& p) {
+  uint64_t h = fnv1a(&p.slots, sizeof p.slots);
+  for (Tier t : p.home) {
+    const uint8_t v = static_cast<uint8_t>(t);
+    h = fnv1a(&v, 1, h);
+  }
+  const uint64_t n = p.home.size();
+  return fnv1a(&n, sizeof n, h);
+}
+
+int Placement::resident_count() const { return count(Tier::Device); }
+
+int Placement::count(Tier h) const {
   return static_cast<int>(std::count(home.begin(), home.end(), h));
 }
 
 std::string Placement::describe() const {
   std::ostringstream os;
   os << resident_count() << " of " << home.size() << " blobs resident ("
-     << format_bytes(resident_bytes) << "), " << count(BlobHome::Host) << " in pinned host memory ("
-     << format_bytes(host_bytes) << "), " << count(BlobHome::Nvme) << " on NVMe; " << slots
+     << format_bytes(resident_bytes) << "), " << count(Tier::Cpu) << " in pinned host memory ("
+     << format_bytes(host_bytes) << "), " << count(Tier::Nvme) << " on NVMe; " << slots
      << " gather slots of " << format_bytes(slot_bytes) << "; device plan "
      << format_bytes(planned_bytes) << " (minimum " << format_bytes(minimum_bytes)
      << "); streamed per pass " << format_bytes(streamed_bytes_per_pass);
@@ -44,7 +62,7 @@ Placement plan_placement(const PlacementRequest& req) {
   ZINC_CHECK(req.slots >= 1, "placement: " << req.slots << " gather slots");
   Placement p;
   p.slots = req.slots;
-  p.home.assign(n, BlobHome::Host);  // streamed blobs' tier is settled below
+  p.home.assign(n, Tier::Cpu);  // streamed blobs' tier is settled below
   p.slot_bytes = *std::max_element(req.packed_bytes.begin(), req.packed_bytes.end()) +
                  *std::max_element(req.unpacked_bytes.begin(), req.unpacked_bytes.end());
   const size_t slots_bytes = static_cast<size_t>(req.slots) * p.slot_bytes;
@@ -81,7 +99,7 @@ Placement plan_placement(const PlacementRequest& req) {
       }
       continue;  // a smaller one may still fit
     }
-    p.home[b] = BlobHome::Device;
+    p.home[b] = Tier::Device;
     free -= req.budget == 0 ? 0 : req.packed_bytes[b];
     p.resident_bytes += req.packed_bytes[b];
     ++kept;
@@ -107,11 +125,11 @@ Placement plan_placement(const PlacementRequest& req) {
   for (size_t b : order) {
     if (p.resident(b)) continue;
     if (shard[b] <= host_free) {
-      p.home[b] = BlobHome::Host;
+      p.home[b] = Tier::Cpu;
       host_free -= shard[b];
       p.host_bytes += shard[b];
     } else {
-      p.home[b] = BlobHome::Nvme;
+      p.home[b] = Tier::Nvme;
       p.nvme_bytes_per_pass += shard[b] * req.uses_per_pass[b];
     }
   }

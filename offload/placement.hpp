@@ -24,13 +24,20 @@
 #pragma once
 
 #include <cstddef>
+#include <cstdint>
 #include <string>
 #include <vector>
 
 namespace zinc::offload {
 
-enum class BlobHome { Device, Host, Nvme };
-const char* blob_home_name(BlobHome h);  // "device", "host", "nvme"
+// Where a blob (or this rank's shard of it) lives: the one name for it. --offload says
+// where the streamed shards live: none = every blob on the device (Tier::Device), cpu =
+// pinned host memory (Tier::Cpu), nvme = read from the zinc store at every use (Tier::Nvme,
+// except the shards that fit --cpu-memory-budget, which are kept in Tier::Cpu).
+enum class Tier { Device, Cpu, Nvme };
+const char* tier_name(Tier t);       // "device", "cpu", "nvme"
+// --offload none|cpu|nvme; throws naming the flag otherwise.
+Tier parse_offload(const std::string& name);
 
 struct PlacementRequest {
   std::vector<size_t> packed_bytes;    // per blob: gathered (packed, padded) bytes
@@ -52,8 +59,8 @@ struct PlacementRequest {
 };
 
 struct Placement {
-  std::vector<BlobHome> home;          // per blob
-  bool resident(size_t blob) const { return home[blob] == BlobHome::Device; }
+  std::vector<Tier> home;          // per blob
+  bool resident(size_t blob) const { return home[blob] == Tier::Device; }
   int slots = 0;
   size_t slot_bytes = 0;               // largest packed + largest unpacked blob
   size_t minimum_bytes = 0;            // slots + KV + activations (nothing resident)
@@ -63,9 +70,13 @@ struct Placement {
   size_t host_bytes = 0;               // shards kept in pinned host memory (this rank)
   size_t nvme_bytes_per_pass = 0;      // shard bytes read from NVMe per pass (this rank)
   int resident_count() const;
-  int count(BlobHome h) const;
+  int count(Tier h) const;
   std::string describe() const;        // one line for logs
 };
+
+// An exact fingerprint of a plan (slot count and every blob's tier): ranks compare it
+// before their first gather, since every rank must stream the same blobs.
+uint64_t placement_fingerprint(const Placement& p);
 
 // Throws zinc::Error (naming --gpu-memory-budget, the minimum and its parts) when the
 // budget cannot hold the minimum, or, for Policy::All, the whole model.

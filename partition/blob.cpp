@@ -22,8 +22,6 @@ using quant::DType;
 using quant::QuantFormat;
 
 constexpr int64_t kMaxElements = int64_t{1} << 60;  // keeps element and byte counts exact
-constexpr size_t kConvertChunk = 64 * 1024;         // elements per OpenMP task when converting
-constexpr size_t kConvertBlock = 2048;              // elements per stack buffer
 constexpr int64_t kQuantBlockElements = 1 << 20;    // a matrix is quantized in row blocks
 
 bool is_float_dtype(DType t) { return t == DType::F32 || t == DType::F16 || t == DType::BF16; }
@@ -49,8 +47,8 @@ int64_t checked_numel(const std::vector<int64_t>& shape, const std::string& what
 }
 
 bool same_layout(const quant::QuantLayout& a, const quant::QuantLayout& b) {
-  return a.codes_bytes == b.codes_bytes && a.scales_bytes == b.scales_bytes &&
-         a.mins_bytes == b.mins_bytes;
+  return a.codes_used_bytes == b.codes_used_bytes && a.codes_bytes == b.codes_bytes &&
+         a.scales_bytes == b.scales_bytes && a.mins_bytes == b.mins_bytes;
 }
 
 // The layout a quantized matrix must have; checks the shape and the group first so the
@@ -72,9 +70,28 @@ size_t raw_bytes(const std::vector<int64_t>& shape, DType dtype, const std::stri
   return static_cast<size_t>(checked_numel(shape, what)) * quant::dtype_size(dtype);
 }
 
+// Whether p is consistent with itself and with `group`: the checks of check_param without
+// building a message (param_view and check_manifest run it for every param; only a
+// failure pays for the diagnosis).
+bool param_consistent(const BlobParam& p, int group) {
+  int64_t n = 1;
+  for (int64_t d : p.shape) {
+    if (d <= 0 || __builtin_mul_overflow(n, d, &n) || n > kMaxElements) return false;
+  }
+  if (p.format == QuantFormat::None) {
+    return is_float_dtype(p.dtype) &&
+           p.bytes == static_cast<size_t>(n) * quant::dtype_size(p.dtype);
+  }
+  if (p.shape.size() != 2 || group <= 0 || p.shape[1] % group != 0) return false;
+  if (quant::quant_bits(p.format) == 4 && group % 2 != 0) return false;
+  const quant::QuantLayout l = quant::quant_layout(p.format, p.shape[0], p.shape[1], group, "");
+  return same_layout(l, p.layout) && p.bytes == l.total();
+}
+
 // Checks that p is consistent with itself and with `group` (a hand-made manifest, or a
 // group size other than the manifest's, would otherwise read or write out of bounds).
 void check_param(const BlobParam& p, int group, const char* op) {
+  if (param_consistent(p, group)) return;
   const std::string what = std::string(op) + ": tensor " + p.name;
   if (p.format == QuantFormat::None) {
     const size_t expect = raw_bytes(p.shape, p.dtype, what);
@@ -88,45 +105,9 @@ void check_param(const BlobParam& p, int group, const char* op) {
   ZINC_CHECK(same_layout(l, p.layout) && p.bytes == l.total(),
              what << ": its layout does not match " << quant::quant_format_name(p.format)
                   << " with group size " << group);
+  ZINC_THROW(what << " does not match its shape, format and group size " << group);
 }
 
-
-// ---- element conversion -------------------------------------------------------------
-
-// Converts n elements from src_type to dst_type (F32/F16/BF16 each), in parallel.
-void convert_elements(DType src_type, const void* src, DType dst_type, void* dst, size_t n) {
-  const size_t src_size = quant::dtype_size(src_type);
-  const size_t dst_size = quant::dtype_size(dst_type);
-  const auto* s = static_cast<const uint8_t*>(src);
-  auto* d = static_cast<uint8_t*>(dst);
-  const int64_t chunks = static_cast<int64_t>((n + kConvertChunk - 1) / kConvertChunk);
-#pragma omp parallel for schedule(static) if (chunks > 1)
-  for (int64_t c = 0; c < chunks; ++c) {
-    const size_t begin = static_cast<size_t>(c) * kConvertChunk;
-    const size_t count = std::min(kConvertChunk, n - begin);
-    if (src_type == dst_type) {
-      std::memcpy(d + begin * dst_size, s + begin * src_size, count * src_size);
-      continue;
-    }
-    float f32[kConvertBlock];
-    uint16_t h[kConvertBlock];
-    for (size_t i = 0; i < count; i += kConvertBlock) {
-      const size_t m = std::min(kConvertBlock, count - i);
-      quant::convert_to_f32(src_type, s + (begin + i) * src_size, f32, m);
-      uint8_t* out = d + (begin + i) * dst_size;
-      if (dst_type == DType::F32) {
-        std::memcpy(out, f32, m * sizeof(float));
-        continue;
-      }
-      if (dst_type == DType::F16) {
-        for (size_t j = 0; j < m; ++j) h[j] = quant::f32_to_f16(f32[j]);
-      } else {
-        for (size_t j = 0; j < m; ++j) h[j] = quant::f32_to_bf16(f32[j]);
-      }
-      std::memcpy(out, h, m * sizeof(uint16_t));
-    }
-  }
-}
 
 // ---- packing ------------------------------------------------------------------------
 
@@ -139,7 +120,7 @@ void pack_raw_range(const BlobParam& p, DType src_type, const void* src, size_t 
   auto one_element = [&](size_t pos, size_t end) {  // a partial element at a cut
     uint8_t tmp[8];
     const size_t e = pos / es, skip = pos % es, take = std::min(es - skip, end - pos);
-    convert_elements(src_type, s + e * ss, p.dtype, tmp, 1);
+    quant::convert(src_type, s + e * ss, p.dtype, tmp, 1);
     std::memcpy(out + (pos - lo), tmp + skip, take);
     return pos + take;
   };
@@ -147,25 +128,27 @@ void pack_raw_range(const BlobParam& p, DType src_type, const void* src, size_t 
   if (pos < hi && pos % es != 0) pos = one_element(pos, hi);
   const size_t e0 = pos / es, e1 = hi / es;
   if (pos < hi && e1 > e0) {
-    convert_elements(src_type, s + e0 * ss, p.dtype, out + (pos - lo), e1 - e0);
+    quant::convert(src_type, s + e0 * ss, p.dtype, out + (pos - lo), e1 - e0);
     pos = e1 * es;
   }
   if (pos < hi) one_element(pos, hi);
 }
 
-// Bytes [lo, hi) of a quantized param into out. The matrix is quantized in blocks of
-// whole rows (an even number, so a 4-bit block starts on a byte), and only the blocks whose
-// codes, scales or mins overlap [lo, hi) are quantized at all.
+// Bytes [lo, hi) of a quantized param into out, at the layout's offsets: codes at 0, their
+// padding (zero) up to codes_bytes, scales at scales_offset(), mins at mins_offset(). The
+// matrix is quantized in blocks of whole rows (an even number, so a 4-bit block starts on
+// a byte), and only the blocks whose codes, scales or mins overlap [lo, hi) are quantized
+// at all; the last block's codes range takes in the padding.
 void pack_quantized_range(const BlobParam& p, int group, DType src_type, const void* src, size_t lo,
                           size_t hi, uint8_t* out) {
   const int64_t rows = p.shape[0], cols = p.shape[1];
   const int bits = quant::quant_bits(p.format);
   const bool has_mins = p.layout.mins_bytes > 0;
-  const size_t scales_at = p.layout.codes_bytes;
-  const size_t mins_at = scales_at + p.layout.scales_bytes;
+  const size_t scales_at = p.layout.scales_offset();
+  const size_t mins_at = p.layout.mins_offset();
   const int64_t block_rows = std::max<int64_t>(2, (kQuantBlockElements / cols) & ~int64_t{1});
   const size_t ss = quant::dtype_size(src_type);
-  auto codes_begin = [&](int64_t r) {
+  auto codes_begin = [&](int64_t r) {  // the end of the codes (r = rows) includes the padding
     return r >= rows ? p.layout.codes_bytes
                      : static_cast<size_t>(r) * static_cast<size_t>(cols) * bits / 8;
   };
@@ -193,10 +176,10 @@ void pack_quantized_range(const BlobParam& p, int group, DType src_type, const v
     const float* x = reinterpret_cast<const float*>(block_src);
     if (src_type != DType::F32 || reinterpret_cast<uintptr_t>(block_src) % alignof(float) != 0) {
       f32.resize(n);
-      convert_elements(src_type, block_src, DType::F32, f32.data(), n);
+      quant::convert(src_type, block_src, DType::F32, f32.data(), n);
       x = f32.data();
     }
-    codes.assign(c1 - c0, 0);
+    codes.assign(c1 - c0, 0);  // quantize writes the codes; any padding stays zero
     scales.assign(g1 - g0, 0);
     mins.assign(has_mins ? g1 - g0 : 0, 0);
     quant::quantize(p.format, group, x, r1 - r0, cols, codes.data(), scales.data(),
@@ -289,7 +272,7 @@ BlobParam read_param(const json& j, const BlobManifest& m, const std::string& so
   }
   p.offset = get_uint(j, "offset", source, where);
   p.bytes = get_uint(j, "bytes", source, where);
-  p.layout.codes_bytes = get_uint(j, "codes", source, where);
+  p.layout.codes_bytes = get_uint(j, "codes", source, where);  // padded: scales start there
   p.layout.scales_bytes = get_uint(j, "scales", source, where);
   p.layout.mins_bytes = get_uint(j, "mins", source, where);
 
@@ -306,6 +289,7 @@ BlobParam read_param(const json& j, const BlobManifest& m, const std::string& so
   } catch (const Error& e) {
     bad_manifest(source, where, e.what());
   }
+  p.layout.codes_used_bytes = expect.codes_used_bytes;  // not stored: it follows from the shape
   if (!same_layout(expect, p.layout) || p.bytes != expect_bytes) {
     std::ostringstream s;
     s << "sizes (bytes " << p.bytes << ", codes " << p.layout.codes_bytes << ", scales "
@@ -314,6 +298,11 @@ BlobParam read_param(const json& j, const BlobManifest& m, const std::string& so
       << " with group size " << m.group_size << " (expected bytes " << expect_bytes << ", codes "
       << expect.codes_bytes << ", scales " << expect.scales_bytes << ", mins " << expect.mins_bytes
       << ")";
+    if (expect.codes_bytes != expect.codes_used_bytes &&
+        p.layout.codes_bytes == expect.codes_used_bytes) {
+      s << "; the codes are not padded to a multiple of " << quant::kCodesAlign
+        << " bytes, as this zinc stores them: convert the model again";
+    }
     bad_manifest(source, where, s.str());
   }
   if (p.offset % kParamAlign != 0) {
@@ -503,24 +492,28 @@ void pack_slice(const BlobManifest& m, size_t offset, size_t bytes, const FetchT
   }
 }
 
-void unpack_param(const BlobParam& p, int group_size, const uint8_t* blob, float* dst) {
-  check_param(p, group_size, "unpack_param");
-  ZINC_CHECK(blob != nullptr && dst != nullptr,
-             "unpack_param: tensor " << p.name << ": null buffer");
-  const uint8_t* at = blob + p.offset;
+quant::QuantView param_view(const BlobParam& p, int group_size, const uint8_t* blob) {
+  check_param(p, group_size, "param_view");
+  ZINC_CHECK(blob != nullptr, "param_view: tensor " << p.name << ": the blob is null");
+  quant::QuantView v;
+  v.format = p.format;
+  v.dtype = p.dtype;
+  v.codes = blob + p.offset;
   if (p.format == QuantFormat::None) {
-    convert_elements(p.dtype, at, DType::F32, dst, static_cast<size_t>(p.numel()));
-    return;
+    v.cols = p.shape.empty() ? 1 : p.shape.back();
+    v.rows = p.numel() / v.cols;
+    return v;
   }
-  // Scales and mins are copied out: after an odd number of code bytes they are unaligned.
-  std::vector<uint16_t> scales(p.layout.scales_bytes / 2), mins(p.layout.mins_bytes / 2);
-  std::memcpy(scales.data(), at + p.layout.codes_bytes, p.layout.scales_bytes);
-  if (!mins.empty()) {
-    std::memcpy(mins.data(), at + p.layout.codes_bytes + p.layout.scales_bytes,
-                p.layout.mins_bytes);
+  v.group = group_size;
+  v.rows = p.shape[0];
+  v.cols = p.shape[1];
+  // The layout pads the codes to kCodesAlign bytes, and blob offsets are kParamAlign
+  // aligned, so the scales and mins are 2-byte aligned wherever the blob is.
+  v.scales = reinterpret_cast<const uint16_t*>(v.codes + p.layout.scales_offset());
+  if (p.layout.mins_bytes > 0) {
+    v.mins = reinterpret_cast<const uint16_t*>(v.codes + p.layout.mins_offset());
   }
-  quant::dequantize(p.format, group_size, at, scales.data(), mins.empty() ? nullptr : mins.data(),
-                    p.shape[0], p.shape[1], dst);
+  return v;
 }
 
 }  // namespace zinc::partition

@@ -2,9 +2,12 @@
 // one contiguous byte range, so one all-gather moves a whole layer (shared/DESIGN.md).
 //
 // A BlobManifest lists the blob's parameters in order, each at an offset aligned to
-// kParamAlign. A quantized matrix stores codes, then scales, then mins (quant/quantize.hpp
-// gives the layout); any other parameter (1-D norms and biases, and everything when the
-// format is none) stores its elements raw in `dtype` (the checkpoint's F32/F16/BF16).
+// kParamAlign. A quantized matrix stores its codes, zero-padded to a multiple of
+// quant::kCodesAlign bytes, then its fp16 scales, then its fp16 mins (quant/quantize.hpp
+// gives the layout, QuantLayout the sizes), so scales and mins are 2-byte aligned in any
+// blob; any other parameter (1-D norms and biases, and everything when the format is none)
+// stores its elements raw in `dtype` (the checkpoint's F32/F16/BF16). param_view() turns a
+// param of a gathered blob into a quant::QuantView.
 // The manifest is partition-agnostic: the same blob is cut into shards for any world size
 // (partition/shard.hpp). Manifests round-trip through JSON (the zinc store keeps them).
 #pragma once
@@ -18,6 +21,7 @@
 #include <nlohmann/json.hpp>
 
 #include "quant/dtype.hpp"
+#include "quant/quant_view.hpp"
 #include "quant/quantize.hpp"
 
 namespace zinc::partition {
@@ -38,7 +42,7 @@ struct BlobParam {
   quant::QuantFormat format = quant::QuantFormat::None;  // None: raw elements in dtype
   quant::DType dtype = quant::DType::F16;
   size_t offset = 0;            // of the param's first byte in the blob
-  quant::QuantLayout layout;    // quantized: codes at offset, scales after, mins after
+  quant::QuantLayout layout;    // quantized: codes at offset (padded), scales, mins after
   size_t bytes = 0;             // everything this param occupies (without alignment padding)
   int64_t numel() const;
 };
@@ -79,8 +83,14 @@ using FetchTensor = std::function<SourceTensor(const BlobParam&)>;
 void pack_slice(const BlobManifest& m, size_t offset, size_t bytes, const FetchTensor& fetch,
                 uint8_t* dst);
 
-// Reads param p out of a whole (gathered) blob as fp32: dequantizes or converts.
-void unpack_param(const BlobParam& p, int group_size, const uint8_t* blob, float* dst);
+// Param p of a whole (gathered) blob starting at `blob`, as a typed view: a quantized
+// matrix [rows, cols] = shape with p.format, group_size and its codes, scales and mins at
+// the layout's offsets; a raw param with format None, dtype p.dtype, cols = its last dim
+// (rows = numel / cols; a 1-D param is one row) and its elements at codes. Only computes
+// addresses, never reads through blob (which may be device memory); checks p against
+// group_size first (a group size other than the one p was planned with throws, naming p).
+// quant::dequantize(param_view(p, group, blob), dst) reads it back as fp32 on the host.
+quant::QuantView param_view(const BlobParam& p, int group_size, const uint8_t* blob);
 
 // Fills bytes [offset, offset + bytes) of a blob with deterministic random weights
 // (the --dummy shapes): codes uniform, scales giving weights of about `stddev`,

@@ -9,6 +9,7 @@
 
 #include "partition/blob_detail.hpp"
 #include "runtime/common/error.hpp"
+#include "runtime/common/hash.hpp"
 
 namespace zinc::partition {
 namespace {
@@ -22,21 +23,9 @@ constexpr size_t kFillChunk = 64 * 1024;  // bytes per OpenMP task
 
 // ---- dummy weights ------------------------------------------------------------------
 
-inline uint64_t mix64(uint64_t z) {  // splitmix64's finalizer
-  z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
-  z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
-  return z ^ (z >> 31);
-}
-// The i-th output of splitmix64 seeded with key: a counter-based generator.
-inline uint64_t hash_at(uint64_t key, uint64_t i) {
-  return mix64(key + (i + 1) * 0x9e3779b97f4a7c15ULL);
-}
-
-uint64_t fnv1a(const std::string& s) {
-  uint64_t h = 0xcbf29ce484222325ULL;
-  for (unsigned char c : s) h = (h ^ c) * 0x100000001b3ULL;
-  return h;
-}
+using zinc::fnv1a;
+// The i-th value of the counter-based stream `key` (runtime/common/hash.hpp).
+inline uint64_t hash_at(uint64_t key, uint64_t i) { return splitmix64_at(key, i); }
 
 bool contains(const std::string& s, const char* part) { return s.find(part) != std::string::npos; }
 bool ends_with(const std::string& s, const std::string& tail) {
@@ -81,8 +70,9 @@ const std::vector<float>& normal_quantiles() {
 struct DummyParam {
   size_t begin = 0, end = 0;
   bool quantized = false;
-  // quantized: codes [begin, codes_end), scales [codes_end, scales_end), mins [scales_end, end)
-  size_t codes_end = 0, scales_end = 0;
+  // quantized: codes [begin, codes_used_end), zero padding [codes_used_end, codes_end),
+  // scales [codes_end, scales_end), mins [scales_end, end) (the layout of quant/quantize.hpp)
+  size_t codes_used_end = 0, codes_end = 0, scales_end = 0;
   uint64_t key_codes = 0, key_groups = 0, key_values = 0;
   std::vector<uint16_t> scale_table, min_table;  // quantized: fp16 entries (min pairs with scale)
   std::vector<uint32_t> value_table;             // raw: one element's bits per entry
@@ -161,13 +151,14 @@ DummyParam plan_dummy(const BlobManifest& m, const BlobParam& p, uint64_t seed, 
   DummyParam d;
   d.begin = p.offset;
   d.end = p.offset + p.bytes;
-  const uint64_t key = mix64(seed ^ mix64(fnv1a(m.name) ^ mix64(fnv1a(p.name))));
-  d.key_codes = mix64(key + 1);
-  d.key_groups = mix64(key + 2);
-  d.key_values = mix64(key + 3);
+  const uint64_t key = splitmix64_mix(seed ^ splitmix64_mix(fnv1a(m.name) ^ splitmix64_mix(fnv1a(p.name))));
+  d.key_codes = splitmix64_mix(key + 1);
+  d.key_groups = splitmix64_mix(key + 2);
+  d.key_values = splitmix64_mix(key + 3);
   d.quantized = p.format != QuantFormat::None;
-  d.codes_end = d.begin + p.layout.codes_bytes;
-  d.scales_end = d.codes_end + p.layout.scales_bytes;
+  d.codes_used_end = d.begin + p.layout.codes_used_bytes;
+  d.codes_end = d.begin + p.layout.scales_offset();
+  d.scales_end = d.begin + p.layout.mins_offset();
   d.element_bytes = quant::dtype_size(p.dtype);
   if (!with_tables) return d;
   if (d.quantized) {
@@ -207,11 +198,18 @@ void fill_array(size_t begin, size_t end, size_t lo, size_t hi, uint8_t* out, co
   if (a < b) fill_words(a - begin, b - begin, out + (a - lo), word);
 }
 
+// Zeroes the part of [begin, end) inside [lo, hi) (absolute), with out at lo.
+void zero_array(size_t begin, size_t end, size_t lo, size_t hi, uint8_t* out) {
+  const size_t a = std::max(begin, lo), b = std::min(end, hi);
+  if (a < b) std::memset(out + (a - lo), 0, b - a);
+}
+
 // Bytes [lo, hi) (absolute, inside the param) of a dummy param.
 void fill_param(const DummyParam& d, size_t lo, size_t hi, uint8_t* out) {
   if (d.quantized) {
-    fill_array(d.begin, d.codes_end, lo, hi, out,
+    fill_array(d.begin, d.codes_used_end, lo, hi, out,
                [&](uint64_t w) { return hash_at(d.key_codes, w); });
+    zero_array(d.codes_used_end, d.codes_end, lo, hi, out);  // the codes' padding, as packed
     // Scale word w and min word w share a hash, so each group's min matches its scale.
     fill_array(d.codes_end, d.scales_end, lo, hi, out,
                [&](uint64_t w) { return four_entries(d.scale_table, hash_at(d.key_groups, w)); });

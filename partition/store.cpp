@@ -11,6 +11,7 @@
 #include <nlohmann/json.hpp>
 #include <set>
 
+#include "partition/blob_detail.hpp"
 #include "partition/hdf5_check.hpp"
 #include "partition/shard.hpp"
 #include "runtime/common/error.hpp"
@@ -295,6 +296,13 @@ void StoreWriter::write_blob(const BlobManifest& m, const uint8_t* data) {
              where << ": blob " << m.name << " written twice");
   ZINC_CHECK(m.bytes > 0, where << ": blob " << m.name << " is empty");
   ZINC_CHECK(data != nullptr, where << ": blob " << m.name << ": no data");
+  // The manifest must be one the reader accepts: every param's layout (padded codes, then
+  // scales, then mins) consistent with its shape, format and the group size.
+  try {
+    detail::check_manifest(m, "write_blob");
+  } catch (const Error& e) {
+    ZINC_THROW(where << ": blob " << m.name << ": " << e.what());
+  }
 
   const std::string blob_path = "blobs/" + m.name;
   const hsize_t n = m.bytes;

@@ -7,11 +7,15 @@
 //   /special_tokens_map.json    string datasets, when the source had them
 //   /blobs/<name>         uint8 [bytes], contiguous (no chunking), file offset 4 KiB aligned
 //                         (H5Pset_alignment), so the NVMe tier can read it with O_DIRECT;
-//                         attribute "manifest": the BlobManifest JSON (partition/blob.hpp)
+//                         attribute "manifest": the BlobManifest JSON (partition/blob.hpp;
+//                         quantized codes padded to quant::kCodesAlign bytes, then scales, mins)
 //   /checksums/<name>     uint32 [ceil(bytes / 4096)]: CRC-32C of each 4 KiB page of the
 //                         blob (the last page may be partial)
 //   /blob_order           string dataset: JSON array of the blob names in model order
 //
+// Opening a store validates every manifest against the layout of this zinc (a store from
+// before the codes were padded, holding a matrix whose codes are not a multiple of 16
+// bytes, is refused with a request to convert again; every other such store is unchanged).
 // Any world size reads its shard [r*S, (r+1)*S) of each blob (read_slice), and the pages
 // it read are verified against their checksums. Writing goes to PATH.tmp, renamed to PATH
 // by finish(): a crash never leaves a half-written file under the final name.

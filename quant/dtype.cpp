@@ -2,6 +2,8 @@
 
 #include <immintrin.h>
 
+#include <algorithm>
+
 #include "runtime/common/error.hpp"
 
 namespace zinc::quant {
@@ -135,6 +137,66 @@ void convert_to_f32(DType src_type, const void* src, float* dst, size_t n) {
     }
     default:
       ZINC_THROW("cannot convert " << dtype_name(src_type) << " to F32: not a float type");
+  }
+}
+
+namespace {
+
+constexpr size_t kConvertChunk = 64 * 1024;  // elements per OpenMP task
+constexpr size_t kConvertBlock = 2048;       // elements per stack buffer
+
+bool is_float_type(DType t) { return t == DType::F32 || t == DType::F16 || t == DType::BF16; }
+
+// n elements (at most kConvertChunk) of two different float types, through fp32 in blocks
+// on the stack; src and dst may be unaligned.
+void convert_block(DType src_type, const uint8_t* src, DType dst_type, uint8_t* dst, size_t n) {
+  const size_t src_size = dtype_size(src_type), dst_size = dtype_size(dst_type);
+  float f32[kConvertBlock];
+  uint16_t h[kConvertBlock];
+  for (size_t i = 0; i < n; i += kConvertBlock) {
+    const size_t m = std::min(kConvertBlock, n - i);
+    uint8_t* out = dst + i * dst_size;
+    if (dst_type == DType::F32 && reinterpret_cast<uintptr_t>(out) % alignof(float) == 0) {
+      convert_to_f32(src_type, src + i * src_size, reinterpret_cast<float*>(out), m);
+      continue;
+    }
+    convert_to_f32(src_type, src + i * src_size, f32, m);
+    if (dst_type == DType::F32) {
+      std::memcpy(out, f32, m * sizeof(float));
+      continue;
+    }
+    if (dst_type == DType::F16) {
+      for (size_t j = 0; j < m; ++j) h[j] = f32_to_f16(f32[j]);
+    } else {
+      for (size_t j = 0; j < m; ++j) h[j] = f32_to_bf16(f32[j]);
+    }
+    std::memcpy(out, h, m * sizeof(uint16_t));
+  }
+}
+
+}  // namespace
+
+void convert(DType src_type, const void* src, DType dst_type, void* dst, size_t n) {
+  ZINC_CHECK(is_float_type(src_type) && is_float_type(dst_type),
+             "cannot convert " << dtype_name(src_type) << " to " << dtype_name(dst_type)
+                               << ": only F32, F16 and BF16 convert");
+  if (n == 0) return;
+  ZINC_CHECK(src != nullptr && dst != nullptr,
+             "convert " << dtype_name(src_type) << " to " << dtype_name(dst_type)
+                        << ": null buffer for " << n << " elements");
+  const size_t src_size = dtype_size(src_type), dst_size = dtype_size(dst_type);
+  const auto* s = static_cast<const uint8_t*>(src);
+  auto* d = static_cast<uint8_t*>(dst);
+  const int64_t chunks = static_cast<int64_t>((n + kConvertChunk - 1) / kConvertChunk);
+#pragma omp parallel for schedule(static) if (chunks > 1)
+  for (int64_t c = 0; c < chunks; ++c) {
+    const size_t begin = static_cast<size_t>(c) * kConvertChunk;
+    const size_t count = std::min(kConvertChunk, n - begin);
+    if (src_type == dst_type) {
+      std::memcpy(d + begin * dst_size, s + begin * src_size, count * src_size);
+    } else {
+      convert_block(src_type, s + begin * src_size, dst_type, d + begin * dst_size, count);
+    }
   }
 }
 

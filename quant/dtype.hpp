@@ -1,5 +1,5 @@
-// Element types zinc reads and computes in, and the scalar conversions between them.
-// Quantized formats (NF4, INT4, INT8) arrive with the ZeRO-3 issue in this folder.
+// Element types zinc reads and computes in, the scalar conversions between them, and the
+// bulk conversions between the float types (F32, F16, BF16).
 #pragma once
 
 #include <cstddef>
@@ -39,5 +39,12 @@ bool cpu_has_f16c();
 
 // Converts n elements of a float type (F32, F16, BF16) to fp32. Throws for other types.
 void convert_to_f32(DType src_type, const void* src, float* dst, size_t n);
+
+// Converts n elements from src_type to dst_type, each of F32, F16, BF16 (throws naming the
+// type for any other). Every element equals the scalar conversions: widening is exact,
+// narrowing goes through fp32 with f32_to_f16 / f32_to_bf16 (round to nearest even), and
+// the same type in and out is a plain copy. OpenMP-parallel over chunks of a large n;
+// allocates nothing. src and dst must not overlap.
+void convert(DType src_type, const void* src, DType dst_type, void* dst, size_t n);
 
 }  // namespace zinc::quant

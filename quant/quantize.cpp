@@ -5,8 +5,10 @@
 #include <algorithm>
 #include <cmath>
 #include <cstring>
+#include <ostream>
 
 #include "quant/dtype.hpp"
+#include "quant/quant_detail.hpp"
 #include "runtime/common/error.hpp"
 
 namespace zinc::quant {
@@ -113,8 +115,24 @@ uint16_t f16_round_up(float x) {
   return h;
 }
 
-// Shape checks shared by quant_layout, quantize and dequantize.
-void check_shape(QuantFormat f, int64_t rows, int64_t cols, int group, const std::string& what) {
+// "the matrix given to FN (FORMAT)" in an error message, streamed only when a check fails
+// (quantize and dequantize check on every call and must not allocate).
+struct GivenTo {
+  const char* fn;
+  QuantFormat format;
+};
+
+std::ostream& operator<<(std::ostream& os, const GivenTo& g) {
+  return os << "the matrix given to " << g.fn << " (" << entry(g.format).name << ")";
+}
+
+}  // namespace
+
+namespace detail {
+
+// Shape checks shared by quant_layout, quantize, dequantize and check_view.
+template <class What>
+void check_shape(QuantFormat f, int64_t rows, int64_t cols, int group, const What& what) {
   if (f == QuantFormat::None) {
     ZINC_THROW(what << " uses quantization format none: it has no quantized layout (its "
                        "weights stay in the checkpoint's float dtype)");
@@ -129,6 +147,16 @@ void check_shape(QuantFormat f, int64_t rows, int64_t cols, int group, const std
              "group size " << group << " for " << what << " must be even: " << entry(f).name
                            << " packs two elements per byte");
 }
+
+void check_quant_shape(QuantFormat f, int64_t rows, int64_t cols, int group, const char* what) {
+  check_shape(f, rows, cols, group, what);
+}
+
+}  // namespace detail
+
+namespace {
+
+using detail::check_shape;
 
 void check_pointers(QuantFormat f, const void* codes, const void* scales, const void* mins,
                     int64_t rows, int64_t cols, const char* fn) {
@@ -412,7 +440,8 @@ QuantLayout quant_layout(QuantFormat f, int64_t rows, int64_t cols, int group,
   const size_t elems = static_cast<size_t>(rows) * static_cast<size_t>(cols);
   const size_t groups = elems / static_cast<size_t>(group);
   QuantLayout l;
-  l.codes_bytes = elems * static_cast<size_t>(quant_bits(f)) / 8;
+  l.codes_used_bytes = elems * static_cast<size_t>(quant_bits(f)) / 8;
+  l.codes_bytes = (l.codes_used_bytes + kCodesAlign - 1) / kCodesAlign * kCodesAlign;
   l.scales_bytes = groups * sizeof(uint16_t);
   l.mins_bytes = quant_has_mins(f) ? groups * sizeof(uint16_t) : 0;
   return l;
@@ -420,8 +449,7 @@ QuantLayout quant_layout(QuantFormat f, int64_t rows, int64_t cols, int group,
 
 void quantize(QuantFormat f, int group, const float* src, int64_t rows, int64_t cols,
               uint8_t* codes, uint16_t* scales, uint16_t* mins) {
-  const std::string what = std::string("the matrix given to quantize (") + entry(f).name + ")";
-  check_shape(f, rows, cols, group, what);
+  check_shape(f, rows, cols, group, GivenTo{"quantize", f});
   check_pointers(f, codes, scales, mins, rows, cols, "quantize");
   if (rows == 0 || cols == 0) return;
   ZINC_CHECK(src != nullptr, "quantize: src must not be null");
@@ -452,8 +480,7 @@ void quantize(QuantFormat f, int group, const float* src, int64_t rows, int64_t 
 
 void dequantize(QuantFormat f, int group, const uint8_t* codes, const uint16_t* scales,
                 const uint16_t* mins, int64_t rows, int64_t cols, float* dst) {
-  const std::string what = std::string("the matrix given to dequantize (") + entry(f).name + ")";
-  check_shape(f, rows, cols, group, what);
+  check_shape(f, rows, cols, group, GivenTo{"dequantize", f});
   check_pointers(f, codes, scales, mins, rows, cols, "dequantize");
   if (rows == 0 || cols == 0) return;
 
@@ -490,9 +517,7 @@ void dequantize(QuantFormat f, int group, const uint8_t* codes, const uint16_t* 
 
 void dequantize_reference(QuantFormat f, int group, const uint8_t* codes, const uint16_t* scales,
                           const uint16_t* mins, int64_t rows, int64_t cols, float* dst) {
-  const std::string what =
-      std::string("the matrix given to dequantize_reference (") + entry(f).name + ")";
-  check_shape(f, rows, cols, group, what);
+  check_shape(f, rows, cols, group, GivenTo{"dequantize_reference", f});
   check_pointers(f, codes, scales, mins, rows, cols, "dequantize_reference");
 
   for (int64_t r = 0; r < rows; ++r) {

@@ -4,11 +4,15 @@
 // is cut into groups of `group` consecutive elements along each row (the input dimension);
 // cols % group must be 0, and group must be even for the 4-bit formats. Each group has an
 // fp16 scale and, for asymmetric formats, an fp16 minimum. Storage of one matrix, in this
-// order, each part a plain array:
+// order, each part a plain array (QuantLayout gives the sizes and offsets):
 //   codes  [rows * cols * bits / 8] bytes, row-major; 4-bit formats pack two elements per
-//          byte with element 2k in the HIGH nibble of byte k (bitsandbytes' order)
-//   scales [rows * cols / group] fp16
-//   mins   [rows * cols / group] fp16 (asymmetric formats only)
+//          byte with element 2k in the HIGH nibble of byte k (bitsandbytes' order); then
+//          zero bytes up to the next multiple of kCodesAlign (the codes part, codes_bytes)
+//   scales [rows * cols / group] fp16, at offset codes_bytes
+//   mins   [rows * cols / group] fp16 (asymmetric formats only), right after the scales
+// The padding keeps scales and mins 2-byte aligned whatever the shape, so they can be read
+// in place (quant/quant_view.hpp); where rows * cols * bits / 8 is already a multiple of
+// kCodesAlign (every cols that is a multiple of 32) there is no padding.
 // Formats (x = weight, q = stored code):
 //   int8      symmetric:  s = absmax / 127;          q = round(x / s) in [-127, 127]; x' = q * s
 //   int8-asym DeepSpeed:  s = 255 / (max - min);     q = round((x - min) * s) in [0, 255];
@@ -61,21 +65,32 @@ bool quant_has_mins(QuantFormat f);     // asymmetric formats store a minimum pe
 // The 16 NF4 code values of bitsandbytes (create_normal_map), ascending, code[7] == 0.
 extern const float kNF4Codebook[16];
 
+// The codes part of a stored matrix is padded to a multiple of this many bytes.
+constexpr size_t kCodesAlign = 16;
+
+// Sizes (bytes) of one stored matrix's parts; offsets are relative to its first byte.
 struct QuantLayout {
-  size_t codes_bytes = 0;
-  size_t scales_bytes = 0;  // fp16 per group
-  size_t mins_bytes = 0;    // fp16 per group, asymmetric only
+  size_t codes_used_bytes = 0;  // rows * cols * bits / 8: the codes themselves
+  size_t codes_bytes = 0;       // codes_used_bytes rounded up to kCodesAlign (with the padding)
+  size_t scales_bytes = 0;      // fp16 per group
+  size_t mins_bytes = 0;        // fp16 per group, asymmetric only
+  size_t scales_offset() const { return codes_bytes; }
+  size_t mins_offset() const { return codes_bytes + scales_bytes; }
   size_t total() const { return codes_bytes + scales_bytes + mins_bytes; }
 };
 
 // Throws zinc::Error when group <= 0 or cols % group != 0 (naming `what`).
 QuantLayout quant_layout(QuantFormat f, int64_t rows, int64_t cols, int group, const std::string& what);
 
-// Quantizes src [rows, cols] fp32. mins may be null for symmetric formats.
+// Quantizes src [rows, cols] fp32 into three separate arrays: codes [codes_used_bytes]
+// (the padding of a stored matrix is not written), scales and mins [rows * cols / group].
+// mins may be null for symmetric formats. Allocates nothing.
 void quantize(QuantFormat f, int group, const float* src, int64_t rows, int64_t cols,
               uint8_t* codes, uint16_t* scales, uint16_t* mins);
 
 // Fast path (vectorised, OpenMP over rows): codes + scales (+ mins) -> fp32 dst [rows, cols].
+// scales and mins must be 2-byte aligned. Allocates nothing. (A stored matrix is usually
+// dequantized through a QuantView: quant/quant_view.hpp.)
 void dequantize(QuantFormat f, int group, const uint8_t* codes, const uint16_t* scales,
                 const uint16_t* mins, int64_t rows, int64_t cols, float* dst);
 

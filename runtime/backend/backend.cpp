@@ -1,52 +1,29 @@
+// Backend helpers and the backend factory (--backend).
 #include "runtime/backend/backend.hpp"
 
-#include "offload/pinned_pool.hpp"
+#include "runtime/backend/cpu/cpu_backend.hpp"
+#include "runtime/backend/cuda_probe.hpp"
 
 namespace zinc::runtime {
 
-void Backend::pin_host_memory(void* p, size_t bytes) { offload::mlock_pin(p, bytes); }
-
-DeviceBuffer& DeviceBuffer::operator=(DeviceBuffer&& o) noexcept {
-  if (this != &o) {
-    reset();
-    owner_ = o.owner_;
-    data_ = o.data_;
-    bytes_ = o.bytes_;
-    o.owner_ = nullptr;
-    o.data_ = nullptr;
-    o.bytes_ = 0;
-  }
-  return *this;
-}
-
-void DeviceBuffer::reset() noexcept {
-  if (owner_ && data_) {
-    owner_->raw_free(data_);
-    owner_->arena_->release(bytes_);
-  }
-  owner_ = nullptr;
-  data_ = nullptr;
-  bytes_ = 0;
-}
-
-Tensor DeviceBuffer::view(quant::DType t, std::initializer_list<int64_t> dims) const {
-  Tensor v(data_, t, dims);
-  ZINC_CHECK(v.bytes() <= bytes_, "tensor view of " << v.bytes() << " bytes over a buffer of "
-                                                    << bytes_ << " bytes");
+Tensor view_of(const DeviceBuffer& b, quant::DType t, std::initializer_list<int64_t> dims) {
+  Tensor v(b.data(), t, dims);
+  ZINC_CHECK(v.bytes() <= b.bytes(), "tensor view of " << v.bytes() << " bytes over a buffer of " << b.bytes()
+                                                       << " bytes");
   return v;
 }
 
-DeviceBuffer Backend::alloc(size_t bytes, const char* purpose) {
-  if (bytes == 0) return DeviceBuffer();
-  arena_->allocate(bytes, purpose);
-  void* p = nullptr;
-  try {
-    p = raw_alloc(bytes);
-  } catch (...) {
-    arena_->release(bytes);
-    throw;
+std::string available_backends() { return "cpu"; }
+
+std::unique_ptr<Backend> make_backend(const BackendOptions& o) {
+  if (o.name == "cpu") return std::make_unique<CpuBackend>(o.budget_bytes, o.threads);
+  if (o.name == "cuda") {
+    const int gpus = cuda_device_count();
+    ZINC_THROW("--backend cuda: this build has no CUDA backend yet (" << describe_cuda() << "; " << gpus
+                                                                      << " GPU" << (gpus == 1 ? "" : "s")
+                                                                      << " visible); use --backend cpu");
   }
-  return DeviceBuffer(this, p, bytes);
+  ZINC_THROW("--backend '" << o.name << "' is not a backend of this build (" << available_backends() << ")");
 }
 
 }  // namespace zinc::runtime

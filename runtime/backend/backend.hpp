@@ -1,17 +1,20 @@
-// Backend: where tensors live and how the model's ops run on them.
+// Backend: a Device (offload/device.hpp: memory, streams, events, async copies) with the
+// ops the model families need. Model code is written once against this interface
+// (docs/DESIGN.md); the CPU backend (backend/cpu) is the fp32 reference, the CUDA backend
+// runs the same ops as kernels and cuBLAS calls.
 //
-// Model code is written once against this interface (shared/DESIGN.md). The CPU backend
-// (backend/cpu) is the fp32 reference: its streams and events are no-ops and every op is
-// synchronous. The CUDA backend runs the same ops on streams, with events ordering the
-// weight copy -> gather -> compute pipeline (ggml-backend's optional-capability idea:
-// a backend that cannot overlap simply completes each call before returning).
+// Streams: every op and every copy names the stream it is queued on, and returns without
+// waiting for it (the CPU backend happens to finish first; callers must not rely on it).
+// compute_stream() is the backend's own stream for the forward pass and sampling; the
+// weight pipeline adds a copy and a comm stream and orders them with events.
 //
-// Memory: every allocation is accounted in the backend's MemoryArena, which has a hard
-// budget (a refused allocation names its purpose) and a high-water mark ("peak backend
-// memory" in the metrics). Ops take device Tensors; small integer inputs (token ids,
-// positions, masks) are uploaded into device tensors by the caller with copy_to_device.
+// Memory: device tensors are views of DeviceBuffers (budgeted in the arena). Host data
+// reaches ops only through upload()/download() on a stream, under the Device's lifetime
+// rule (pinned host memory that stays untouched until an event or host wait says the
+// copy is done). Nothing is allocated inside a decode step: callers size their buffers
+// once per run.
 //
-// Shapes: n = number of token rows (batch * new tokens), D = hidden size, V = vocab.
+// Shapes: n = token rows (batch * new tokens), D = hidden size, V = vocab.
 #pragma once
 
 #include <cstddef>
@@ -19,42 +22,21 @@
 #include <memory>
 #include <string>
 
-#include "offload/memory_arena.hpp"
-#include "partition/blob.hpp"
+#include "offload/device.hpp"
+#include "quant/quant_view.hpp"
+#include "runtime/backend/activation.hpp"
+#include "runtime/backend/sampling.hpp"
 #include "runtime/backend/tensor.hpp"
-#include "runtime/model/config.hpp"
 
 namespace zinc::runtime {
 
-class Backend;
+using offload::DeviceBuffer;
+using offload::HostBuffer;
 
-// Owning handle of backend memory; returns it to the backend (and its arena) when
-// destroyed. Move-only.
-class DeviceBuffer {
- public:
-  DeviceBuffer() = default;
-  DeviceBuffer(Backend* owner, void* data, size_t bytes) : owner_(owner), data_(data), bytes_(bytes) {}
-  ~DeviceBuffer() { reset(); }
-  DeviceBuffer(DeviceBuffer&& o) noexcept { *this = std::move(o); }
-  DeviceBuffer& operator=(DeviceBuffer&& o) noexcept;
-  DeviceBuffer(const DeviceBuffer&) = delete;
-  DeviceBuffer& operator=(const DeviceBuffer&) = delete;
+// A DeviceBuffer viewed as a tensor (checked to fit).
+Tensor view_of(const DeviceBuffer& b, quant::DType t, std::initializer_list<int64_t> dims);
 
-  void reset() noexcept;
-  void* data() const { return data_; }
-  size_t bytes() const { return bytes_; }
-  Tensor view(quant::DType t, std::initializer_list<int64_t> dims) const;
-
- private:
-  Backend* owner_ = nullptr;
-  void* data_ = nullptr;
-  size_t bytes_ = 0;
-};
-
-using StreamId = int;  // 0 = the default (compute) stream
-using EventId = int;
-
-// Geometry of one attention call over a KV cache laid out [B, Tmax, KVH, hd].
+// Geometry of one attention call over a KV cache laid out [B, t_max, KVH, hd].
 struct AttentionShape {
   int batch = 0;        // B
   int tq = 0;           // new tokens per sequence in this step
@@ -65,56 +47,47 @@ struct AttentionShape {
   int head_dim = 0;     // hd
 };
 
-class Backend {
+class Backend : public offload::Device {
  public:
-  virtual ~Backend() = default;
-  virtual std::string name() const = 0;
+  ~Backend() override = default;
   virtual quant::DType compute_dtype() const = 0;  // CPU: F32
+  const Stream& compute_stream() const { return compute_; }
 
-  // ---- memory ----
-  DeviceBuffer alloc(size_t bytes, const char* purpose);
-  offload::MemoryArena& arena() { return *arena_; }
-  const offload::MemoryArena& arena() const { return *arena_; }
-  // Host <-> device copies (synchronous on the CPU backend; ordered on `stream` on CUDA).
-  virtual void copy_to_device(const Tensor& dst, const void* host_src, StreamId stream = 0) = 0;
-  virtual void copy_to_host(void* host_dst, const Tensor& src, StreamId stream = 0) = 0;
-  // Uploads host data of type `src_type` (F32/F16/BF16) converted to the compute dtype.
+  // ---- tensor copies (async on `s`; the lifetime rule of offload/device.hpp) ----
+  void upload(const Tensor& dst, const void* host_src, const Stream& s) {
+    copy_to_device(dst.data, host_src, dst.bytes(), s);
+  }
+  void download(void* host_dst, const Tensor& src, const Stream& s) {
+    copy_to_host(host_dst, src.data, src.bytes(), s);
+  }
+  // Setup only (not async): host data of type `src_type` (F32/F16/BF16) converted to the
+  // compute dtype into `dst`; returns when `host_src` may be reused.
   virtual void upload_weights(const Tensor& dst, quant::DType src_type, const void* host_src) = 0;
 
-  // ---- streams and events (no-ops on the CPU backend) ----
-  virtual StreamId create_stream() { return 0; }
-  virtual EventId create_event() { return 0; }
-  virtual void record_event(EventId, StreamId) {}
-  virtual void wait_event(StreamId, EventId) {}
-  virtual void synchronize() {}
-  // Blocks the host until the work queued on `stream` so far has finished.
-  virtual void synchronize_stream(StreamId) {}
-  // Page-locks host memory for fast copies (offload/pinned_pool.hpp); throws zinc::Error
-  // saying why it failed. CPU backend: mlock; CUDA: cudaHostRegister.
-  virtual void pin_host_memory(void* p, size_t bytes);
-
-  // ---- ops; all tensors in the compute dtype unless noted ----
-  // out[i, :] = table[ids[i], :]; ids I32 [n]; table [V, D]; out [n, D]
-  virtual void embedding(const Tensor& ids, const Tensor& table, const Tensor& out) = 0;
+  // ---- ops; tensors in the compute dtype unless noted; each queued on `s` ----
+  // out[i, :] = table[ids[i], :]; ids I32 [n] (checked against V by the caller, before
+  // upload); table [V, D]; out [n, D]
+  virtual void embedding(const Tensor& ids, const Tensor& table, const Tensor& out, const Stream& s) = 0;
   // out = x * rsqrt(mean(x^2) + eps) * w; x, out [n, D]; w [D]
-  virtual void rms_norm(const Tensor& x, const Tensor& w, float eps, const Tensor& out) = 0;
+  virtual void rms_norm(const Tensor& x, const Tensor& w, float eps, const Tensor& out, const Stream& s) = 0;
   // out = (x - mean) / sqrt(var + eps) * w + b; w and b may be empty (no affine)
-  virtual void layer_norm(const Tensor& x, const Tensor& w, const Tensor& b, float eps,
-                          const Tensor& out) = 0;
+  virtual void layer_norm(const Tensor& x, const Tensor& w, const Tensor& b, float eps, const Tensor& out,
+                          const Stream& s) = 0;
   // out = x @ w^T + bias; x [n, in]; w [out, in] (PyTorch Linear layout); bias [out] or empty
-  virtual void linear(const Tensor& x, const Tensor& w, const Tensor& bias, const Tensor& out) = 0;
+  virtual void linear(const Tensor& x, const Tensor& w, const Tensor& bias, const Tensor& out,
+                      const Stream& s) = 0;
   // out = a + b (same shape; out may alias a or b)
-  virtual void add(const Tensor& a, const Tensor& b, const Tensor& out) = 0;
+  virtual void add(const Tensor& a, const Tensor& b, const Tensor& out, const Stream& s) = 0;
   // x = act(x), in place
-  virtual void activation(const Tensor& x, Activation act) = 0;
+  virtual void activation(const Tensor& x, Activation act, const Stream& s) = 0;
   // out = silu(gate) * up; gate, up, out [n, F]
-  virtual void silu_mul(const Tensor& gate, const Tensor& up, const Tensor& out) = 0;
+  virtual void silu_mul(const Tensor& gate, const Tensor& up, const Tensor& out, const Stream& s) = 0;
   // Rotary embedding, rotate-half (GPT-NeoX / HF LLaMA) form, in place.
   // x [n, heads, hd]; positions I32 [n]; inv_freq[i] = theta^(-2i/hd)
-  virtual void rope(const Tensor& x, const Tensor& positions, float theta) = 0;
+  virtual void rope(const Tensor& x, const Tensor& positions, float theta, const Stream& s) = 0;
   // Writes the step's keys or values into the cache.
   // src [B*tq, KVH*hd]; cache [B, t_max, KVH, hd]; rows b*tq+i go to cache[b, t0+i]
-  virtual void kv_write(const Tensor& src, const Tensor& cache, const AttentionShape& s) = 0;
+  virtual void kv_write(const Tensor& src, const Tensor& cache, const AttentionShape& sh, const Stream& s) = 0;
   // Causal attention of the step's queries over the cache,
   // softmax(q k^T * scale + alibi) v.
   // q [B*tq, H*hd]; k_cache, v_cache [B, t_max, KVH, hd]; key_mask U8 [B, t_max]
@@ -123,29 +96,40 @@ class Backend {
   // alibi_slopes F32 [H] or empty: adds slope[h] * p(b, j), where p(b, j) = the number of
   // real keys of sequence b before j (BLOOM's cumsum(mask) - 1). out [B*tq, H*hd]
   virtual void attention(const Tensor& q, const Tensor& k_cache, const Tensor& v_cache,
-                         const Tensor& key_mask, const Tensor& alibi_slopes,
-                         const AttentionShape& s, float scale, const Tensor& out) = 0;
+                         const Tensor& key_mask, const Tensor& alibi_slopes, const AttentionShape& sh,
+                         float scale, const Tensor& out, const Stream& s) = 0;
   // Splits a fused projection laid out per head as [q(hd) k(hd) v(hd)] (BLOOM's
   // query_key_value): qkv [n, H*3*hd] -> q, k, v [n, H*hd].
-  virtual void split_qkv(const Tensor& qkv, int heads, int head_dim, const Tensor& q,
-                         const Tensor& k, const Tensor& v) = 0;
+  virtual void split_qkv(const Tensor& qkv, int heads, int head_dim, const Tensor& q, const Tensor& k,
+                         const Tensor& v, const Stream& s) = 0;
   // out[b, :] = x[b*tq + tq-1, :]: the last new row of every sequence; x [B*tq, D]; out [B, D]
-  virtual void last_rows(const Tensor& x, int batch, int tq, const Tensor& out) = 0;
-  // x *= s, in place
-  virtual void scale(const Tensor& x, float s) = 0;
-  // Param p of a gathered layer blob (device bytes, blob[0] = the blob's first byte) into
-  // `out` (compute dtype, p's shape): dequantizes or converts from the stored dtype.
-  virtual void unpack_param(const partition::BlobParam& p, int group_size, const uint8_t* blob,
-                            const Tensor& out) = 0;
+  virtual void last_rows(const Tensor& x, int batch, int tq, const Tensor& out, const Stream& s) = 0;
+  // out (compute dtype, src's element count) = the stored tensor `src` (device memory,
+  // e.g. a gathered layer blob) dequantized or converted; bit-exact with quant::dequantize.
+  virtual void dequantize(const quant::QuantView& src, const Tensor& out, const Stream& s) = 0;
+  // One token per row of logits [B, V] (compute dtype) into ids I32 [B]: argmax (lowest
+  // index on ties) when opts.greedy(), else transformers' temperature -> top-k -> top-p ->
+  // draw, with row b's uniform draw sequence_uniform(keys[b], counter) (sampling.hpp);
+  // keys I64 [B] (the bits of each row's sequence_key).
+  virtual void sample(const Tensor& logits, const SamplingOptions& opts, const Tensor& keys,
+                      uint64_t counter, const Tensor& ids, const Stream& s) = 0;
 
  protected:
-  explicit Backend(std::unique_ptr<offload::MemoryArena> arena) : arena_(std::move(arena)) {}
-  virtual void* raw_alloc(size_t bytes) = 0;
-  virtual void raw_free(void* p) noexcept = 0;
-
- private:
-  friend class DeviceBuffer;
-  std::unique_ptr<offload::MemoryArena> arena_;
+  using offload::Device::Device;
+  // Created by the derived constructor and released by the derived destructor: the
+  // driver of its handle is the derived object.
+  Stream compute_;
 };
+
+struct BackendOptions {
+  std::string name = "cpu";  // --backend
+  size_t budget_bytes = 0;   // --gpu-memory-budget; 0 = unlimited
+  int threads = 0;           // CPU backend: OpenMP/OpenBLAS threads (0 = their defaults)
+};
+
+// The backend a name asks for; throws zinc::Error naming the choices this build has.
+std::unique_ptr<Backend> make_backend(const BackendOptions& opts);
+// "cpu" (and "cuda" once the CUDA backend is built): for --help and `zinc --version`.
+std::string available_backends();
 
 }  // namespace zinc::runtime

@@ -14,21 +14,18 @@
 #include <sstream>
 #include <vector>
 
-#include "offload/cpu_attention.hpp"
+#include "runtime/backend/cpu/cpu_attention.hpp"
 #include "offload/host_bandwidth.hpp"
 #include "offload/host_kv_cache.hpp"
 #include "offload/memory_arena.hpp"
 #include "runtime/cli/options.hpp"
+#include "runtime/common/hash.hpp"
+#include "runtime/common/stats.hpp"
 
 namespace po = boost::program_options;
 
 namespace zinc::cli {
 namespace {
-
-double median(std::vector<double> v) {
-  std::sort(v.begin(), v.end());
-  return v[v.size() / 2];
-}
 
 std::string cpu_model() {
   std::ifstream in("/proc/cpuinfo");
@@ -51,14 +48,14 @@ std::string utc_now() {
   return buf;
 }
 
-std::vector<offload::KvStorage> parse_storage_list(const std::string& list) {
-  std::vector<offload::KvStorage> out;
+std::vector<quant::KvStorage> parse_storage_list(const std::string& list) {
+  std::vector<quant::KvStorage> out;
   std::stringstream ss(list);
   std::string item;
   while (std::getline(ss, item, ',')) {
     if (item.empty()) continue;
     try {
-      out.push_back(offload::parse_kv_storage(item));
+      out.push_back(quant::parse_kv_storage(item));
     } catch (const Error& e) {
       throw UsageError(std::string("--kv-quant: ") + e.what());
     }
@@ -69,16 +66,13 @@ std::vector<offload::KvStorage> parse_storage_list(const std::string& list) {
 
 // Deterministic test values in [-sqrt(3), sqrt(3)) (variance 1) from a counter (splitmix64).
 inline float hash_value(uint64_t x) {
-  x += 0x9e3779b97f4a7c15ull;
-  x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ull;
-  x = (x ^ (x >> 27)) * 0x94d049bb133111ebull;
-  x ^= x >> 31;
+  x = splitmix64_next(x);
   return (static_cast<float>(x >> 40) * (1.0f / 16777216.0f) - 0.5f) * 3.4641016f;
 }
 
 // Fills positions 0..context-1 of a cache through kv_store, a block of positions at a time
 // (the same values for every storage: value = f(tensor, b, j, h, d)).
-void fill_cache(const offload::KvView& view, int tensor, int batch, int kv_heads, int context,
+void fill_cache(const quant::KvView& view, int tensor, int batch, int kv_heads, int context,
                 int hd) {
   constexpr int kBlock = 64;
   const int64_t row = static_cast<int64_t>(kv_heads) * hd;
@@ -92,12 +86,12 @@ void fill_cache(const offload::KvView& view, int tensor, int batch, int kv_heads
       src[e] =
           hash_value((((static_cast<uint64_t>(tensor) * batch + b) * context + j) * row) + e % row);
     }
-    offload::kv_store(view, src.data(), batch, tq, t0, kv_heads);
+    quant::kv_store(view, src.data(), batch, tq, t0, kv_heads);
   }
 }
 
 struct Result {
-  offload::KvStorage storage;
+  quant::KvStorage storage;
   std::string isa;
   size_t bytes = 0;     // K + V bytes read per step
   double fill_s = 0;    // kv_store of the whole cache
@@ -163,7 +157,7 @@ int run_attnbench(const AttnBenchOptions& o) {
   std::vector<float> q(static_cast<size_t>(B) * H * hd);
   for (size_t e = 0; e < q.size(); ++e) q[e] = hash_value(0x51ull << 40 | e);
   std::vector<uint8_t> mask(static_cast<size_t>(B) * T, 1);
-  offload::CpuAttentionProblem p;
+  runtime::CpuAttentionProblem p;
   p.batch = B;
   p.tq = 1;
   p.t0 = T - 1;
@@ -181,8 +175,8 @@ int run_attnbench(const AttnBenchOptions& o) {
     Result r;
     r.storage = s;
     offload::HostKvCache cache(offload::HostKvShape{1, B, KVH, T, hd, o.group_size}, s);
-    const offload::KvView k = cache.k(0), v = cache.v(0);
-    r.isa = offload::cpu_attention_isa(k);
+    const quant::KvView k = cache.k(0), v = cache.v(0);
+    r.isa = runtime::cpu_attention_isa(k);
     auto t0 = std::chrono::steady_clock::now();
     fill_cache(k, 0, B, KVH, T, hd);
     fill_cache(v, 1, B, KVH, T, hd);
@@ -194,7 +188,7 @@ int run_attnbench(const AttnBenchOptions& o) {
       const double ps = probe.pass_seconds();
       if (rep >= 0) probe_s.push_back(ps);
       t0 = std::chrono::steady_clock::now();
-      offload::cpu_attention(p, k, v);
+      runtime::cpu_attention(p, k, v);
       const double sec =
           std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
       if (rep >= 0) times.push_back(sec);
@@ -205,7 +199,7 @@ int run_attnbench(const AttnBenchOptions& o) {
     r.read_gbs = probe.bytes() / median(probe_s) / 1e9;
     r.fraction = r.gbs / r.read_gbs;
     all_probe_s.insert(all_probe_s.end(), probe_s.begin(), probe_s.end());
-    if (s == offload::KvStorage::F32) out_f32 = out;
+    if (s == quant::KvStorage::F32) out_f32 = out;
     if (!out_f32.empty()) {
       double e = 0;
       for (size_t i = 0; i < out.size(); ++i)
@@ -236,7 +230,7 @@ int run_attnbench(const AttnBenchOptions& o) {
       std::snprintf(err, sizeof err, "%.2e", r.max_err);
     }
     std::printf("%-8s %-6s %14zu %10.3f %10.2f %10.2f %9.1f %11s %9.2f\n",
-                offload::kv_storage_name(r.storage), r.isa.c_str(), r.bytes, r.median_s * 1e3,
+                quant::kv_storage_name(r.storage), r.isa.c_str(), r.bytes, r.median_s * 1e3,
                 r.gbs, r.read_gbs, 100.0 * r.fraction, err, r.fill_s);
   }
   std::printf(
@@ -255,7 +249,7 @@ int run_attnbench(const AttnBenchOptions& o) {
     nlohmann::json rows = nlohmann::json::array();
     for (const auto& r : results) {
       rows.push_back(
-          {{"storage", offload::kv_storage_name(r.storage)},
+          {{"storage", quant::kv_storage_name(r.storage)},
            {"isa", r.isa},
            {"kv_bytes", r.bytes},
            {"median_s", r.median_s},

@@ -1,17 +1,16 @@
 #include "runtime/cli/generate_command.hpp"
 
 #include <algorithm>
-#include <chrono>
 #include <fstream>
 #include <iostream>
 #include <thread>
 
 #include "offload/memory_arena.hpp"
-#include "runtime/backend/cpu/cpu_backend.hpp"
 #include "runtime/generate/generator.hpp"
 #include "runtime/cli/prompts.hpp"
 #include "runtime/generate/metrics.hpp"
 #include "runtime/model/loader.hpp"
+#include "runtime/common/clock.hpp"
 
 namespace zinc::cli {
 namespace {
@@ -60,10 +59,10 @@ void print_zero_stats(std::ostream& os, const runtime::ZeroWeights& z, int ranks
      << " chunk" << (pin.chunks() == 1 ? "" : "s") << ", " << pin.pin_seconds() << " s to map and pin"
      << (pin.pinned() ? "" : " (NOT pinned: " + pin.pin_error() + ")") << "\n";
   os << "pipeline (rank 0, " << z.slots() << " slots): busy disk " << s.disk_s << " s, copy " << s.copy_s
-     << " s, gather " << s.gather_s << " s, dequantize " << s.unpack_s << " s; compute ran "
-     << s.compute_s << " s and waited " << s.wait_s() << " s for them (disk " << s.wait_disk_s
-     << ", copy " << s.wait_copy_s << ", gather " << s.wait_gather_s << ", dequantize " << s.wait_unpack_s
-     << ", other " << s.wait_other_s << ")\n";
+     << " s, gather " << s.gather_s << " s, dequantize " << s.dequantize_s << " s; compute ran "
+     << s.compute_s << " s (dequantize included) and waited " << s.wait_s() << " s for the weights (disk "
+     << s.wait_disk_s << ", copy " << s.wait_copy_s << ", gather " << s.wait_gather_s << ", other "
+     << s.wait_other_s << ")\n";
   if (s.source_bytes > 0)
     os << "NVMe tier: " << offload::format_bytes(s.source_bytes)
        << " read with io_uring O_DIRECT (CRC-checked, read ahead), "
@@ -83,9 +82,9 @@ nlohmann::json zero_stats_json(const runtime::ZeroWeights& z, int ranks) {
           {"streamed_bytes_per_pass", p.streamed_bytes_per_pass},
           {"pinned_bytes", pin.reserved_bytes()}, {"pin_s", pin.pin_seconds()},
           {"pinned", pin.pinned()},
-          {"busy_s", {{"disk", s.disk_s}, {"copy", s.copy_s}, {"gather", s.gather_s}, {"unpack", s.unpack_s}}},
+          {"busy_s", {{"disk", s.disk_s}, {"copy", s.copy_s}, {"gather", s.gather_s}, {"dequantize", s.dequantize_s}}},
           {"wait_s", {{"disk", s.wait_disk_s}, {"copy", s.wait_copy_s}, {"gather", s.wait_gather_s},
-                      {"unpack", s.wait_unpack_s}, {"other", s.wait_other_s}}},
+                      {"other", s.wait_other_s}}},
           {"compute_s", s.compute_s},           {"nvme_bytes", s.source_bytes}};
 }
 
@@ -108,7 +107,12 @@ int run_generate(const GenerateOptions& opts, collectives::Communicator& comm, i
   if (threads == 0)
     threads = std::max(1, static_cast<int>(std::thread::hardware_concurrency()) / std::max(1, local_ranks));
   const size_t budget = o.memory_budget.empty() ? 0 : offload::parse_bytes(o.memory_budget);
-  runtime::CpuBackend backend(budget, threads);
+  runtime::BackendOptions bo;
+  bo.name = o.backend;
+  bo.budget_bytes = budget;
+  bo.threads = threads;
+  const std::unique_ptr<runtime::Backend> backend_owner = runtime::make_backend(bo);
+  runtime::Backend& backend = *backend_owner;
 
   runtime::LoadOptions lo;
   lo.model = o.model;
@@ -117,16 +121,14 @@ int run_generate(const GenerateOptions& opts, collectives::Communicator& comm, i
   lo.group_size = o.group_size;
   lo.group_size_given = o.group_size_given;
   lo.force_zero = o.zero;
-  const runtime::OffloadChoice offload = runtime::parse_offload(o.offload);
-  const offload::KvStorage kv_storage = runtime::parse_kv_quant(o.kv_quant, backend.compute_dtype());
-  lo.offload = offload.tier;
+  const offload::Tier tier = offload::parse_offload(o.offload);
+  const quant::KvStorage kv_storage = runtime::parse_kv_quant(o.kv_quant, backend.compute_dtype());
+  lo.offload = tier;
   lo.pipeline.prefetch_depth = o.prefetch_depth;
   lo.pipeline.max_resident = o.resident_blobs;
   lo.pipeline.host_budget = o.cpu_memory_budget.empty() ? 0 : offload::parse_bytes(o.cpu_memory_budget);
   using Policy = offload::PlacementRequest::Policy;
-  lo.pipeline.residency = offload.all_resident ? Policy::All
-                          : (budget != 0 || o.resident_blobs >= 0) ? Policy::Fill
-                                                                   : Policy::None;
+  lo.pipeline.residency = (budget != 0 || o.resident_blobs >= 0) ? Policy::Fill : Policy::None;
   // The largest step any rank takes (the same on every rank: the plan must agree).
   const size_t per_rank = (n + size - 1) / size;
   size_t longest = 0;
@@ -137,9 +139,9 @@ int run_generate(const GenerateOptions& opts, collectives::Communicator& comm, i
   lo.kv_on_device = !o.kv_offload;
   lo.nvme.queue_depth = o.nvme_queue_depth;
   lo.nvme.block_bytes = offload::parse_bytes(o.nvme_block_size);
-  const auto t0 = std::chrono::steady_clock::now();
+  const double t0 = now_s();
   runtime::LoadedModel loaded = runtime::load_for_generation(lo, backend, comm);
-  const double load_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  const double load_s = seconds_since(t0);
   runtime::Model& model = *loaded.model;
 
   std::vector<runtime::Prompt> mine;
@@ -181,7 +183,7 @@ int run_generate(const GenerateOptions& opts, collectives::Communicator& comm, i
   }
   runtime::print_metrics_table(std::cout, metrics);
   if (loaded.zero) print_zero_stats(std::cout, *loaded.zero, size);
-  std::cout << "KV cache: " << (o.kv_offload ? std::string("host memory (") + offload::kv_storage_name(kv_storage) +
+  std::cout << "KV cache: " << (o.kv_offload ? std::string("host memory (") + quant::kv_storage_name(kv_storage) +
                                                    "), attention on the CPU"
                                              : std::string("device"))
             << "\n";
@@ -205,7 +207,7 @@ int run_generate(const GenerateOptions& opts, collectives::Communicator& comm, i
     j["offload"] = o.offload;
     j["prefetch_depth"] = o.prefetch_depth;
     j["kv_placement"] = o.kv_offload ? "host" : "device";
-    j["kv_storage"] = o.kv_offload ? offload::kv_storage_name(kv_storage) : quant::dtype_name(backend.compute_dtype());
+    j["kv_storage"] = o.kv_offload ? quant::kv_storage_name(kv_storage) : quant::dtype_name(backend.compute_dtype());
     if (loaded.zero) j["zero"] = zero_stats_json(*loaded.zero, size);
     std::ofstream f(o.metrics_json);
     ZINC_CHECK(f.good(), o.metrics_json << ": cannot open for writing");

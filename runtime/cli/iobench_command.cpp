@@ -10,12 +10,12 @@
 #include <nlohmann/json.hpp>
 
 #include "offload/memory_arena.hpp"
+#include "offload/nvme_reader.hpp"
+#include "offload/pinned_pool.hpp"
+#include "offload/shard_read_ahead.hpp"
 #include "partition/shard.hpp"
 #include "partition/store.hpp"
 #include "runtime/cli/options.hpp"
-#include "offload/pinned_pool.hpp"
-#include "runtime/model/loader.hpp"
-#include "runtime/model/shard_read_ahead.hpp"
 
 namespace po = boost::program_options;
 
@@ -78,7 +78,7 @@ int run_iobench(const IoBenchOptions& o) {
   // tier: every shard of every blob for `ranks` ranks, read through the NVMe tier's disk
   // stage as generate runs it: ShardReadAhead (R readers, a ring of pinned staging buffers)
   // over the NVMe SliceReader (aligned reads, zero padding, page CRC-32C checks).
-  std::vector<runtime::ShardReadAhead::Read> cycle;
+  std::vector<offload::ShardReadAhead::Read> cycle;
   size_t max_shard = 0;
   uint64_t tier_bytes = 0;
   for (size_t b = 0; b < ms.size(); ++b) {
@@ -89,17 +89,17 @@ int run_iobench(const IoBenchOptions& o) {
       max_shard = std::max(max_shard, range.shard_bytes);
     }
   }
-  offload::PinnedPool pool(offload::mlock_pin, partition::round_up(max_shard, 4096) * o.staging);
+  offload::PinnedPool pool(offload::mlock_pin, partition::round_up(max_shard, partition::kPageBytes) * o.staging);
   std::vector<uint8_t*> staging;
   for (int i = 0; i < o.staging; ++i) staging.push_back(pool.allocate(max_shard));
   // Raw and tier passes alternate, so a disk whose speed drifts (a VM's) affects both alike.
   std::vector<double> tier_s;
   for (int r = 0; r < o.repeat; ++r) {
     raw_pass();
-    std::vector<runtime::SliceReader> readers;
-    for (int i = 0; i < o.readers; ++i) readers.push_back(runtime::nvme_slice_reader(store, uo, nullptr));
+    std::vector<offload::SliceReader> readers;
+    for (int i = 0; i < o.readers; ++i) readers.push_back(offload::nvme_slice_reader(store, uo, nullptr));
     const auto t0 = std::chrono::steady_clock::now();
-    runtime::ShardReadAhead ahead(std::move(readers), cycle, staging);
+    offload::ShardReadAhead ahead(std::move(readers), cycle, staging);
     double b0 = 0, b1 = 0;
     for (uint64_t k = 0; k < cycle.size(); ++k) {
       ahead.get(k, &b0, &b1);

@@ -9,6 +9,7 @@
 #include <thread>
 
 #include "collectives/mpi_communicator.hpp"
+#include "runtime/backend/backend.hpp"
 #include "runtime/backend/cuda_probe.hpp"
 #include "runtime/cli/attnbench_command.hpp"
 #include "runtime/cli/generate_command.hpp"
@@ -52,7 +53,9 @@ int dispatch(int argc, char** argv, zinc::collectives::MpiCommunicator& comm, in
     return 0;
   }
   if (cmd == "--version") {
-    if (root) std::cout << "zinc " << ZINC_VERSION << " (" << zinc::runtime::describe_cuda() << ")\n";
+    if (root)
+      std::cout << "zinc " << ZINC_VERSION << "\nbackends: " << zinc::runtime::available_backends() << "\ncuda: "
+                << zinc::runtime::describe_cuda() << "\n";
     return 0;
   }
   namespace cli = zinc::cli;

@@ -147,6 +147,8 @@ bool parse_generate_options(int argc, char** argv, GenerateOptions* o, std::stri
       ("top-k", po::value<int>(&o->top_k)->default_value(0), "keep the k most likely tokens (0: off)")
       ("top-p", po::value<float>(&o->top_p)->default_value(1.0f, "1"), "nucleus sampling mass (1: off)")
       ("seed", po::value<uint64_t>(&o->seed)->default_value(0), "random seed for sampling")
+      ("backend", po::value<std::string>(&o->backend)->default_value("cpu"),
+       "where the model's ops run: cpu (this build's backends: see zinc --version)")
       ("threads", po::value<int>(&o->threads)->default_value(0),
        "CPU threads per rank (0: cores on the node / ranks on the node)")
       ("gpu-memory-budget", po::value<std::string>(&o->memory_budget),

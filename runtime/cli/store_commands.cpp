@@ -9,7 +9,8 @@
 
 #include "offload/memory_arena.hpp"
 #include "partition/store.hpp"
-#include "runtime/model/loader.hpp"
+#include "runtime/model/blob_source.hpp"
+#include "runtime/model/config.hpp"
 
 namespace zinc::cli {
 namespace {

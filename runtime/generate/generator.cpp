@@ -1,16 +1,17 @@
+// The generation loop (the contract is in generator.hpp). Per run: one KV cache, one
+// logits buffer, the model's workspace and the pinned step buffers, all sized for the
+// largest micro-batch; per step: the forward, the sample op and one host wait for the B
+// token ids — the only device -> host traffic of a step.
 #include "runtime/generate/generator.hpp"
 
 #include <algorithm>
-#include <chrono>
+#include <cstring>
 
+#include "runtime/common/clock.hpp"
 #include "runtime/generate/batch.hpp"
 
 namespace zinc::runtime {
 namespace {
-
-double now_s() {
-  return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count();
-}
 
 void check_prompts(const ModelConfig& c, const std::vector<Prompt>& prompts,
                    const GenerationOptions& opts) {
@@ -40,55 +41,84 @@ bool all_done(int unfinished, collectives::Communicator* lockstep) {
   return lockstep->allreduce_max({static_cast<double>(unfinished)})[0] == 0.0;
 }
 
+// Everything a run allocates, once, for micro-batches of up to `batch` sequences with
+// prompts of up to `prompt_len` tokens.
+struct RunBuffers {
+  RunBuffers(Model& model, Backend& be, int batch, int prompt_len, const GenerationOptions& opts)
+      : kv(be, kv_shape(model.config()), batch, prompt_len + opts.max_new_tokens, opts.kv, batch * prompt_len) {
+    const ModelConfig& c = model.config();
+    const quant::DType t = be.compute_dtype();
+    model.reserve(batch, prompt_len);
+    logits = be.alloc(static_cast<size_t>(batch) * c.vocab_size * quant::dtype_size(t), "logits");
+    ids = be.alloc(static_cast<size_t>(batch) * sizeof(int32_t), "sampled token ids");
+    keys = be.alloc(static_cast<size_t>(batch) * sizeof(int64_t), "sampling stream keys");
+    const size_t rows = static_cast<size_t>(batch) * prompt_len;
+    host_ids = be.alloc_host(rows * sizeof(int32_t), "step token ids");
+    host_positions = be.alloc_host(rows * sizeof(int32_t), "step positions");
+    host_sampled = be.alloc_host(static_cast<size_t>(batch) * sizeof(int32_t), "sampled token ids (host)");
+    host_keys = be.alloc_host(static_cast<size_t>(batch) * sizeof(int64_t), "sampling stream keys (host)");
+    sampled = be.create_event();
+  }
+  KvCache kv;
+  DeviceBuffer logits, ids, keys;
+  HostBuffer host_ids, host_positions, host_sampled, host_keys;  // pinned
+  Event sampled;  // the step's token ids are on the host
+};
+
 // Runs one micro-batch: prompts [chunk_first, chunk_first + chunk.size()) of the request.
 // A throwaway batch (filler: this rank has no prompts left but others do) only keeps the
 // forwards in step; its tokens are dropped.
-void run_micro_batch(Model& model, Backend& backend, const std::vector<const Prompt*>& chunk,
-                     size_t chunk_first, bool filler, const GenerationOptions& opts,
-                     GenerationResult* result) {
+void run_micro_batch(Model& model, Backend& backend, RunBuffers& rb, const std::vector<const Prompt*>& chunk,
+                     size_t chunk_first, bool filler, const GenerationOptions& opts, GenerationResult* result) {
   const ModelConfig& c = model.config();
+  const Stream& stream = backend.compute_stream();
   const int32_t pad = pad_token(c);
-  std::vector<const std::vector<int32_t>*> ids;
-  for (const Prompt* p : chunk) ids.push_back(&p->ids);
-  const PaddedBatch pb = make_padded_batch(ids, pad);
+  std::vector<const std::vector<int32_t>*> prompt_ids;
+  for (const Prompt* p : chunk) prompt_ids.push_back(&p->ids);
+  const PaddedBatch pb = make_padded_batch(prompt_ids, pad);
   const int B = pb.batch, T = pb.length, V = c.vocab_size;
+  const quant::DType t = backend.compute_dtype();
 
-  KvCache kv(backend, c, B, T + opts.max_new_tokens, opts.kv);
+  KvCache& kv = rb.kv;
+  kv.begin(B);
   kv.set_mask(0, T, pb.mask.data());
-  DeviceBuffer logits_buf =
-      backend.alloc(static_cast<size_t>(B) * V * quant::dtype_size(backend.compute_dtype()), "logits");
-  const Tensor logits = logits_buf.view(backend.compute_dtype(), {B, V});
-  ZINC_CHECK(backend.compute_dtype() == quant::DType::F32,
-             "generate: logits in " << quant::dtype_name(backend.compute_dtype())
-                                    << " need a conversion step");
-  std::vector<float> host_logits(static_cast<size_t>(B) * V);
+  const Tensor logits = view_of(rb.logits, t, {B, V});
+  const Tensor ids = view_of(rb.ids, quant::DType::I32, {B});
+  const Tensor keys = view_of(rb.keys, quant::DType::I64, {B});
+  int32_t* step_ids = rb.host_ids.as<int32_t>();
+  int32_t* step_pos = rb.host_positions.as<int32_t>();
+  const int32_t* sampled = rb.host_sampled.as<int32_t>();
+  for (int b = 0; b < B; ++b)
+    rb.host_keys.as<int64_t>()[b] = static_cast<int64_t>(sequence_key(opts.sampling.seed, chunk[b]->index));
+  backend.upload(keys, rb.host_keys.data(), stream);
+  std::memcpy(step_ids, pb.ids.data(), pb.ids.size() * sizeof(int32_t));
+  std::memcpy(step_pos, pb.positions.data(), pb.positions.size() * sizeof(int32_t));
 
-  std::vector<SequenceRng> rngs;
-  for (const Prompt* p : chunk) rngs.emplace_back(opts.sampling.seed, p->index);
   std::vector<std::vector<int32_t>> out(B);
   std::vector<bool> finished(B, false);
-  std::vector<int32_t> step_ids(B), step_pos(pb.next_position);
   std::vector<uint8_t> ones(B, 1);
-  std::vector<float> work;
 
   GenerationStats& st = result->stats;
   const double t_start = now_s();
   double t_first = t_start;
-  StepInputs in{B, T, 0, pb.ids.data(), pb.positions.data()};
+  StepInputs in{B, T, 0, step_ids, step_pos};
   int forwards = 0;
   for (int s = 0;; ++s) {
     model.forward(in, kv, logits, false);
     ++forwards;
-    backend.copy_to_host(host_logits.data(), logits);
-    backend.synchronize();
+    // Only the B token ids come back; the host wait also retires this step's uploads
+    // (ids, positions, mask), so their pinned buffers may be rewritten below.
+    backend.sample(logits, opts.sampling, keys, static_cast<uint64_t>(s), ids, stream);
+    backend.download(rb.host_sampled.data(), ids, stream);
+    rb.sampled.record(stream);
+    rb.sampled.synchronize();
     int unfinished = 0;
     for (int b = 0; b < B; ++b) {
       if (finished[b]) {
         step_ids[b] = pad;  // as transformers: a finished row keeps being fed the pad token
         continue;
       }
-      const int32_t tok = sample_token(host_logits.data() + static_cast<size_t>(b) * V, V,
-                                       opts.sampling, rngs[b], work);
+      const int32_t tok = sampled[b];
       out[b].push_back(tok);
       step_ids[b] = tok;
       if (c.is_eos(tok) || filler) finished[b] = true; else ++unfinished;
@@ -102,7 +132,7 @@ void run_micro_batch(Model& model, Backend& backend, const std::vector<const Pro
     // Step s feeds the token chosen at s, at cache index T + s and position len + s.
     kv.set_mask(T + s, 1, ones.data());
     for (int b = 0; b < B; ++b) step_pos[b] = pb.next_position[b] + s;
-    in = StepInputs{B, 1, T + s, step_ids.data(), step_pos.data()};
+    in = StepInputs{B, 1, T + s, step_ids, step_pos};
   }
   st.decode_s += now_s() - t_first;
   st.decode_steps += forwards - 1;
@@ -137,13 +167,21 @@ GenerationResult generate(Model& model, Backend& backend, const std::vector<Prom
   if (opts.lockstep && opts.lockstep->size() > 1)
     batches = static_cast<size_t>(opts.lockstep->allreduce_max({static_cast<double>(batches)})[0]);
   const Prompt filler{{model.config().bos_token_id >= 0 ? model.config().bos_token_id : 0}, 0};
+  // Sized once for the largest micro-batch: its sequence count and longest prompt.
+  int max_batch = 1, max_len = 1;
+  for (size_t mb = 0; mb * step < prompts.size(); ++mb) {
+    const size_t first = mb * step, last = std::min(prompts.size(), first + step);
+    max_batch = std::max(max_batch, static_cast<int>(last - first));
+    for (size_t i = first; i < last; ++i) max_len = std::max(max_len, static_cast<int>(prompts[i].ids.size()));
+  }
+  RunBuffers buffers(model, backend, max_batch, max_len, opts);
   for (size_t mb = 0; mb < batches; ++mb) {
     const size_t first = mb * step;
     std::vector<const Prompt*> chunk;
     for (size_t i = first; i < std::min(prompts.size(), first + step); ++i) chunk.push_back(&prompts[i]);
     const bool is_filler = chunk.empty();
     if (is_filler) chunk.push_back(&filler);
-    run_micro_batch(model, backend, chunk, first, is_filler, opts, &result);
+    run_micro_batch(model, backend, buffers, chunk, first, is_filler, opts, &result);
     if (!is_filler) ++st.micro_batches;
   }
   st.weight_bytes = model.weight_bytes();

@@ -8,8 +8,8 @@
 
 #include "collectives/communicator.hpp"
 #include "runtime/backend/backend.hpp"
-#include "runtime/generate/sampler.hpp"
-#include "runtime/model/kv_cache.hpp"
+#include "runtime/backend/kv_cache.hpp"
+#include "runtime/backend/sampling.hpp"
 #include "runtime/model/model.hpp"
 
 namespace zinc::runtime {
@@ -31,7 +31,8 @@ struct Prompt {
   uint64_t index = 0;  // position in the whole request: seeds its random stream
 };
 
-// Sums over micro-batches; times in seconds, measured after backend.synchronize().
+// Sums over micro-batches; times in seconds on the host clock, each step ending with the
+// host wait for its token ids.
 struct GenerationStats {
   double load_s = 0;           // filled by the caller (model load)
   double prefill_s = 0;        // first forward of each micro-batch incl. choosing token 1

@@ -11,9 +11,10 @@
 // Blobs: "embed" = word_embeddings + its LayerNorm; "layer.NNNN"; "head" = ln_f (+ lm_head
 // when untied). Names are the Hugging Face ones ("transformer.*"); checkpoints without the
 // "transformer." prefix (the original bigscience files) are mapped.
+#include <algorithm>
 #include <cmath>
 
-#include "runtime/model/layers.hpp"
+#include "runtime/model/decoder.hpp"
 
 namespace zinc::runtime {
 namespace {
@@ -22,8 +23,6 @@ const std::string kRoot = "transformer.";
 const std::string kEmbed = kRoot + "word_embeddings.weight";
 
 std::string layer_prefix(int l) { return kRoot + "h." + std::to_string(l) + "."; }
-
-enum BloomSlot { kHidden = kFamilySlots, kNormed, kBranch, kLast, kSlopes };
 
 }  // namespace
 
@@ -45,69 +44,57 @@ std::vector<float> alibi_slopes(int heads) {
 
 namespace {
 
-class Bloom final : public Model {
+class Bloom final : public Decoder {
  public:
   Bloom(const ModelConfig& c, std::unique_ptr<WeightProvider> weights, Backend& backend)
-      : Model(c), backend_(backend), weights_(std::move(weights)), scratch_(backend) {
-    params_.heads = c.num_heads;
-    params_.kv_heads = c.num_kv_heads;
-    params_.head_dim = c.head_dim;
+      : Decoder(c, std::move(weights), backend) {
+    // The slopes live in pinned host memory (the --kv-offload path reads them there) and
+    // on the device; the upload is waited for once, here.
     const std::vector<float> slopes = alibi_slopes(c.num_heads);
+    host_slopes_ = backend.alloc_host(slopes.size() * sizeof(float), "ALiBi slopes (host)");
+    std::copy(slopes.begin(), slopes.end(), host_slopes_.as<float>());
     slopes_ = backend.alloc(slopes.size() * sizeof(float), "ALiBi slopes");
-    params_.alibi_slopes = slopes_.view(quant::DType::F32, {c.num_heads});
-    backend.copy_to_device(params_.alibi_slopes, slopes.data());
-    params_.host_alibi_slopes = slopes;
-  }
-
-  size_t weight_bytes() const override { return weights_->resident_bytes(); }
-
-  void forward(const StepInputs& in, KvCache& kv, const Tensor& logits, bool all_positions) override {
-    const ModelConfig& c = config_;
-    const int64_t n = static_cast<int64_t>(in.batch) * in.tq, d = c.hidden_size;
-    Tensor ids, positions;  // positions unused: ALiBi reads key positions off the mask
-    upload_step_inputs(backend_, in, scratch_, 0, &ids, &positions);
-    Tensor h = scratch_.get(kHidden, n, d);
-    Tensor x = scratch_.get(kNormed, n, d);
-    Tensor branch = scratch_.get(kBranch, n, d);
-    {
-      const ParamTable& w = weights_->acquire(embed_blob());
-      backend_.embedding(ids, w.at(kEmbed), x);
-      norm(w, kRoot + "word_embeddings_layernorm", x, h);
-      weights_->release(embed_blob());
-    }
-    for (int l = 0; l < c.num_layers; ++l) {
-      const ParamTable& w = weights_->acquire(layer_blob(l));
-      const std::string p = layer_prefix(l);
-      AttentionWeights attn;
-      attn.qkv = bind_linear(w, p + "self_attention.query_key_value", true);
-      attn.o = bind_linear(w, p + "self_attention.dense", true);
-      norm(w, p + "input_layernorm", h, x);
-      self_attention(backend_, attn, params_, x, positions, in, kv, l, scratch_, branch);
-      backend_.add(c.residual_post_layernorm ? x : h, branch, h);
-      norm(w, p + "post_attention_layernorm", h, x);
-      plain_mlp(backend_, bind_linear(w, p + "mlp.dense_h_to_4h", true),
-                bind_linear(w, p + "mlp.dense_4h_to_h", true), c.activation, x, scratch_, branch);
-      backend_.add(c.residual_post_layernorm ? x : h, branch, h);
-      weights_->release(layer_blob(l));
-    }
-    const Tensor rows = head_rows(backend_, scratch_, kLast, h, in, all_positions);
-    const Tensor normed = x.first_rows(rows.rows());
-    const ParamTable& head = weights_->acquire(head_blob(c));
-    norm(head, kRoot + "ln_f", rows, normed);
-    vocab_projection(backend_, *weights_, c, head, kEmbed, normed, logits);
-    weights_->release(head_blob(c));
+    attn_.bias.slopes = view_of(slopes_, quant::DType::F32, {c.num_heads});
+    attn_.bias.host_slopes = host_slopes_.as<float>();
+    backend.upload(attn_.bias.slopes, host_slopes_.data(), stream_);
   }
 
  private:
-  void norm(const ParamTable& w, const std::string& prefix, const Tensor& x, const Tensor& out) {
-    backend_.layer_norm(x, w.at(prefix + ".weight"), w.at(prefix + ".bias"), config_.layer_norm_eps, out);
+  void embed(const ParamTable& w, StepState& st) override {
+    // positions are unused: ALiBi reads key positions off the mask
+    backend_.embedding(st.ids, w.at(kEmbed), st.x, stream_);
+    norm(w, kRoot + "word_embeddings_layernorm", st.x, st.h);
   }
 
-  Backend& backend_;
-  std::unique_ptr<WeightProvider> weights_;
-  Scratch scratch_;
+  void layer(int l, const ParamTable& w, StepState& st) override {
+    const ModelConfig& c = config_;
+    const std::string p = layer_prefix(l);
+    AttentionWeights attn;
+    attn.qkv = bind_linear(w, p + "self_attention.query_key_value", true);
+    attn.o = bind_linear(w, p + "self_attention.dense", true);
+    norm(w, p + "input_layernorm", st.h, st.x);
+    self_attention(backend_, stream_, attn, attn_, st.x, st.positions, *st.in, *st.kv, l, ws_, st.branch);
+    backend_.add(c.residual_post_layernorm ? st.x : st.h, st.branch, st.h, stream_);
+    norm(w, p + "post_attention_layernorm", st.h, st.x);
+    plain_mlp(backend_, stream_, bind_linear(w, p + "mlp.dense_h_to_4h", true),
+              bind_linear(w, p + "mlp.dense_4h_to_h", true), c.activation, st.x, ws_, st.branch);
+    backend_.add(c.residual_post_layernorm ? st.x : st.h, st.branch, st.h, stream_);
+  }
+
+  Tensor final_rows(const ParamTable& head, const Tensor& rows, StepState& st) override {
+    const Tensor normed = st.x.first_rows(rows.rows());
+    norm(head, kRoot + "ln_f", rows, normed);
+    return normed;
+  }
+
+  std::string tied_embedding() const override { return kEmbed; }
+
+  void norm(const ParamTable& w, const std::string& prefix, const Tensor& x, const Tensor& out) {
+    backend_.layer_norm(x, w.at(prefix + ".weight"), w.at(prefix + ".bias"), config_.layer_norm_eps, out, stream_);
+  }
+
+  HostBuffer host_slopes_;
   DeviceBuffer slopes_;
-  AttentionParams params_;
 };
 
 void add_norm(BlobPlan& b, const std::string& prefix, int64_t d) {

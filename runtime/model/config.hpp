@@ -8,11 +8,11 @@
 
 #include <nlohmann/json.hpp>
 
+#include "runtime/backend/activation.hpp"
+
 namespace zinc::runtime {
 
 enum class Family { Llama, Opt, Bloom };
-// Gelu = exact (erf); GeluTanh = the tanh approximation (BLOOM, "gelu_new").
-enum class Activation { Silu, Relu, Gelu, GeluTanh };
 
 struct ModelConfig {
   Family family = Family::Llama;

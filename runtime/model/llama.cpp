@@ -4,9 +4,10 @@
 //   per layer: h += o_proj(attn(rope(q_proj(rms(h))), rope(k_proj(..)), v_proj(..)))
 //              h += down(silu(gate(rms(h))) * up(rms(h)))
 //   logits = lm_head(rms(h))          (lm_head = embed_tokens when tied)
+// The forward pass is the decoder skeleton's (decoder.hpp); this file has its hooks.
 // Blobs: "embed" = embed_tokens; "layer.NNNN" = one decoder layer; "head" = final norm
 // (+ lm_head when untied).
-#include "runtime/model/layers.hpp"
+#include "runtime/model/decoder.hpp"
 
 namespace zinc::runtime {
 namespace {
@@ -15,65 +16,43 @@ const char* kEmbed = "model.embed_tokens.weight";
 
 std::string layer_prefix(int l) { return "model.layers." + std::to_string(l) + "."; }
 
-enum LlamaSlot { kHidden = kFamilySlots, kNormed, kBranch, kLast };
-
-class Llama final : public Model {
+class Llama final : public Decoder {
  public:
   Llama(const ModelConfig& c, std::unique_ptr<WeightProvider> weights, Backend& backend)
-      : Model(c), backend_(backend), weights_(std::move(weights)), scratch_(backend) {
-    params_.heads = c.num_heads;
-    params_.kv_heads = c.num_kv_heads;
-    params_.head_dim = c.head_dim;
-    params_.rope = true;
-    params_.rope_theta = c.rope_theta;
-  }
-
-  size_t weight_bytes() const override { return weights_->resident_bytes(); }
-
-  void forward(const StepInputs& in, KvCache& kv, const Tensor& logits, bool all_positions) override {
-    const ModelConfig& c = config_;
-    const int64_t n = static_cast<int64_t>(in.batch) * in.tq, d = c.hidden_size;
-    Tensor ids, positions;
-    upload_step_inputs(backend_, in, scratch_, 0, &ids, &positions);
-    Tensor h = scratch_.get(kHidden, n, d);
-    Tensor x = scratch_.get(kNormed, n, d);
-    Tensor branch = scratch_.get(kBranch, n, d);
-    {
-      const ParamTable& w = weights_->acquire(embed_blob());
-      backend_.embedding(ids, w.at(kEmbed), h);
-      weights_->release(embed_blob());
-    }
-    for (int l = 0; l < c.num_layers; ++l) {
-      const ParamTable& w = weights_->acquire(layer_blob(l));
-      const std::string p = layer_prefix(l);
-      AttentionWeights attn{bind_linear(w, p + "self_attn.q_proj", c.attention_bias),
-                            bind_linear(w, p + "self_attn.k_proj", c.attention_bias),
-                            bind_linear(w, p + "self_attn.v_proj", c.attention_bias),
-                            bind_linear(w, p + "self_attn.o_proj", c.attention_bias),
-                            Linear{}};
-      backend_.rms_norm(h, w.at(p + "input_layernorm.weight"), c.rms_norm_eps, x);
-      self_attention(backend_, attn, params_, x, positions, in, kv, l, scratch_, branch);
-      backend_.add(h, branch, h);
-      backend_.rms_norm(h, w.at(p + "post_attention_layernorm.weight"), c.rms_norm_eps, x);
-      gated_mlp(backend_, bind_linear(w, p + "mlp.gate_proj", c.mlp_bias),
-                bind_linear(w, p + "mlp.up_proj", c.mlp_bias),
-                bind_linear(w, p + "mlp.down_proj", c.mlp_bias), x, scratch_, branch);
-      backend_.add(h, branch, h);
-      weights_->release(layer_blob(l));
-    }
-    const Tensor rows = head_rows(backend_, scratch_, kLast, h, in, all_positions);
-    const Tensor normed = x.first_rows(rows.rows());
-    const ParamTable& head = weights_->acquire(head_blob(c));
-    backend_.rms_norm(rows, head.at("model.norm.weight"), c.rms_norm_eps, normed);
-    vocab_projection(backend_, *weights_, c, head, kEmbed, normed, logits);
-    weights_->release(head_blob(c));
+      : Decoder(c, std::move(weights), backend) {
+    attn_.rope = true;
+    attn_.rope_theta = c.rope_theta;
   }
 
  private:
-  Backend& backend_;
-  std::unique_ptr<WeightProvider> weights_;
-  Scratch scratch_;
-  AttentionParams params_;
+  void embed(const ParamTable& w, StepState& st) override {
+    backend_.embedding(st.ids, w.at(kEmbed), st.h, stream_);
+  }
+
+  void layer(int l, const ParamTable& w, StepState& st) override {
+    const ModelConfig& c = config_;
+    const std::string p = layer_prefix(l);
+    const AttentionWeights attn{bind_linear(w, p + "self_attn.q_proj", c.attention_bias),
+                                bind_linear(w, p + "self_attn.k_proj", c.attention_bias),
+                                bind_linear(w, p + "self_attn.v_proj", c.attention_bias),
+                                bind_linear(w, p + "self_attn.o_proj", c.attention_bias), Linear{}};
+    backend_.rms_norm(st.h, w.at(p + "input_layernorm.weight"), c.rms_norm_eps, st.x, stream_);
+    self_attention(backend_, stream_, attn, attn_, st.x, st.positions, *st.in, *st.kv, l, ws_, st.branch);
+    backend_.add(st.h, st.branch, st.h, stream_);
+    backend_.rms_norm(st.h, w.at(p + "post_attention_layernorm.weight"), c.rms_norm_eps, st.x, stream_);
+    gated_mlp(backend_, stream_, bind_linear(w, p + "mlp.gate_proj", c.mlp_bias),
+              bind_linear(w, p + "mlp.up_proj", c.mlp_bias), bind_linear(w, p + "mlp.down_proj", c.mlp_bias), st.x,
+              ws_, st.branch);
+    backend_.add(st.h, st.branch, st.h, stream_);
+  }
+
+  Tensor final_rows(const ParamTable& head, const Tensor& rows, StepState& st) override {
+    const Tensor normed = st.x.first_rows(rows.rows());
+    backend_.rms_norm(rows, head.at("model.norm.weight"), config_.rms_norm_eps, normed, stream_);
+    return normed;
+  }
+
+  std::string tied_embedding() const override { return kEmbed; }
 };
 
 }  // namespace

@@ -1,93 +1,23 @@
 #include "runtime/model/loader.hpp"
 
-
-#include <cstring>
-
 #include <nlohmann/json.hpp>
 
-#include "partition/shard.hpp"
-#include "runtime/common/paths.hpp"
+#include "offload/nvme_reader.hpp"
 #include "partition/store.hpp"
+#include "runtime/common/paths.hpp"
+#include "runtime/model/blob_source.hpp"
+#include "runtime/model/decoder.hpp"
 #include "runtime/model/dummy_configs.hpp"
-#include "runtime/model/layers.hpp"
+#include "runtime/model/workspace.hpp"
 
 namespace zinc::runtime {
-namespace {
-
-
-// A store's blobs must be exactly what this build's family code expects of its config.
-void check_store_matches_plan(const std::string& path, const std::vector<BlobPlan>& plan,
-                              const std::vector<partition::BlobManifest>& manifests) {
-  ZINC_CHECK(plan.size() == manifests.size(),
-             path << ": holds " << manifests.size() << " blobs, its config.json implies "
-                  << plan.size());
-  for (size_t b = 0; b < plan.size(); ++b) {
-    const partition::BlobManifest& m = manifests[b];
-    ZINC_CHECK(m.name == plan[b].name,
-               path << ": blob " << b << " is '" << m.name << "', expected '" << plan[b].name << "'");
-    ZINC_CHECK(m.params.size() == plan[b].params.size(),
-               path << ": blob " << m.name << " has " << m.params.size() << " tensors, expected "
-                    << plan[b].params.size());
-    for (size_t i = 0; i < m.params.size(); ++i)
-      ZINC_CHECK(m.params[i].name == plan[b].params[i].name && m.params[i].shape == plan[b].params[i].shape,
-                 path << ": blob " << m.name << " tensor " << m.params[i].name << " "
-                      << partition::shape_to_string(m.params[i].shape) << " does not match the expected "
-                      << plan[b].params[i].name << " " << partition::shape_to_string(plan[b].params[i].shape));
-  }
-}
-
-}  // namespace
-
-OffloadChoice parse_offload(const std::string& name) {
-  if (name == "none") return {Tier::Cpu, true};
-  if (name == "cpu") return {Tier::Cpu, false};
-  if (name == "nvme") return {Tier::Nvme, false};
-  ZINC_THROW("--offload '" << name << "' is not a tier (none, cpu, nvme)");
-}
-
-SliceReader nvme_slice_reader(std::shared_ptr<const partition::StoreReader> reader,
-                              const offload::UringOptions& opts,
-                              std::shared_ptr<offload::UringFile>* file_out) {
-  // The returned reader shares the store (manifests, page checksums) and owns the file.
-  auto file = std::make_shared<offload::UringFile>(reader->path(), opts);
-  std::vector<uint64_t> base;
-  for (size_t b = 0; b < reader->manifests().size(); ++b) base.push_back(reader->file_offset(b));
-  if (file_out) *file_out = file;
-  return [reader, file, base](size_t b, size_t offset, size_t bytes, uint8_t* dst) {
-    const size_t blob = reader->manifests()[b].bytes;
-    const size_t valid = offset < blob ? std::min(bytes, blob - offset) : 0;
-    const size_t pages = partition::round_up(valid, partition::kPageBytes);
-    if (valid > 0) file->read(base[b] + offset, pages, dst, base[b] + offset + valid);
-    std::memset(dst + valid, 0, bytes - valid);  // past the blob: padding, not file data
-    reader->verify_slice(b, offset, valid, dst);
-  };
-}
-
-std::vector<partition::BlobManifest> plan_manifests(const std::vector<BlobPlan>& plan,
-                                                    quant::QuantFormat quant, int group_size) {
-  std::vector<partition::BlobManifest> out;
-  for (const BlobPlan& b : plan) out.push_back(partition::plan_blob(b.name, b.params, quant, group_size));
-  return out;
-}
-
-void pack_checkpoint_slice(const partition::Checkpoint& ckpt, const partition::BlobManifest& m,
-                           size_t offset, size_t bytes, uint8_t* dst) {
-  partition::pack_slice(
-      m, offset, bytes,
-      [&](const partition::BlobParam& p) {
-        const partition::TensorView& t =
-            checkpoint_tensor(ckpt, partition::ParamSpec{p.name, p.shape, p.dtype, false});
-        return partition::SourceTensor{t.dtype, t.data};
-      },
-      dst);
-}
 
 LoadedModel load_for_generation(const LoadOptions& o, Backend& backend,
                                 collectives::Communicator& comm) {
   LoadedModel out;
   ZINC_CHECK(o.group_size > 0, "--group-size must be > 0, got " << o.group_size);
   const bool is_store = o.model.compare(0, 6, "dummy:") != 0 && !is_directory(o.model);
-  ZINC_CHECK(o.offload == Tier::Cpu || is_store,
+  ZINC_CHECK(o.offload != Tier::Nvme || is_store,
              "--offload nvme reads the weights in place from a zinc store: give --model "
              "FILE.zinc.h5 (zinc convert makes one from " << o.model << ")");
   const std::string kDummy = "dummy:";
@@ -100,7 +30,7 @@ LoadedModel load_for_generation(const LoadOptions& o, Backend& backend,
     if (o.step_batch <= 0) return;
     const quant::DType t = backend.compute_dtype();
     zo.activation_bytes = activation_bytes(c, o.step_batch, o.step_prompt_len, t);
-    zo.kv_bytes = o.kv_on_device ? KvCache::device_bytes(c, o.step_batch, o.step_t_max, t) : 0;
+    zo.kv_bytes = o.kv_on_device ? KvCache::device_bytes(kv_shape(c), o.step_batch, o.step_t_max, t) : 0;
   };
 
   if (o.model.compare(0, kDummy.size(), kDummy) == 0) {
@@ -167,8 +97,8 @@ LoadedModel load_for_generation(const LoadOptions& o, Backend& backend,
     zo.schedule = forward_schedule(config);
     size_step(config);
     if (o.offload == Tier::Nvme) {
-      zo.more_readers = [shared_store, nvme = o.nvme] { return nvme_slice_reader(shared_store, nvme, nullptr); };
-      zero = std::make_unique<ZeroWeights>(store.manifests(), nvme_slice_reader(shared_store, o.nvme, &out.nvme),
+      zo.more_readers = [shared_store, nvme = o.nvme] { return offload::nvme_slice_reader(shared_store, nvme, nullptr); };
+      zero = std::make_unique<ZeroWeights>(store.manifests(), offload::nvme_slice_reader(shared_store, o.nvme, &out.nvme),
                                            backend, comm, zo);
     } else {
       zero = std::make_unique<ZeroWeights>(

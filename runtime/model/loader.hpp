@@ -15,6 +15,7 @@
 #include "partition/store.hpp"
 #include "runtime/model/model.hpp"
 #include "runtime/model/zero_weights.hpp"
+#include "offload/uring_file.hpp"
 
 namespace zinc::runtime {
 
@@ -26,7 +27,8 @@ struct LoadOptions {
   bool group_size_given = false;
   uint64_t dummy_seed = 1234;
   bool force_zero = false;       // ZeRO path even when resident would do (tests)
-  Tier offload = Tier::Cpu;      // --offload cpu|nvme (nvme: a zinc store only)
+  Tier offload = Tier::Cpu;      // --offload none|cpu|nvme: Device (all resident), Cpu, Nvme
+                                 // (nvme: a zinc store only)
   offload::UringOptions nvme;    // --nvme-queue-depth, --nvme-block-size
   // The weight pipeline: prefetch depth, residency policy and the planner's KV/activation
   // sizes (the caller's); tier and schedule are set by the loader.
@@ -37,14 +39,6 @@ struct LoadOptions {
   int step_batch = 0, step_prompt_len = 0, step_t_max = 0;
   bool kv_on_device = true;
 };
-
-// --offload: "none" (every blob resident on the device), "cpu" or "nvme" (the tier of
-// the streamed shards); throws naming the flag otherwise.
-struct OffloadChoice {
-  Tier tier = Tier::Cpu;
-  bool all_resident = false;
-};
-OffloadChoice parse_offload(const std::string& name);
 
 struct LoadedModel {
   std::unique_ptr<Model> model;
@@ -57,20 +51,5 @@ struct LoadedModel {
 
 LoadedModel load_for_generation(const LoadOptions& opts, Backend& backend,
                                 collectives::Communicator& comm);
-
-// The NVMe tier's SliceReader for a zinc store: io_uring O_DIRECT reads of the blob bytes
-// in place (at the dataset's file offset), zero padding past the blob, page CRCs checked.
-// `buffers` given to it must be 4 KiB aligned. *file_out (optional) gets the file for stats.
-SliceReader nvme_slice_reader(std::shared_ptr<const partition::StoreReader> store,
-                              const offload::UringOptions& opts,
-                              std::shared_ptr<offload::UringFile>* file_out);
-
-// Manifests of every blob of the plan (HF: dtypes from the checkpoint already bound).
-std::vector<partition::BlobManifest> plan_manifests(const std::vector<BlobPlan>& plan,
-                                                    quant::QuantFormat quant, int group_size);
-
-// Bytes [offset, offset + bytes) of blob `blob` made from an HF checkpoint.
-void pack_checkpoint_slice(const partition::Checkpoint& ckpt, const partition::BlobManifest& m,
-                           size_t offset, size_t bytes, uint8_t* dst);
 
 }  // namespace zinc::runtime

@@ -11,6 +11,15 @@ std::vector<BlobPlan> blob_plan(const ModelConfig& config) {
   ZINC_THROW("unknown model family");
 }
 
+KvShape kv_shape(const ModelConfig& c) {
+  KvShape s;
+  s.layers = c.num_layers;
+  s.heads = c.num_heads;
+  s.kv_heads = c.num_kv_heads;
+  s.head_dim = c.head_dim;
+  return s;
+}
+
 std::unique_ptr<Model> create_model(const ModelConfig& config,
                                     std::unique_ptr<WeightProvider> weights, Backend& backend) {
   switch (config.family) {

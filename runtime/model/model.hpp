@@ -1,4 +1,5 @@
-// Model: one decoder-only architecture (llama.cpp, opt.cpp), written once against Backend.
+// Model: one decoder-only architecture (llama.cpp, opt.cpp, bloom.cpp) written once
+// against Backend, on the decoder skeleton (decoder.hpp).
 //
 // A forward step takes B sequences with tq new tokens each, laid out as transformers'
 // generate() lays out a left-padded batch: token i of sequence b is row b*tq + i and goes
@@ -12,8 +13,8 @@
 
 #include "partition/safetensors.hpp"
 #include "runtime/backend/backend.hpp"
+#include "runtime/backend/kv_cache.hpp"
 #include "runtime/model/config.hpp"
-#include "runtime/model/kv_cache.hpp"
 #include "runtime/model/weight_provider.hpp"
 
 namespace zinc::runtime {
@@ -22,8 +23,10 @@ struct StepInputs {
   int batch = 0;                      // B
   int tq = 0;                         // new tokens per sequence
   int t0 = 0;                         // KV-cache index of the first new token
-  const int32_t* ids = nullptr;       // host [B*tq] token ids (pads included)
-  const int32_t* positions = nullptr; // host [B*tq] position ids: cumsum(mask) - 1 (pads: 0)
+  // Host [B*tq] arrays, uploaded on the compute stream by forward(): pinned memory that
+  // the caller leaves unchanged until a later host wait on that stream (Device's rule).
+  const int32_t* ids = nullptr;       // token ids (pads included; checked against V by the caller)
+  const int32_t* positions = nullptr; // position ids: cumsum(mask) - 1 (pads: 0)
 };
 
 class Model {
@@ -32,21 +35,27 @@ class Model {
   const ModelConfig& config() const { return config_; }
   // Bytes of weights held on the backend.
   virtual size_t weight_bytes() const = 0;
+  // Sizes the activation workspace for steps of up to max_batch x max_tokens rows (once
+  // per run, before the first forward; a larger step is an error, not a regrowth).
+  virtual void reserve(int max_batch, int max_tokens) = 0;
 
-  // Runs one step: writes this step's K/V into `kv` (whose key mask the caller has set
-  // for positions [0, t0 + tq)) and logits (compute dtype) into `logits`:
-  // [B, V] for each sequence's last new token, or [B*tq, V] when all_positions.
-  virtual void forward(const StepInputs& in, KvCache& kv, const Tensor& logits,
-                       bool all_positions) = 0;
+  // Queues one step on the backend's compute stream: writes this step's K/V into `kv`
+  // (whose key mask the caller has set for positions [0, t0 + tq)) and logits (compute
+  // dtype) into `logits`: [B, V] for each sequence's last new token, or [B*tq, V] when
+  // all_positions.
+  virtual void forward(const StepInputs& in, KvCache& kv, const Tensor& logits, bool all_positions) = 0;
 
  protected:
   explicit Model(ModelConfig config) : config_(std::move(config)) {}
   ModelConfig config_;
 };
 
+// The KV geometry of a model.
+KvShape kv_shape(const ModelConfig& config);
+
 // Builds the family's model over a weight provider (runtime/model/weight_provider.hpp).
-std::unique_ptr<Model> create_model(const ModelConfig& config,
-                                    std::unique_ptr<WeightProvider> weights, Backend& backend);
+std::unique_ptr<Model> create_model(const ModelConfig& config, std::unique_ptr<WeightProvider> weights,
+                                    Backend& backend);
 
 // Reads DIR/config.json and the safetensors weights and builds the model with every
 // weight resident on `backend` (one rank, no quantization). Every missing or mis-shaped
@@ -58,12 +67,12 @@ std::unique_ptr<Model> load_model(const std::string& dir, Backend& backend);
 std::vector<BlobPlan> llama_blob_plan(const ModelConfig& config);
 std::vector<BlobPlan> opt_blob_plan(const ModelConfig& config);
 std::vector<BlobPlan> bloom_blob_plan(const ModelConfig& config);
-std::unique_ptr<Model> create_llama(const ModelConfig& config,
-                                    std::unique_ptr<WeightProvider> weights, Backend& backend);
-std::unique_ptr<Model> create_opt(const ModelConfig& config,
-                                  std::unique_ptr<WeightProvider> weights, Backend& backend);
-std::unique_ptr<Model> create_bloom(const ModelConfig& config,
-                                    std::unique_ptr<WeightProvider> weights, Backend& backend);
+std::unique_ptr<Model> create_llama(const ModelConfig& config, std::unique_ptr<WeightProvider> weights,
+                                    Backend& backend);
+std::unique_ptr<Model> create_opt(const ModelConfig& config, std::unique_ptr<WeightProvider> weights,
+                                  Backend& backend);
+std::unique_ptr<Model> create_bloom(const ModelConfig& config, std::unique_ptr<WeightProvider> weights,
+                                    Backend& backend);
 // transformers' build_alibi_tensor slopes for `heads` attention heads (bloom.cpp).
 std::vector<float> alibi_slopes(int heads);
 

@@ -9,7 +9,7 @@
 // Blobs: "embed" = embed_tokens, embed_positions, project_in; "layer.NNNN"; "head" =
 // final_layer_norm, project_out (+ lm_head when untied). Tensor names are the Hugging Face
 // ones ("model.decoder.*"); checkpoints with the original "decoder.*" names are mapped.
-#include "runtime/model/layers.hpp"
+#include "runtime/model/decoder.hpp"
 
 namespace zinc::runtime {
 namespace {
@@ -19,103 +19,75 @@ const std::string kRoot = "model.decoder.";
 
 std::string layer_prefix(int l) { return kRoot + "layers." + std::to_string(l) + "."; }
 
-enum OptSlot { kHidden = kFamilySlots, kNormed, kBranch, kLast, kEmbed, kPos, kProjOut };
-
-class Opt final : public Model {
+class Opt final : public Decoder {
  public:
   Opt(const ModelConfig& c, std::unique_ptr<WeightProvider> weights, Backend& backend)
-      : Model(c), backend_(backend), weights_(std::move(weights)), scratch_(backend) {
-    params_.heads = c.num_heads;
-    params_.kv_heads = c.num_kv_heads;
-    params_.head_dim = c.head_dim;
-    params_.rope = false;
-  }
-
-  size_t weight_bytes() const override { return weights_->resident_bytes(); }
-
-  void forward(const StepInputs& in, KvCache& kv, const Tensor& logits, bool all_positions) override {
-    const ModelConfig& c = config_;
-    const int64_t n = static_cast<int64_t>(in.batch) * in.tq, d = c.hidden_size;
-    const int64_t e = c.word_embed_proj_dim;
-    Tensor ids, positions;
-    upload_step_inputs(backend_, in, scratch_, kOptPositionOffset, &ids, &positions);
-    Tensor h = scratch_.get(kHidden, n, d);
-    Tensor x = scratch_.get(kNormed, n, d);
-    Tensor branch = scratch_.get(kBranch, n, d);
-    embed(ids, positions, n, h);
-    for (int l = 0; l < c.num_layers; ++l) {
-      const ParamTable& w = weights_->acquire(layer_blob(l));
-      layer(w, layer_prefix(l), l, in, kv, positions, h, x, branch);
-      weights_->release(layer_blob(l));
-    }
-    const Tensor rows = head_rows(backend_, scratch_, kLast, h, in, all_positions);
-    const ParamTable& head = weights_->acquire(head_blob(c));
-    Tensor out = rows;
-    if (c.final_layer_norm) {
-      out = x.first_rows(rows.rows());
-      norm(head, kRoot + "final_layer_norm", rows, out);
-    }
-    if (e != d) {
-      Tensor projected = scratch_.get(kProjOut, out.rows(), e);
-      backend_.linear(out, head.at(kRoot + "project_out.weight"), Tensor(), projected);
-      out = projected;
-    }
-    vocab_projection(backend_, *weights_, c, head, kRoot + "embed_tokens.weight", out, logits);
-    weights_->release(head_blob(c));
-  }
+      : Decoder(c, std::move(weights), backend) {}
 
  private:
-  void embed(const Tensor& ids, const Tensor& positions, int64_t n, const Tensor& h) {
-    const int64_t d = config_.hidden_size, e = config_.word_embed_proj_dim;
-    const ParamTable& w = weights_->acquire(embed_blob());
+  void embed(const ParamTable& w, StepState& st) override {
+    const int64_t n = st.h.rows(), d = config_.hidden_size, e = config_.word_embed_proj_dim;
     if (e != d) {
-      Tensor emb = scratch_.get(kEmbed, n, e);
-      backend_.embedding(ids, w.at(kRoot + "embed_tokens.weight"), emb);
-      backend_.linear(emb, w.at(kRoot + "project_in.weight"), Tensor(), h);
+      const Tensor emb = ws_.get(Slot::Embed, n, e);
+      backend_.embedding(st.ids, w.at(kRoot + "embed_tokens.weight"), emb, stream_);
+      backend_.linear(emb, w.at(kRoot + "project_in.weight"), Tensor(), st.h, stream_);
     } else {
-      backend_.embedding(ids, w.at(kRoot + "embed_tokens.weight"), h);
+      backend_.embedding(st.ids, w.at(kRoot + "embed_tokens.weight"), st.h, stream_);
     }
-    Tensor pos = scratch_.get(kPos, n, d);
-    backend_.embedding(positions, w.at(kRoot + "embed_positions.weight"), pos);
-    backend_.add(h, pos, h);
-    weights_->release(embed_blob());
+    // Learned positions: row pos + 2 of the table (OPTLearnedPositionalEmbedding.offset).
+    const Tensor pos = ws_.get(Slot::Pos, n, d);
+    backend_.embedding(st.positions, w.at(kRoot + "embed_positions.weight").rows_from(kOptPositionOffset), pos,
+                       stream_);
+    backend_.add(st.h, pos, st.h, stream_);
   }
 
   void norm(const ParamTable& w, const std::string& prefix, const Tensor& x, const Tensor& out) {
     const bool affine = config_.layer_norm_elementwise_affine;
-    backend_.layer_norm(x, affine ? w.at(prefix + ".weight") : Tensor(),
-                        affine ? w.at(prefix + ".bias") : Tensor(), config_.layer_norm_eps, out);
+    backend_.layer_norm(x, affine ? w.at(prefix + ".weight") : Tensor(), affine ? w.at(prefix + ".bias") : Tensor(),
+                        config_.layer_norm_eps, out, stream_);
   }
 
-  void layer(const ParamTable& w, const std::string& p, int l, const StepInputs& in, KvCache& kv,
-             const Tensor& positions, const Tensor& h, const Tensor& x, const Tensor& branch) {
+  void layer(int l, const ParamTable& w, StepState& st) override {
+    const std::string p = layer_prefix(l);
     const bool bias = config_.enable_bias;
     const AttentionWeights attn{bind_linear(w, p + "self_attn.q_proj", bias),
                                 bind_linear(w, p + "self_attn.k_proj", bias),
                                 bind_linear(w, p + "self_attn.v_proj", bias),
                                 bind_linear(w, p + "self_attn.out_proj", bias), Linear{}};
     const Linear fc1 = bind_linear(w, p + "fc1", bias), fc2 = bind_linear(w, p + "fc2", bias);
+    const Tensor &h = st.h, &x = st.x, &branch = st.branch;
     if (config_.do_layer_norm_before) {
       norm(w, p + "self_attn_layer_norm", h, x);
-      self_attention(backend_, attn, params_, x, positions, in, kv, l, scratch_, branch);
-      backend_.add(h, branch, h);
+      self_attention(backend_, stream_, attn, attn_, x, st.positions, *st.in, *st.kv, l, ws_, branch);
+      backend_.add(h, branch, h, stream_);
       norm(w, p + "final_layer_norm", h, x);
-      plain_mlp(backend_, fc1, fc2, config_.activation, x, scratch_, branch);
-      backend_.add(h, branch, h);
+      plain_mlp(backend_, stream_, fc1, fc2, config_.activation, x, ws_, branch);
+      backend_.add(h, branch, h, stream_);
     } else {
-      self_attention(backend_, attn, params_, h, positions, in, kv, l, scratch_, branch);
-      backend_.add(h, branch, x);
+      self_attention(backend_, stream_, attn, attn_, h, st.positions, *st.in, *st.kv, l, ws_, branch);
+      backend_.add(h, branch, x, stream_);
       norm(w, p + "self_attn_layer_norm", x, h);
-      plain_mlp(backend_, fc1, fc2, config_.activation, h, scratch_, branch);
-      backend_.add(h, branch, x);
+      plain_mlp(backend_, stream_, fc1, fc2, config_.activation, h, ws_, branch);
+      backend_.add(h, branch, x, stream_);
       norm(w, p + "final_layer_norm", x, h);
     }
   }
 
-  Backend& backend_;
-  std::unique_ptr<WeightProvider> weights_;
-  Scratch scratch_;
-  AttentionParams params_;
+  Tensor final_rows(const ParamTable& head, const Tensor& rows, StepState& st) override {
+    Tensor out = rows;
+    if (config_.final_layer_norm) {
+      out = st.x.first_rows(rows.rows());
+      norm(head, kRoot + "final_layer_norm", rows, out);
+    }
+    if (config_.word_embed_proj_dim != config_.hidden_size) {
+      const Tensor projected = ws_.get(Slot::ProjOut, out.rows(), config_.word_embed_proj_dim);
+      backend_.linear(out, head.at(kRoot + "project_out.weight"), Tensor(), projected, stream_);
+      out = projected;
+    }
+    return out;
+  }
+
+  std::string tied_embedding() const override { return kRoot + "embed_tokens.weight"; }
 };
 
 void add_norm(BlobPlan& b, const ModelConfig& c, const std::string& prefix) {

@@ -40,8 +40,7 @@ class ResidentWeights final : public WeightProvider {
       for (const partition::ParamSpec& p : b.params) {
         const partition::TensorView& src = checkpoint_tensor(ckpt, p);
         DeviceBuffer buf = backend.alloc(src.numel() * quant::dtype_size(t), "weights");
-        Tensor view(buf.data(), t, {});
-        for (int64_t d : p.shape) view.shape[view.ndim++] = d;
+        const Tensor view(buf.data(), t, p.shape);
         backend.upload_weights(view, src.dtype, src.data);
         table.set(p.name, view);
         bytes_ += buf.bytes();

@@ -1,16 +1,17 @@
 // WeightProvider: how a model gets the weights of one blob (embedding, a layer, the head)
-// just before it computes with them. The family code (llama.cpp, opt.cpp) says which
+// just before it computes with them. The family code (llama.cpp, opt.cpp, bloom.cpp) says which
 // blobs exist and what each holds (a BlobPlan); a provider decides where they live:
 //   ResidentWeights  every blob dequantized once onto the backend (one rank, --quant none)
 //   ZeroWeights      ZeRO-3: each rank holds its shard of every blob (quantized, on its
-//                    host tier); acquire() all-gathers the blob and dequantizes it into a
-//                    reusable slot (runtime/model/zero_weights.hpp)
+//                    tier); the weight stream all-gathers the blob into a reusable slot and
+//                    acquire() dequantizes it there (runtime/model/zero_weights.hpp)
 // Blob order is fixed: 0 = "embed", 1 + l = layer l, num_layers + 1 = "head".
 //
-// Contract: a table returned by acquire(b) stays valid until release(b); at most
-// kMaxHeldBlobs blobs are held at once (the head holds "head" and, with tied embeddings,
-// "embed"). Every rank must acquire the same blobs in the same order (a ZeRO acquire is a
-// collective).
+// Contract: a table returned by acquire(b) stays valid until release(b); at most two
+// blobs are held at once (the head holds "head" and, with tied embeddings, "embed"; the
+// order is the decoder skeleton's, runtime/model/decoder.hpp). Every rank must acquire the
+// same blobs in the same order (a ZeRO acquire is a collective). The tensors are ready on
+// the backend's compute stream: ops queued there after acquire() may read them.
 #pragma once
 
 #include <memory>
@@ -24,8 +25,6 @@
 #include "runtime/model/config.hpp"
 
 namespace zinc::runtime {
-
-constexpr int kMaxHeldBlobs = 2;
 
 // Parameters of one blob by checkpoint tensor name, as compute-dtype backend tensors.
 class ParamTable {

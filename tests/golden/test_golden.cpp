@@ -42,10 +42,11 @@ TEST_CASE("logits match transformers on every fixture", "[golden]") {
       const runtime::PaddedBatch pb = runtime::make_padded_batch(ptrs, runtime::pad_token(model->config()));
       REQUIRE(pb.length == f.length);
       REQUIRE(pb.mask == f.mask);
-      runtime::KvCache kv(backend, model->config(), pb.batch, pb.length);
+      runtime::KvCache kv(backend, runtime::kv_shape(model->config()), pb.batch, pb.length);
+      model->reserve(pb.batch, pb.length);
       kv.set_mask(0, pb.length, pb.mask.data());
       auto buf = backend.alloc(f.logits.size() * sizeof(float), "test logits");
-      const runtime::Tensor logits = buf.view(quant::DType::F32, {pb.batch * pb.length, f.vocab});
+      const runtime::Tensor logits = runtime::view_of(buf, quant::DType::F32, {pb.batch * pb.length, f.vocab});
       model->forward({pb.batch, pb.length, 0, pb.ids.data(), pb.positions.data()}, kv, logits, true);
       const float* got = logits.ptr<float>();
       double worst = 0;

@@ -34,10 +34,11 @@ std::vector<float> real_token_logits(runtime::Model& m, runtime::Backend& be, co
   std::vector<const std::vector<int32_t>*> ptrs;
   for (const auto& p : f.prompts) ptrs.push_back(&p);
   const auto pb = runtime::make_padded_batch(ptrs, runtime::pad_token(m.config()));
-  runtime::KvCache kv(be, m.config(), pb.batch, pb.length);
+  runtime::KvCache kv(be, runtime::kv_shape(m.config()), pb.batch, pb.length);
+  m.reserve(pb.batch, pb.length);
   kv.set_mask(0, pb.length, pb.mask.data());
   auto buf = be.alloc(f.logits.size() * sizeof(float), "test logits");
-  const auto logits = buf.view(quant::DType::F32, {pb.batch * pb.length, f.vocab});
+  const auto logits = runtime::view_of(buf, quant::DType::F32, {pb.batch * pb.length, f.vocab});
   m.forward({pb.batch, pb.length, 0, pb.ids.data(), pb.positions.data()}, kv, logits, true);
   std::vector<float> out;
   for (size_t i = 0; i < f.logits.size(); ++i)

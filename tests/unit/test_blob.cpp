@@ -1,5 +1,6 @@
 // partition/blob: layer blob layout, manifests and their JSON, packing a blob (whole or one
-// shard's slice, which must agree for every cut), unpacking, and the --dummy filler.
+// shard's slice, which must agree for every cut), param views read back with
+// quant::dequantize, odd shapes (the codes' padding), and the --dummy filler.
 #include <algorithm>
 #include <cmath>
 #include <cstring>
@@ -12,6 +13,7 @@
 #include "partition/blob.hpp"
 #include "partition/shard.hpp"
 #include "quant/dtype.hpp"
+#include "quant/quant_view.hpp"
 #include "quant/quantize.hpp"
 #include "runtime/common/error.hpp"
 #include "unit/test_util.hpp"
@@ -111,12 +113,13 @@ void require_gaps_zero(const BlobManifest& m, const std::vector<uint8_t>& blob) 
   }
 }
 
+// Param `name` of a whole blob as fp32, through its view.
 std::vector<float> unpack(const BlobManifest& m, const std::string& name,
                           const std::vector<uint8_t>& blob) {
   const BlobParam* p = m.find(name);
   REQUIRE(p != nullptr);
   std::vector<float> out(p->numel());
-  unpack_param(*p, m.group_size, blob.data(), out.data());
+  zinc::quant::dequantize(param_view(*p, m.group_size, blob.data()), out.data());
   return out;
 }
 
@@ -134,6 +137,7 @@ void require_same_manifest(const BlobManifest& a, const BlobManifest& b) {
     REQUIRE(x.dtype == y.dtype);
     REQUIRE(x.offset == y.offset);
     REQUIRE(x.bytes == y.bytes);
+    REQUIRE(x.layout.codes_used_bytes == y.layout.codes_used_bytes);
     REQUIRE(x.layout.codes_bytes == y.layout.codes_bytes);
     REQUIRE(x.layout.scales_bytes == y.layout.scales_bytes);
     REQUIRE(x.layout.mins_bytes == y.layout.mins_bytes);
@@ -163,7 +167,8 @@ TEST_CASE("plan_blob aligns every param and sizes it for its format", "[blob]") 
       const size_t n = static_cast<size_t>(p.numel());
       if (specs[i].quantize && f != QuantFormat::None) {
         REQUIRE(p.format == f);
-        REQUIRE(p.layout.codes_bytes == n * zinc::quant::quant_bits(f) / 8);
+        REQUIRE(p.layout.codes_used_bytes == n * zinc::quant::quant_bits(f) / 8);
+        REQUIRE(p.layout.codes_bytes == p.layout.codes_used_bytes);  // cols % 32 == 0: no padding
         REQUIRE(p.layout.scales_bytes == n / 32 * 2);
         REQUIRE(p.layout.mins_bytes == (zinc::quant::quant_has_mins(f) ? n / 32 * 2 : 0));
         REQUIRE(p.bytes == p.layout.total());
@@ -338,12 +343,13 @@ TEST_CASE("a large matrix is quantized in row blocks that agree with one quantiz
   std::vector<uint8_t> blob(m.bytes, 0);
   pack_param(p, 64, DType::F16, w16.data(), blob.data());
 
-  std::vector<uint8_t> codes(p.layout.codes_bytes);
+  std::vector<uint8_t> codes(p.layout.codes_used_bytes);
   std::vector<uint16_t> scales(p.layout.scales_bytes / 2);
   zinc::quant::quantize(QuantFormat::NF4, 64, w32.data(), rows, cols, codes.data(), scales.data(),
                         nullptr);
   REQUIRE(std::memcmp(blob.data(), codes.data(), codes.size()) == 0);
-  REQUIRE(std::memcmp(blob.data() + codes.size(), scales.data(), p.layout.scales_bytes) == 0);
+  REQUIRE(std::memcmp(blob.data() + p.layout.scales_offset(), scales.data(),
+                      p.layout.scales_bytes) == 0);
 
   auto fetch = [&](const BlobParam&) { return SourceTensor{DType::F16, w16.data()}; };
   for (int world : {3, 7}) {
@@ -357,7 +363,7 @@ TEST_CASE("a large matrix is quantized in row blocks that agree with one quantiz
   }
 }
 
-TEST_CASE("unpack_param returns what pack_param stored", "[blob]") {
+TEST_CASE("param_view dequantizes to what pack_param stored", "[blob]") {
   std::mt19937 rng(5);
   std::normal_distribution<float> normal(0.0f, 0.5f);
   const int64_t rows = 24, cols = 96;
@@ -398,7 +404,7 @@ TEST_CASE("unpack_param returns what pack_param stored", "[blob]") {
       std::vector<uint8_t> blob(m.bytes);
       pack_param(p, 32, DType::F32, w.data(), blob.data());
 
-      std::vector<uint8_t> codes(p.layout.codes_bytes);
+      std::vector<uint8_t> codes(p.layout.codes_used_bytes);
       std::vector<uint16_t> scales(p.layout.scales_bytes / 2), mins(p.layout.mins_bytes / 2);
       uint16_t* mins_ptr = mins.empty() ? nullptr : mins.data();
       zinc::quant::quantize(f, 32, w.data(), rows, cols, codes.data(), scales.data(), mins_ptr);
@@ -408,9 +414,149 @@ TEST_CASE("unpack_param returns what pack_param stored", "[blob]") {
                               expect.data());
       REQUIRE(unpack(m, "w", blob) == expect);
       // A group size other than the manifest's is refused, not read out of bounds.
-      std::vector<float> out(w.size());
-      REQUIRE_THROWS_WITH(unpack_param(p, 16, blob.data(), out.data()), ZINC_CONTAINS("w"));
+      REQUIRE_THROWS_WITH(param_view(p, 16, blob.data()),
+                          ZINC_CONTAINS("param_view") && ZINC_CONTAINS("tensor w"));
+      REQUIRE_THROWS_WITH(param_view(p, 32, nullptr), ZINC_CONTAINS("tensor w"));
     }
+  }
+}
+
+TEST_CASE("param_view only computes addresses", "[blob]") {
+  // A pointer that must never be read through (as a device pointer would be on the host).
+  const auto* base = reinterpret_cast<const uint8_t*>(uintptr_t{1} << 40);
+  const BlobManifest m = plan_blob("layer.0000", llama_layer(), QuantFormat::Int4, 32);
+  const BlobParam& q = m.params[0];
+  const zinc::quant::QuantView v = param_view(q, 32, base);
+  CHECK(v.format == QuantFormat::Int4);
+  CHECK(v.group == 32);
+  CHECK(v.rows == 64);
+  CHECK(v.cols == 64);
+  CHECK(v.codes == base + q.offset);
+  CHECK(reinterpret_cast<const uint8_t*>(v.scales) == v.codes + q.layout.codes_bytes);
+  CHECK(reinterpret_cast<const uint8_t*>(v.mins) ==
+        v.codes + q.layout.codes_bytes + q.layout.scales_bytes);
+  CHECK(v.numel() == q.numel());
+
+  const BlobParam& norm = m.params[7];  // input_layernorm.weight [64] F32
+  const zinc::quant::QuantView n = param_view(norm, 32, base);
+  CHECK(n.format == QuantFormat::None);
+  CHECK(n.dtype == DType::F32);
+  CHECK(n.rows == 1);
+  CHECK(n.cols == 64);
+  CHECK(n.codes == base + norm.offset);
+  CHECK(n.scales == nullptr);
+  CHECK(n.mins == nullptr);
+
+  // Raw params of any rank: cols is the last dim, rows the rest; a scalar is [1, 1].
+  const BlobManifest raw = plan_blob("embed",
+                                     {{"wte", {5, 3, 4}, DType::BF16, false},
+                                      {"scalar", {}, DType::F16, false}},
+                                     QuantFormat::None, 64);
+  const zinc::quant::QuantView r = param_view(raw.params[0], 64, base);
+  CHECK(r.format == QuantFormat::None);
+  CHECK(r.dtype == DType::BF16);
+  CHECK(r.rows == 15);
+  CHECK(r.cols == 4);
+  const zinc::quant::QuantView one = param_view(raw.params[1], 64, base);
+  CHECK(one.rows == 1);
+  CHECK(one.cols == 1);
+  CHECK(one.codes == base + raw.params[1].offset);
+}
+
+TEST_CASE("odd shapes: padded codes, aligned scales, every cut and the dummy filler agree",
+          "[blob]") {
+  const struct {
+    QuantFormat f;
+    int64_t rows, cols;
+    int group;
+  } cases[] = {{QuantFormat::Int4, 1, 2, 2},      {QuantFormat::Int8, 3, 5, 5},
+               {QuantFormat::Int8Asym, 3, 5, 5},  {QuantFormat::Int4Sym, 3, 10, 10},
+               {QuantFormat::NF4, 5, 6, 6},       {QuantFormat::Int4, 7, 18, 6}};
+  for (const auto& c : cases) {
+    INFO("format " << zinc::quant::quant_format_name(c.f) << " [" << c.rows << ", " << c.cols
+                   << "] group " << c.group);
+    const BlobManifest m = plan_blob("layer.0000",
+                                     {{"bias", {3}, DType::F16, false},
+                                      {"w", {c.rows, c.cols}, DType::F16, true},
+                                      {"w2", {c.rows, c.cols}, DType::F32, true},
+                                      {"ln.weight", {c.cols}, DType::BF16, false}},
+                                     c.f, c.group);
+    const size_t n = static_cast<size_t>(c.rows * c.cols);
+    const size_t used = n * zinc::quant::quant_bits(c.f) / 8;
+    for (const BlobParam* p : {&m.params[1], &m.params[2]}) {
+      REQUIRE(p->layout.codes_used_bytes == used);
+      REQUIRE(p->layout.codes_bytes == round_up(used, zinc::quant::kCodesAlign));
+      REQUIRE(p->layout.codes_bytes > used);  // these shapes are really padded
+      REQUIRE(p->bytes == p->layout.total());
+    }
+    Sources src(m, 21);
+    const std::vector<uint8_t> whole = pack_whole(m, src);
+    require_gaps_zero(m, whole);
+
+    // pack_param writes the padding as zeros (into a buffer that is not zero).
+    std::vector<uint8_t> by_param(m.bytes, 0xEE);
+    for (const BlobParam& p : m.params) {
+      std::fill(by_param.begin() + p.offset, by_param.begin() + p.offset + p.bytes, 0xEE);
+      pack_param(p, m.group_size, src.dtype.at(p.name), src.data.at(p.name).data(),
+                 by_param.data());
+      REQUIRE(std::equal(by_param.begin() + p.offset, by_param.begin() + p.offset + p.bytes,
+                         whole.begin() + p.offset));
+    }
+    for (const BlobParam* p : {&m.params[1], &m.params[2]}) {
+      for (size_t i = p->layout.codes_used_bytes; i < p->layout.codes_bytes; ++i) {
+        REQUIRE(whole[p->offset + i] == 0);
+      }
+    }
+    check_every_cut(whole, [&](size_t offset, size_t bytes, uint8_t* dst) {
+      pack_slice(m, offset, bytes, src.fetch(), dst);
+    });
+
+    // The view's arrays are aligned in place, and it dequantizes to what quantize made.
+    for (const BlobParam* p : {&m.params[1], &m.params[2]}) {
+      INFO("tensor " << p->name);
+      const zinc::quant::QuantView v = param_view(*p, m.group_size, whole.data());
+      REQUIRE(reinterpret_cast<uintptr_t>(v.scales) % 2 == 0);
+      REQUIRE(reinterpret_cast<uintptr_t>(v.mins) % 2 == 0);
+      REQUIRE((v.mins != nullptr) == zinc::quant::quant_has_mins(c.f));
+      std::vector<float> x(n);
+      zinc::quant::convert(src.dtype.at(p->name), src.data.at(p->name).data(), DType::F32,
+                           x.data(), n);
+      std::vector<uint8_t> codes(p->layout.codes_used_bytes);
+      std::vector<uint16_t> scales(p->layout.scales_bytes / 2), mins(p->layout.mins_bytes / 2);
+      uint16_t* mins_ptr = mins.empty() ? nullptr : mins.data();
+      zinc::quant::quantize(c.f, c.group, x.data(), c.rows, c.cols, codes.data(), scales.data(),
+                            mins_ptr);
+      std::vector<float> expect(n), got(n, -1.0f);
+      zinc::quant::dequantize_reference(c.f, c.group, codes.data(), scales.data(), mins_ptr,
+                                        c.rows, c.cols, expect.data());
+      zinc::quant::dequantize(v, got.data());
+      REQUIRE(got == expect);
+    }
+    REQUIRE(unpack(m, "ln.weight", whole).size() == static_cast<size_t>(c.cols));
+
+    // The manifest round-trips; one with the old, unpadded codes is refused with a hint.
+    require_same_manifest(BlobManifest::from_json(m.to_json(), "x"), m);
+    json old = m.to_json();
+    const BlobParam& w = m.params[1];
+    old["params"][1]["codes"] = w.layout.codes_used_bytes;
+    old["params"][1]["bytes"] = w.layout.codes_used_bytes + w.layout.scales_bytes + w.layout.mins_bytes;
+    REQUIRE_THROWS_WITH(BlobManifest::from_json(old, "old.zinc"),
+                        ZINC_CONTAINS("old.zinc") && ZINC_CONTAINS("tensor w") &&
+                            ZINC_CONTAINS("not padded to a multiple of 16") &&
+                            ZINC_CONTAINS("convert the model again"));
+
+    // The dummy filler keeps the padding zero too, whatever the cut.
+    std::vector<uint8_t> dummy(m.bytes, 0xEE);
+    fill_dummy_slice(m, 0, m.bytes, 77, 0.02f, dummy.data());
+    for (const BlobParam* p : {&m.params[1], &m.params[2]}) {
+      for (size_t i = p->layout.codes_used_bytes; i < p->layout.codes_bytes; ++i) {
+        REQUIRE(dummy[p->offset + i] == 0);
+      }
+      for (float x : unpack(m, p->name, dummy)) REQUIRE(std::isfinite(x));
+    }
+    check_every_cut(dummy, [&](size_t offset, size_t bytes, uint8_t* dst) {
+      fill_dummy_slice(m, offset, bytes, 77, 0.02f, dst);
+    });
   }
 }
 

@@ -12,16 +12,16 @@
 #include <string>
 #include <vector>
 
-#include "offload/cpu_attention.hpp"
+#include "runtime/backend/cpu/cpu_attention.hpp"
 #include "offload/host_bandwidth.hpp"
 #include "offload/host_kv_cache.hpp"
-#include "offload/kv_storage.hpp"
+#include "quant/kv_quant.hpp"
 #include "quant/dtype.hpp"
 #include "test_util.hpp"
 
 using namespace zinc;
-using offload::KvStorage;
-using offload::KvView;
+using quant::KvStorage;
+using quant::KvView;
 
 namespace {
 
@@ -43,7 +43,7 @@ struct OwnedKv {
   KvView view;
 
   OwnedKv(KvStorage s, int batch, int kv_heads, int t_max, int hd, int group, bool head_major) {
-    const auto bytes = offload::kv_cache_bytes(s, batch, kv_heads, t_max, hd, group);
+    const auto bytes = quant::kv_cache_bytes(s, batch, kv_heads, t_max, hd, group);
     data.assign(bytes.codes, 0);
     params.assign(bytes.params / 2 + 1, 0);
     view.storage = s;
@@ -91,8 +91,8 @@ struct Problem {
       for (int h = 0; h < c.heads; ++h) slopes.push_back(std::pow(2.0f, -8.0f * (h + 1) / c.heads));
   }
 
-  offload::CpuAttentionProblem problem(float* out) const {
-    offload::CpuAttentionProblem p;
+  runtime::CpuAttentionProblem problem(float* out) const {
+    runtime::CpuAttentionProblem p;
     p.batch = c.batch;
     p.tq = c.tq;
     p.t0 = c.t0;
@@ -111,8 +111,8 @@ struct Problem {
   // Stores every key and value (positions 0 .. t0 + tq - 1) into the caches.
   void fill(const KvView& k, const KvView& v) const {
     const int n_keys = c.t0 + c.tq;
-    offload::kv_store(k, kv_k.data(), c.batch, n_keys, 0, c.kv_heads);
-    offload::kv_store(v, kv_v.data(), c.batch, n_keys, 0, c.kv_heads);
+    quant::kv_store(k, kv_k.data(), c.batch, n_keys, 0, c.kv_heads);
+    quant::kv_store(v, kv_v.data(), c.batch, n_keys, 0, c.kv_heads);
   }
 
   // Backend::attention's definition, in double, over the caches' dequantized rows.
@@ -129,7 +129,7 @@ struct Problem {
           int key_pos = 0;
           for (int j = 0; j <= c.t0 + i; ++j) {
             if (!mask[b * t_max + j]) continue;
-            offload::kv_dequantize_row(k, k.row(b, h / group, j), kr.data());
+            quant::kv_dequantize_row(k, k.row(b, h / group, j), kr.data());
             double dot = 0;
             for (int d = 0; d < hd; ++d) dot += static_cast<double>(qh[d]) * kr[d];
             double sc = dot * scale;
@@ -144,7 +144,7 @@ struct Problem {
           for (double& x : s) sum += (x = std::exp(x - mx));
           std::vector<double> o(hd, 0.0);
           for (size_t t = 0; t < js.size(); ++t) {
-            offload::kv_dequantize_row(v, v.row(b, h / group, js[t]), vr.data());
+            quant::kv_dequantize_row(v, v.row(b, h / group, js[t]), vr.data());
             for (int d = 0; d < hd; ++d) o[d] += s[t] / sum * vr[d];
           }
           float* oh = out.data() + ((static_cast<size_t>(b) * c.tq + i) * c.heads + h) * hd;
@@ -203,13 +203,13 @@ TEST_CASE("cpu_attention equals a double-precision reference for every storage a
         OwnedKv v(s, c.batch, c.kv_heads, pr.t_max, c.head_dim, g, head_major);
         pr.fill(k.view, v.view);
         std::vector<float> out(pr.q.size(), std::numeric_limits<float>::quiet_NaN());
-        offload::cpu_attention(pr.problem(out.data()), k.view, v.view);
+        runtime::cpu_attention(pr.problem(out.data()), k.view, v.view);
         const auto ref = pr.reference(k.view, v.view);
         size_t at = 0;
         const float err = max_abs_diff(out, ref, &at);
-        INFO(c.name << ", " << offload::kv_storage_name(s) << ", "
+        INFO(c.name << ", " << quant::kv_storage_name(s) << ", "
                     << (head_major ? "[B, KVH, T, hd]" : "[B, T, KVH, hd]") << ", isa "
-                    << offload::cpu_attention_isa(k.view) << ": worst element " << at << " = "
+                    << runtime::cpu_attention_isa(k.view) << ": worst element " << at << " = "
                     << out[at] << " vs " << ref[at]);
         // Outputs are averages of N(0, 1) values; fp32 accumulation over <= 1500 keys.
         CHECK(err <= 2e-5f);
@@ -240,12 +240,12 @@ TEST_CASE("cpu_attention's blocked loops: every query group size, head_dim 64 an
             OwnedKv v(s, c.batch, c.kv_heads, pr.t_max, hd, g, head_major);
             pr.fill(k.view, v.view);
             std::vector<float> out(pr.q.size(), std::numeric_limits<float>::quiet_NaN());
-            offload::cpu_attention(pr.problem(out.data()), k.view, v.view);
+            runtime::cpu_attention(pr.problem(out.data()), k.view, v.view);
             size_t at = 0;
             const float err = max_abs_diff(out, pr.reference(k.view, v.view), &at);
             INFO("hd " << hd << ", group " << group << ", keys " << t0 + 1 << ", "
-                       << offload::kv_storage_name(s) << " G " << g << ", isa "
-                       << offload::cpu_attention_isa(k.view) << ": worst element " << at);
+                       << quant::kv_storage_name(s) << " G " << g << ", isa "
+                       << runtime::cpu_attention_isa(k.view) << ": worst element " << at);
             CHECK(err <= 2e-5f);
           }
         }
@@ -261,7 +261,7 @@ TEST_CASE("cpu_attention: a query that sees no key outputs zeros", "[attention]"
   OwnedKv v(KvStorage::F16, c.batch, c.kv_heads, pr.t_max, c.head_dim, 32, true);
   pr.fill(k.view, v.view);
   std::vector<float> out(pr.q.size(), 123.0f);
-  offload::cpu_attention(pr.problem(out.data()), k.view, v.view);
+  runtime::cpu_attention(pr.problem(out.data()), k.view, v.view);
   const size_t per_seq = static_cast<size_t>(c.tq) * c.heads * c.head_dim;
   for (size_t e = 0; e < per_seq; ++e) REQUIRE(out[e] == 0.0f);
   // sequence 1, query 0 (cache index 2) sees keys 1..2
@@ -284,9 +284,9 @@ TEST_CASE("cpu_attention is bit-identical for any thread count", "[attention]") 
       for (int threads : {1, 2, 3}) {
         omp_set_num_threads(threads);
         outs.emplace_back(pr.q.size());
-        offload::cpu_attention(pr.problem(outs.back().data()), k.view, v.view);
+        runtime::cpu_attention(pr.problem(outs.back().data()), k.view, v.view);
       }
-      INFO(c.name << ", " << offload::kv_storage_name(s));
+      INFO(c.name << ", " << quant::kv_storage_name(s));
       CHECK(std::memcmp(outs[0].data(), outs[1].data(), outs[0].size() * sizeof(float)) == 0);
       CHECK(std::memcmp(outs[0].data(), outs[2].data(), outs[0].size() * sizeof(float)) == 0);
     }
@@ -299,10 +299,10 @@ TEST_CASE("f16 storage is the fp16 rounding of the stored values", "[attention]"
   x[0] = 65504.0f;
   x[1] = 1e-7f;  // an fp16 subnormal
   OwnedKv kv(KvStorage::F16, 1, 3, 1, hd, 0, true);
-  offload::kv_store(kv.view, x.data(), 1, 1, 0, 3);
+  quant::kv_store(kv.view, x.data(), 1, 1, 0, 3);
   std::vector<float> row(hd);
   for (int h = 0; h < 3; ++h) {
-    offload::kv_dequantize_row(kv.view, kv.view.row(0, h, 0), row.data());
+    quant::kv_dequantize_row(kv.view, kv.view.row(0, h, 0), row.data());
     for (int d = 0; d < hd; ++d)
       REQUIRE(row[d] == quant::f16_to_f32(quant::f32_to_f16(x[h * hd + d])));
   }
@@ -323,23 +323,23 @@ TEST_CASE("int8 and int4 rows: codes in range and |x - x'| <= scale / 2", "[atte
   mixed[41] = -65504.0f;
   rows.push_back(mixed);
   for (KvStorage s : {KvStorage::Int8, KvStorage::Int4}) {
-    const int levels = offload::kv_storage_levels(s);
+    const int levels = quant::kv_storage_levels(s);
     for (size_t ri = 0; ri < rows.size(); ++ri) {
       const auto& x = rows[ri];
       std::vector<uint8_t> codes(hd);
       std::vector<uint16_t> params(2 * hd / group);
-      REQUIRE(offload::kv_quantize_row(s, hd, group, x.data(), codes.data(), params.data()));
+      REQUIRE(quant::kv_quantize_row(s, hd, group, x.data(), codes.data(), params.data()));
       OwnedKv kv(s, 1, 1, 1, hd, group, true);
-      std::memcpy(kv.view.data, codes.data(), offload::kv_row_code_bytes(s, hd));
+      std::memcpy(kv.view.data, codes.data(), quant::kv_row_code_bytes(s, hd));
       std::memcpy(kv.view.params, params.data(), params.size() * 2);
       std::vector<float> deq(hd);
-      offload::kv_dequantize_row(kv.view, 0, deq.data());
+      quant::kv_dequantize_row(kv.view, 0, deq.data());
       for (int d = 0; d < hd; ++d) {
         const int c = s == KvStorage::Int8 ? codes[d] : (codes[d / 2] >> (4 * (d % 2))) & 15;
         REQUIRE(c <= levels);
         const float sc = quant::f16_to_f32(params[2 * (d / group)]);
         const float mn = quant::f16_to_f32(params[2 * (d / group) + 1]);
-        INFO(offload::kv_storage_name(s) << " row " << ri << " element " << d << ": x " << x[d]
+        INFO(quant::kv_storage_name(s) << " row " << ri << " element " << d << ": x " << x[d]
                                          << " x' " << deq[d] << " scale " << sc << " min " << mn);
         REQUIRE(sc >= 0.0f);
         REQUIRE(mn <= x[d]);
@@ -364,15 +364,15 @@ TEST_CASE("kv_store puts source row b * tq + i at position t0 + i of sequence b"
   for (KvStorage s : kAllStorages) {
     for (bool head_major : {true, false}) {
       OwnedKv kv(s, batch, kv_heads, t_max, hd, 16, head_major);
-      offload::kv_store(kv.view, src.data(), batch, tq, t0, kv_heads);
+      quant::kv_store(kv.view, src.data(), batch, tq, t0, kv_heads);
       std::vector<float> row(hd);
       for (int b = 0; b < batch; ++b)
         for (int h = 0; h < kv_heads; ++h)
           for (int j = 0; j < t_max; ++j) {
-            offload::kv_dequantize_row(kv.view, kv.view.row(b, h, j), row.data());
+            quant::kv_dequantize_row(kv.view, kv.view.row(b, h, j), row.data());
             const int i = j - t0;
             for (int d = 0; d < hd; ++d) {
-              INFO(offload::kv_storage_name(s)
+              INFO(quant::kv_storage_name(s)
                    << " b " << b << " h " << h << " j " << j << " d " << d);
               if (i < 0 || i >= tq) {
                 REQUIRE(row[d] == 0.0f);  // untouched
@@ -390,26 +390,26 @@ TEST_CASE("kv_store puts source row b * tq + i at position t0 + i of sequence b"
     }
   }
   OwnedKv kv(KvStorage::Int8, batch, kv_heads, t_max, hd, 16, true);
-  REQUIRE_THROWS_WITH(offload::kv_store(kv.view, src.data(), batch, tq, 8, kv_heads),
+  REQUIRE_THROWS_WITH(quant::kv_store(kv.view, src.data(), batch, tq, 8, kv_heads),
                       ZINC_CONTAINS("do not fit a cache of 10 positions"));
   src[(1 * tq + 2) * kv_heads * hd + 2 * hd + 7] = std::numeric_limits<float>::infinity();
   REQUIRE_THROWS_WITH(
-      offload::kv_store(kv.view, src.data(), batch, tq, t0, kv_heads),
+      quant::kv_store(kv.view, src.data(), batch, tq, t0, kv_heads),
       ZINC_CONTAINS("sequence 1, position 7, kv head 2, element 7") && ZINC_CONTAINS("65504"));
 }
 
 TEST_CASE("KV storage names, sizes and group-size errors", "[attention]") {
   for (KvStorage s : kAllStorages)
-    CHECK(offload::parse_kv_storage(offload::kv_storage_name(s)) == s);
-  REQUIRE_THROWS_WITH(offload::parse_kv_storage("int3"), ZINC_CONTAINS("f32, f16, int8, int4"));
-  const auto b = offload::kv_cache_bytes(KvStorage::Int4, 2, 4, 100, 128, 64);
+    CHECK(quant::parse_kv_storage(quant::kv_storage_name(s)) == s);
+  REQUIRE_THROWS_WITH(quant::parse_kv_storage("int3"), ZINC_CONTAINS("f32, f16, int8, int4"));
+  const auto b = quant::kv_cache_bytes(KvStorage::Int4, 2, 4, 100, 128, 64);
   CHECK(b.codes == 2u * 4 * 100 * 64);
   CHECK(b.params == 2u * 4 * 100 * 2 * 2 * 2);  // 2 groups x {scale, min} x fp16
-  CHECK(offload::kv_cache_bytes(KvStorage::F16, 2, 4, 100, 128, 0).total() == 2u * 4 * 100 * 256);
-  REQUIRE_THROWS_WITH(offload::check_kv_group(KvStorage::Int8, 80, 64),
+  CHECK(quant::kv_cache_bytes(KvStorage::F16, 2, 4, 100, 128, 0).total() == 2u * 4 * 100 * 256);
+  REQUIRE_THROWS_WITH(quant::check_kv_group(KvStorage::Int8, 80, 64),
                       ZINC_CONTAINS("group size 64 does not divide head_dim 80"));
-  REQUIRE_THROWS_WITH(offload::check_kv_group(KvStorage::Int4, 10, 5), ZINC_CONTAINS("even"));
-  REQUIRE_NOTHROW(offload::check_kv_group(KvStorage::F16, 80, 64));  // unquantized: ignored
+  REQUIRE_THROWS_WITH(quant::check_kv_group(KvStorage::Int4, 10, 5), ZINC_CONTAINS("even"));
+  REQUIRE_NOTHROW(quant::check_kv_group(KvStorage::F16, 80, 64));  // unquantized: ignored
   offload::HostKvShape shape{1, 1, 1, 8, 80, 64};
   REQUIRE_THROWS_WITH(offload::HostKvCache(shape, KvStorage::Int4),
                       ZINC_CONTAINS("group size 64 does not divide head_dim 80"));
@@ -424,13 +424,13 @@ TEST_CASE("HostKvCache: [B, KVH, t_max, hd] views with one kernel over them", "[
     offload::HostKvCache cache(shape, KvStorage::Int4, &arena);
     CHECK(arena.used() == cache.bytes());
     CHECK(cache.bytes() ==
-          2 * 2 * offload::kv_cache_bytes(KvStorage::Int4, 2, 2, pr.t_max, 64, 32).total());
+          2 * 2 * quant::kv_cache_bytes(KvStorage::Int4, 2, 2, pr.t_max, 64, 32).total());
     const KvView k = cache.k(1), v = cache.v(1);
     CHECK(k.row(1, 1, 3) == (1 * 2 + 1) * pr.t_max + 3);
     CHECK(reinterpret_cast<uintptr_t>(k.data) % 64 == 0);
     pr.fill(k, v);
     std::vector<float> out(pr.q.size());
-    offload::cpu_attention(pr.problem(out.data()), k, v);
+    runtime::cpu_attention(pr.problem(out.data()), k, v);
     size_t at = 0;
     CHECK(max_abs_diff(out, pr.reference(k, v), &at) <= 2e-5f);
     REQUIRE_THROWS_WITH(cache.k(2), ZINC_CONTAINS("no layer 2"));
@@ -445,13 +445,13 @@ TEST_CASE("cpu_attention rejects inconsistent problems", "[attention]") {
   std::vector<float> out(pr.q.size());
   auto p = pr.problem(out.data());
   p.heads = 3;
-  REQUIRE_THROWS_WITH(offload::cpu_attention(p, k.view, k.view), ZINC_CONTAINS("not a multiple"));
+  REQUIRE_THROWS_WITH(runtime::cpu_attention(p, k.view, k.view), ZINC_CONTAINS("not a multiple"));
   p = pr.problem(out.data());
   p.t0 = pr.t_max;
-  REQUIRE_THROWS_WITH(offload::cpu_attention(p, k.view, k.view), ZINC_CONTAINS("exceed the cache"));
+  REQUIRE_THROWS_WITH(runtime::cpu_attention(p, k.view, k.view), ZINC_CONTAINS("exceed the cache"));
   p = pr.problem(out.data());
   p.head_dim = 16;
-  REQUIRE_THROWS_WITH(offload::cpu_attention(p, k.view, k.view), ZINC_CONTAINS("head_dim 16"));
+  REQUIRE_THROWS_WITH(runtime::cpu_attention(p, k.view, k.view), ZINC_CONTAINS("head_dim 16"));
 }
 
 TEST_CASE("measure_read_bandwidth reads at a plausible rate", "[attention]") {

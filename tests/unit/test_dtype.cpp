@@ -1,4 +1,5 @@
-// quant/dtype (fp16 / bf16 conversions) and offload/memory_arena (budgets, byte sizes).
+// quant/dtype (fp16 / bf16 conversions, bulk conversion between the float types) and
+// offload/memory_arena (budgets, byte sizes).
 #include <cmath>
 #include <cstring>
 #include <limits>
@@ -226,6 +227,113 @@ TEST_CASE("dtype: convert_to_f32", "[dtype]") {
   const int64_t ids[1] = {3};
   REQUIRE_THROWS_WITH(convert_to_f32(DType::I64, ids, out, 1),
                       ZINC_CONTAINS("cannot convert I64 to F32"));
+}
+
+namespace {
+
+// n random elements of a float type as raw bytes: every bit pattern can occur (NaN, inf,
+// subnormals, values beyond the fp16 range), plus a few chosen specials at the front.
+std::vector<uint8_t> random_elements(DType t, size_t n, uint32_t seed) {
+  std::mt19937 rng(seed);
+  std::vector<uint8_t> out(n * dtype_size(t));
+  for (size_t i = 0; i < n; ++i) {
+    uint32_t bits = rng();
+    if (t == DType::F32 && i % 3 == 0) {  // mostly ordinary magnitudes, to exercise rounding
+      const float mantissa = static_cast<float>(bits % 100000) - 50000.0f;
+      bits = bits_of(std::ldexp(mantissa, -static_cast<int>(rng() % 40)));
+    }
+    if (i < 6) {
+      const uint32_t f32_specials[] = {0x7f800000u, 0xff800000u, 0x7fc00001u, 0x00000001u,
+                                       0x477ff000u, 0x80000000u};
+      const uint32_t u16_specials[] = {0x7c00u, 0xfc00u, 0x7e01u, 0x0001u, 0x7bffu, 0x8000u};
+      bits = t == DType::F32 ? f32_specials[i] : u16_specials[i];
+    }
+    if (t == DType::F32) {
+      std::memcpy(&out[i * 4], &bits, 4);
+    } else {
+      const uint16_t h = static_cast<uint16_t>(bits);
+      std::memcpy(&out[i * 2], &h, 2);
+    }
+  }
+  return out;
+}
+
+float scalar_to_f32(DType t, const uint8_t* p) {
+  if (t == DType::F32) {
+    float f;
+    std::memcpy(&f, p, 4);
+    return f;
+  }
+  uint16_t h;
+  std::memcpy(&h, p, 2);
+  return t == DType::F16 ? f16_to_f32(h) : bf16_to_f32(h);
+}
+
+// The scalar conversion of one element, as raw bytes of dst_type (a copy for the same type).
+std::vector<uint8_t> scalar_convert(DType src_type, const uint8_t* p, DType dst_type) {
+  std::vector<uint8_t> out(dtype_size(dst_type));
+  if (src_type == dst_type) {
+    std::memcpy(out.data(), p, out.size());
+    return out;
+  }
+  const float f = scalar_to_f32(src_type, p);
+  if (dst_type == DType::F32) {
+    std::memcpy(out.data(), &f, 4);
+  } else {
+    const uint16_t h = dst_type == DType::F16 ? f32_to_f16(f) : f32_to_bf16(f);
+    std::memcpy(out.data(), &h, 2);
+  }
+  return out;
+}
+
+bool is_nan_bytes(DType t, const uint8_t* p) { return std::isnan(scalar_to_f32(t, p)); }
+
+}  // namespace
+
+TEST_CASE("dtype: convert between every pair of float types equals the scalar conversions",
+          "[dtype]") {
+  const DType types[] = {DType::F32, DType::F16, DType::BF16};
+  // Odd counts: one element, a short tail, more than one stack block (2048), more than one
+  // OpenMP chunk (65536) with a partial last one.
+  const size_t counts[] = {1, 7, 2049, 2 * 65536 + 3};
+  uint32_t seed = 17;
+  for (DType from : types) {
+    for (DType to : types) {
+      for (size_t n : counts) {
+        CAPTURE(dtype_name(from), dtype_name(to), n);
+        const std::vector<uint8_t> src = random_elements(from, n, seed++);
+        const size_t ds = dtype_size(to);
+        // dst one byte past an aligned address too: convert writes unaligned elements.
+        for (size_t misalign : {size_t{0}, size_t{1}}) {
+          CAPTURE(misalign);
+          std::vector<uint8_t> buf(n * ds + 1 + misalign, 0xEE);
+          uint8_t* dst = buf.data() + misalign;
+          convert(from, src.data(), to, dst, n);
+          size_t bad = 0;
+          for (size_t i = 0; i < n; ++i) {
+            const std::vector<uint8_t> want = scalar_convert(from, &src[i * dtype_size(from)], to);
+            if (std::memcmp(want.data(), dst + i * ds, ds) == 0) continue;
+            // NaN stays NaN; the F16C path sets the quiet bit of a signalling fp16 NaN.
+            if (is_nan_bytes(to, want.data()) && is_nan_bytes(to, dst + i * ds)) continue;
+            ++bad;
+          }
+          CHECK(bad == 0);
+          CHECK(buf[misalign + n * ds] == 0xEE);  // nothing written past the end
+        }
+      }
+    }
+  }
+}
+
+TEST_CASE("dtype: convert refuses non-float types and null buffers", "[dtype]") {
+  const int64_t ids[2] = {1, 2};
+  float out[2];
+  REQUIRE_THROWS_WITH(convert(DType::I64, ids, DType::F32, out, 2),
+                      ZINC_CONTAINS("cannot convert I64 to F32"));
+  REQUIRE_THROWS_WITH(convert(DType::F32, out, DType::I8, out, 2),
+                      ZINC_CONTAINS("cannot convert F32 to I8"));
+  REQUIRE_THROWS_WITH(convert(DType::F16, nullptr, DType::F32, out, 2), ZINC_CONTAINS("null"));
+  REQUIRE_NOTHROW(convert(DType::F16, nullptr, DType::F32, nullptr, 0));
 }
 
 TEST_CASE("memory arena: budget, high-water mark, thread safety", "[memory_arena]") {

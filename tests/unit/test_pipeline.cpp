@@ -13,6 +13,8 @@
 #include "partition/blob.hpp"
 #include "runtime/backend/cpu/cpu_backend.hpp"
 #include "runtime/model/dummy_configs.hpp"
+#include "runtime/model/blob_source.hpp"
+#include "runtime/model/decoder.hpp"
 #include "runtime/model/loader.hpp"
 #include "unit/test_util.hpp"
 
@@ -40,7 +42,7 @@ struct Fixture {
     config.tie_word_embeddings = true;  // the head holds two blobs
     manifests = runtime::plan_manifests(runtime::blob_plan(config), quant::QuantFormat::Int8, 64);
   }
-  runtime::SliceReader reader(int fail_blob = -1, int fail_after = 0, int delay_ms = 0) {
+  offload::SliceReader reader(int fail_blob = -1, int fail_after = 0, int delay_ms = 0) {
     return [this, fail_blob, fail_after, delay_ms](size_t b, size_t off, size_t n, uint8_t* dst) {
       const int count = reads++;
       if (delay_ms) std::this_thread::sleep_for(std::chrono::milliseconds(delay_ms));
@@ -49,7 +51,7 @@ struct Fixture {
       partition::fill_dummy_slice(manifests[b], off, n, 11, 0.02f, dst);
     };
   }
-  runtime::ZeroOptions options(int depth, Policy p, int max_resident, runtime::Tier tier,
+  runtime::ZeroOptions options(int depth, Policy p, int max_resident, offload::Tier tier,
                                size_t host_budget = 0) const {
     runtime::ZeroOptions o;
     o.host_budget = host_budget;
@@ -96,9 +98,9 @@ TEST_CASE("placement keeps the most uses per byte first, within the budget", "[p
   r.budget = 2275 + 250;  // the embedding (2 uses / 150 B) first, then one 100 B layer
   offload::Placement p = offload::plan_placement(r);
   CHECK(p.minimum_bytes == 2275);
-  CHECK(p.home == std::vector<offload::BlobHome>{offload::BlobHome::Device, offload::BlobHome::Device,
-                                               offload::BlobHome::Host, offload::BlobHome::Host,
-                                               offload::BlobHome::Host});
+  CHECK(p.home == std::vector<offload::Tier>{offload::Tier::Device, offload::Tier::Device,
+                                               offload::Tier::Cpu, offload::Tier::Cpu,
+                                               offload::Tier::Cpu});
   CHECK(p.resident_bytes == 250);
   CHECK(p.planned_bytes <= r.budget);
   CHECK(p.streamed_bytes_per_pass == 100 + 100 + 300);
@@ -121,15 +123,15 @@ TEST_CASE("placement keeps the most uses per byte first, within the budget", "[p
   r.policy = Policy::None;
   r.budget = 0;
   r.shard_bytes = {75, 50, 50, 50, 150};  // two ranks
-  CHECK(offload::plan_placement(r).count(offload::BlobHome::Host) == 5);
+  CHECK(offload::plan_placement(r).count(offload::Tier::Cpu) == 5);
   r.host_budget = 374;
   REQUIRE_THROWS_WITH(offload::plan_placement(r), ZINC_CONTAINS("--cpu-memory-budget") && ZINC_CONTAINS("--offload nvme"));
   r.nvme = true;
   r.staging_bytes = 200;  // 174 left: the embedding (2 uses / 75 B), one layer; 49 left
   p = offload::plan_placement(r);
-  CHECK(p.home == std::vector<offload::BlobHome>{offload::BlobHome::Host, offload::BlobHome::Host,
-                                                 offload::BlobHome::Nvme, offload::BlobHome::Nvme,
-                                                 offload::BlobHome::Nvme});
+  CHECK(p.home == std::vector<offload::Tier>{offload::Tier::Cpu, offload::Tier::Cpu,
+                                                 offload::Tier::Nvme, offload::Tier::Nvme,
+                                                 offload::Tier::Nvme});
   CHECK(p.host_bytes == 125);
   CHECK(p.nvme_bytes_per_pass == 50 + 50 + 150);
   r.nvme = false;
@@ -169,7 +171,7 @@ TEST_CASE("every prefetch depth, residency and tier streams identical weights", 
   Fixture f;
   runtime::CpuBackend be0;
   collectives::SelfCommunicator comm;
-  runtime::ZeroWeights base(f.manifests, f.reader(), be0, comm, f.options(1, Policy::None, -1, runtime::Tier::Cpu));
+  runtime::ZeroWeights base(f.manifests, f.reader(), be0, comm, f.options(1, Policy::None, -1, offload::Tier::Cpu));
   CHECK(base.slots() == 2);  // depth 1, but the tied head holds two blobs
   const std::vector<float> want = walk(base, f, 3);
   const auto sched = runtime::forward_schedule(f.config);
@@ -184,19 +186,19 @@ TEST_CASE("every prefetch depth, residency and tier streams identical weights", 
     largest = std::max<size_t>(largest, m.bytes);
   }
   const size_t half_host = 3 * (largest + 4096) + total / 2;
-  for (runtime::Tier tier : {runtime::Tier::Cpu, runtime::Tier::Nvme})
+  for (offload::Tier tier : {offload::Tier::Cpu, offload::Tier::Nvme})
     for (size_t host : {size_t(0), half_host})
     for (int depth : {1, 2, 3, 5})
       for (int resident : {0, 2, -1}) {
-        if (tier == runtime::Tier::Cpu && host != 0) continue;
-        DYNAMIC_SECTION("tier " << (tier == runtime::Tier::Cpu ? "cpu" : "nvme") << " host " << host
+        if (tier == offload::Tier::Cpu && host != 0) continue;
+        DYNAMIC_SECTION("tier " << (tier == offload::Tier::Cpu ? "cpu" : "nvme") << " host " << host
                                 << " depth " << depth << " resident " << resident) {
           runtime::CpuBackend be;
           const Policy p = resident == 0 ? Policy::None : resident < 0 ? Policy::All : Policy::Fill;
           runtime::ZeroWeights z(f.manifests, f.reader(), be, comm, f.options(depth, p, resident, tier, host));
-          if (tier == runtime::Tier::Nvme && host != 0 && resident == 0) {
-            CHECK(z.placement().count(offload::BlobHome::Host) > 0);  // a mix of both
-            CHECK(z.placement().count(offload::BlobHome::Nvme) > 0);
+          if (tier == offload::Tier::Nvme && host != 0 && resident == 0) {
+            CHECK(z.placement().count(offload::Tier::Cpu) > 0);  // a mix of both
+            CHECK(z.placement().count(offload::Tier::Nvme) > 0);
           }
           CHECK(z.slots() == std::max(depth, 2));
           CHECK(walk(z, f, 3) == want);
@@ -207,8 +209,8 @@ TEST_CASE("every prefetch depth, residency and tier streams identical weights", 
           for (int b : sched) streamed += !z.placement().resident(b);
           CHECK(st.gathers >= 3 * streamed);
           CHECK(st.gathers <= 3 * streamed + z.slots() - 1);
-          if (tier == runtime::Tier::Nvme)
-            CHECK((st.source_bytes > 0) == (z.placement().count(offload::BlobHome::Nvme) > 0));
+          if (tier == offload::Tier::Nvme)
+            CHECK((st.source_bytes > 0) == (z.placement().count(offload::Tier::Nvme) > 0));
         }
       }
 }
@@ -218,7 +220,7 @@ TEST_CASE("the pipeline enforces the schedule and reports the loader's errors", 
   collectives::SelfCommunicator comm;
   SECTION("out of order") {
     runtime::CpuBackend be;
-    runtime::ZeroWeights z(f.manifests, f.reader(), be, comm, f.options(2, Policy::None, -1, runtime::Tier::Cpu));
+    runtime::ZeroWeights z(f.manifests, f.reader(), be, comm, f.options(2, Policy::None, -1, offload::Tier::Cpu));
     REQUIRE_THROWS_WITH(z.acquire(2), ZINC_CONTAINS("streams embed next") && ZINC_CONTAINS("forward pass's order"));
     z.acquire(0);
     REQUIRE_THROWS_WITH(z.release(3), ZINC_CONTAINS("not held"));
@@ -227,7 +229,7 @@ TEST_CASE("the pipeline enforces the schedule and reports the loader's errors", 
     runtime::CpuBackend be;
     const int blobs = static_cast<int>(f.manifests.size());
     runtime::ZeroWeights z(f.manifests, f.reader(2, blobs + 2), be, comm,
-                           f.options(3, Policy::None, -1, runtime::Tier::Nvme));
+                           f.options(3, Policy::None, -1, offload::Tier::Nvme));
     walk(z, f, 1);
     z.acquire(0);
     z.release(0);
@@ -239,14 +241,14 @@ TEST_CASE("the pipeline enforces the schedule and reports the loader's errors", 
     runtime::CpuBackend be(64 << 10);
     f.reads = 0;
     REQUIRE_THROWS_WITH(runtime::ZeroWeights(f.manifests, f.reader(), be, comm,
-                                             f.options(2, Policy::None, -1, runtime::Tier::Cpu)),
+                                             f.options(2, Policy::None, -1, offload::Tier::Cpu)),
                         ZINC_CONTAINS("is too small: the minimum is"));
     CHECK(f.reads == 0);
   }
   SECTION("compute's wait is attributed to the stage it waited on") {
     runtime::CpuBackend be;
     runtime::ZeroWeights z(f.manifests, f.reader(-1, 0, 20), be, comm,
-                           f.options(1, Policy::None, -1, runtime::Tier::Nvme));
+                           f.options(1, Policy::None, -1, offload::Tier::Nvme));
     walk(z, f, 1);
     const runtime::ZeroStats st = z.stats();
     CHECK(st.disk_s >= 0.02 * 6);  // every read sleeps 20 ms

@@ -4,6 +4,7 @@
 #include <hdf5.h>
 
 #include <algorithm>
+#include <cmath>
 #include <cstdint>
 #include <filesystem>
 #include <fstream>
@@ -13,6 +14,7 @@
 
 #include "partition/blob.hpp"
 #include "partition/store.hpp"
+#include "quant/quant_view.hpp"
 #include "quant/quantize.hpp"
 #include "unit/test_util.hpp"
 
@@ -414,5 +416,91 @@ TEST_CASE("store: structural damage is found when the store is opened", "[store]
     H5Fclose(f);
     CHECK_THROWS_WITH(StoreReader(path),
                       ZINC_CONTAINS(path) && ZINC_CONTAINS("blob embed") && ZINC_CONTAINS("JSON"));
+  }
+}
+
+TEST_CASE("store: odd-shaped quantized matrices keep their padded layout", "[store]") {
+  // int8 [3, 5] group 5: 15 code bytes padded to 16, so the scales are 2-byte aligned in
+  // the blob read back, and a view of it dequantizes to the blob that was written.
+  using zinc::partition::param_view;
+  TempDir dir;
+  const std::string path = dir.file("odd.zinc");
+  Blob b{zinc::partition::plan_blob("layer.0000",
+                                    {{"b", {3}, DType::F16, false},
+                                     {"w", {3, 5}, DType::F16, true},
+                                     {"w2", {3, 5}, DType::F16, true}},
+                                    QuantFormat::Int8Asym, 5),
+         {}};
+  b.data.assign(b.manifest.bytes, 0);
+  std::vector<float> x(15);
+  for (int i = 0; i < 15; ++i) x[i] = 0.1f * static_cast<float>(i) - 0.7f;
+  for (const auto& p : b.manifest.params) {
+    std::vector<float> src(p.numel());
+    std::copy_n(x.begin(), src.size(), src.begin());
+    zinc::partition::pack_param(p, 5, DType::F32, src.data(), b.data.data());
+  }
+  const auto& w = b.manifest.params[1];
+  REQUIRE(w.layout.codes_used_bytes == 15);
+  REQUIRE(w.layout.codes_bytes == 16);
+  StoreInfo info;
+  info.quant = QuantFormat::Int8Asym;
+  info.group_size = 5;
+  info.created_by = "zinc test_store";
+  info.config_json = "{}";
+  info.blob_order = {"layer.0000"};
+  {
+    StoreWriter sw(path, info);
+    sw.write_blob(b.manifest, b.data.data());
+    sw.finish();
+  }
+  {  // read back (the reader closes the file before the sections modify it)
+    StoreReader r(path);
+    CHECK(r.manifests()[0].to_json() == b.manifest.to_json());
+    std::vector<uint8_t> got(b.manifest.bytes);
+    r.read_slice(0, 0, got.size(), got.data());
+    REQUIRE(got == b.data);
+    for (const auto* p : {&r.manifests()[0].params[1], &r.manifests()[0].params[2]}) {
+      const zinc::quant::QuantView v = param_view(*p, 5, got.data());
+      CHECK(reinterpret_cast<uintptr_t>(v.scales) % 2 == 0);
+      CHECK(reinterpret_cast<uintptr_t>(v.mins) % 2 == 0);
+      std::vector<float> from_store(15), from_blob(15);
+      zinc::quant::dequantize(v, from_store.data());
+      zinc::quant::dequantize(param_view(*p, 5, b.data.data()), from_blob.data());
+      CHECK(from_store == from_blob);
+      for (int i = 0; i < 15; ++i) CHECK(std::fabs(from_store[i] - x[i]) < 0.01f);
+    }
+  }
+
+  SECTION("write_blob refuses a manifest with the old, unpadded layout") {
+    BlobManifest old = b.manifest;
+    old.params[1].layout.codes_bytes = 15;
+    old.params[1].bytes -= 1;
+    const std::string other = dir.file("other.zinc");
+    StoreWriter sw(other, info);
+    CHECK_THROWS_WITH(sw.write_blob(old, b.data.data()),
+                      ZINC_CONTAINS("layer.0000") && ZINC_CONTAINS("tensor w"));
+  }
+  SECTION("a store written with the old, unpadded layout is refused when opened") {
+    nlohmann::json j = b.manifest.to_json();
+    j["params"][1]["codes"] = 15;
+    j["params"][1]["bytes"] = j["params"][1]["bytes"].get<size_t>() - 1;
+    const std::string text = j.dump();
+    hid_t f = H5Fopen(path.c_str(), H5F_ACC_RDWR, H5P_DEFAULT);
+    REQUIRE(f >= 0);
+    hid_t ds = H5Dopen2(f, "blobs/layer.0000", H5P_DEFAULT);
+    REQUIRE(H5Adelete(ds, "manifest") >= 0);
+    hid_t type = H5Tcopy(H5T_C_S1);
+    H5Tset_size(type, text.size());
+    hid_t space = H5Screate(H5S_SCALAR);
+    hid_t a = H5Acreate2(ds, "manifest", type, space, H5P_DEFAULT, H5P_DEFAULT);
+    H5Awrite(a, type, text.c_str());
+    H5Aclose(a);
+    H5Sclose(space);
+    H5Tclose(type);
+    H5Dclose(ds);
+    H5Fclose(f);
+    CHECK_THROWS_WITH(StoreReader(path), ZINC_CONTAINS(path) && ZINC_CONTAINS("tensor w") &&
+                                             ZINC_CONTAINS("not padded") &&
+                                             ZINC_CONTAINS("convert the model again"));
   }
 }

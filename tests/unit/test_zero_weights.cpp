@@ -5,6 +5,8 @@
 #include "partition/store.hpp"
 #include "runtime/backend/cpu/cpu_backend.hpp"
 #include "runtime/model/dummy_configs.hpp"
+#include "runtime/model/blob_source.hpp"
+#include "runtime/model/decoder.hpp"
 #include "runtime/model/loader.hpp"
 #include "unit/test_util.hpp"
 

@@ -4,16 +4,16 @@
 // kernel over different cache layouts.
 #pragma once
 
-#include "offload/cpu_attention.hpp"
+#include "runtime/backend/cpu/cpu_attention.hpp"
 #include "runtime/backend/backend.hpp"
 
 namespace zinc::runtime {
 
-inline offload::CpuAttentionProblem cpu_attention_problem(const AttentionShape& s, float scale,
+inline runtime::CpuAttentionProblem cpu_attention_problem(const AttentionShape& s, float scale,
                                                           const float* q, float* out,
                                                           const uint8_t* key_mask,
                                                           const float* alibi_slopes) {
-  offload::CpuAttentionProblem p;
+  runtime::CpuAttentionProblem p;
   p.batch = s.batch;
   p.tq = s.tq;
   p.t0 = s.t0;

@@ -10,7 +10,7 @@
 #include <cstring>
 #include <vector>
 
-#include "offload/cpu_attention.hpp"
+#include "runtime/backend/cpu/cpu_attention.hpp"
 
 namespace zinc::runtime {
 namespace {
@@ -30,6 +30,7 @@ void check_same_shape(const Tensor& a, const Tensor& b, const char* op) {
 
 CpuBackend::CpuBackend(size_t budget_bytes, int threads)
     : Backend(std::make_unique<offload::MemoryArena>("cpu device", budget_bytes)) {
+  compute_ = create_stream();
   if (threads > 0) {
     omp_set_num_threads(threads);
     openblas_set_num_threads(threads);
@@ -45,12 +46,12 @@ void* CpuBackend::raw_alloc(size_t bytes) {
 
 void CpuBackend::raw_free(void* p) noexcept { std::free(p); }
 
-void CpuBackend::copy_to_device(const Tensor& dst, const void* host_src, StreamId) {
-  std::memcpy(dst.data, host_src, dst.bytes());
+void CpuBackend::copy_to_device(void* dst, const void* host_src, size_t bytes, const Stream&) {
+  std::memcpy(dst, host_src, bytes);
 }
 
-void CpuBackend::copy_to_host(void* host_dst, const Tensor& src, StreamId) {
-  std::memcpy(host_dst, src.data, src.bytes());
+void CpuBackend::copy_to_host(void* host_dst, const void* src, size_t bytes, const Stream&) {
+  std::memcpy(host_dst, src, bytes);
 }
 
 void CpuBackend::upload_weights(const Tensor& dst, quant::DType src_type, const void* host_src) {
@@ -58,20 +59,18 @@ void CpuBackend::upload_weights(const Tensor& dst, quant::DType src_type, const 
   quant::convert_to_f32(src_type, host_src, dst.ptr<float>(), static_cast<size_t>(dst.numel()));
 }
 
-void CpuBackend::embedding(const Tensor& ids, const Tensor& table, const Tensor& out) {
+void CpuBackend::embedding(const Tensor& ids, const Tensor& table, const Tensor& out, const Stream&) {
   check_f32(table, "embedding table");
   const int64_t n = ids.numel(), d = table.cols(), v = table.rows();
   ZINC_CHECK(out.rows() == n && out.cols() == d, "embedding: output shape mismatch");
+  (void)v;  // ids were checked against the vocabulary before upload
   const int32_t* id = ids.ptr<int32_t>();
-  for (int64_t i = 0; i < n; ++i)
-    ZINC_CHECK(id[i] >= 0 && id[i] < v, "token id " << id[i] << " is outside the vocabulary [0, "
-                                                    << v << ")");
 #pragma omp parallel for
   for (int64_t i = 0; i < n; ++i)
     std::memcpy(out.ptr<float>() + i * d, table.ptr<float>() + id[i] * d, d * sizeof(float));
 }
 
-void CpuBackend::rms_norm(const Tensor& x, const Tensor& w, float eps, const Tensor& out) {
+void CpuBackend::rms_norm(const Tensor& x, const Tensor& w, float eps, const Tensor& out, const Stream&) {
   check_same_shape(x, out, "rms_norm");
   const int64_t n = x.rows(), d = x.cols();
 #pragma omp parallel for
@@ -86,7 +85,7 @@ void CpuBackend::rms_norm(const Tensor& x, const Tensor& w, float eps, const Ten
 }
 
 void CpuBackend::layer_norm(const Tensor& x, const Tensor& w, const Tensor& b, float eps,
-                            const Tensor& out) {
+                            const Tensor& out, const Stream&) {
   check_same_shape(x, out, "layer_norm");
   const int64_t n = x.rows(), d = x.cols();
 #pragma omp parallel for
@@ -109,7 +108,8 @@ void CpuBackend::layer_norm(const Tensor& x, const Tensor& w, const Tensor& b, f
   }
 }
 
-void CpuBackend::linear(const Tensor& x, const Tensor& w, const Tensor& bias, const Tensor& out) {
+void CpuBackend::linear(const Tensor& x, const Tensor& w, const Tensor& bias, const Tensor& out,
+                        const Stream&) {
   check_f32(x, "linear input");
   check_f32(w, "linear weight");
   const int64_t n = x.rows(), in = x.cols(), o = w.rows();
@@ -125,7 +125,7 @@ void CpuBackend::linear(const Tensor& x, const Tensor& w, const Tensor& bias, co
   }
 }
 
-void CpuBackend::add(const Tensor& a, const Tensor& b, const Tensor& out) {
+void CpuBackend::add(const Tensor& a, const Tensor& b, const Tensor& out, const Stream&) {
   check_same_shape(a, b, "add");
   check_same_shape(a, out, "add");
   const int64_t n = a.numel();
@@ -133,7 +133,7 @@ void CpuBackend::add(const Tensor& a, const Tensor& b, const Tensor& out) {
   for (int64_t i = 0; i < n; ++i) out.ptr<float>()[i] = a.ptr<float>()[i] + b.ptr<float>()[i];
 }
 
-void CpuBackend::activation(const Tensor& x, Activation act) {
+void CpuBackend::activation(const Tensor& x, Activation act, const Stream&) {
   const int64_t n = x.numel();
   float* p = x.ptr<float>();
   switch (act) {
@@ -159,7 +159,7 @@ void CpuBackend::activation(const Tensor& x, Activation act) {
   }
 }
 
-void CpuBackend::silu_mul(const Tensor& gate, const Tensor& up, const Tensor& out) {
+void CpuBackend::silu_mul(const Tensor& gate, const Tensor& up, const Tensor& out, const Stream&) {
   check_same_shape(gate, up, "silu_mul");
   check_same_shape(gate, out, "silu_mul");
   const int64_t n = gate.numel();
@@ -170,16 +170,21 @@ void CpuBackend::silu_mul(const Tensor& gate, const Tensor& up, const Tensor& ou
   }
 }
 
-void CpuBackend::rope(const Tensor& x, const Tensor& positions, float theta) {
+void CpuBackend::rope(const Tensor& x, const Tensor& positions, float theta, const Stream&) {
   // As transformers' LLaMA: inv_freq = 1 / theta^(2i/hd) in fp32, angle = pos * inv_freq,
   // x1' = x1 cos - x2 sin, x2' = x2 cos + x1 sin over the halves (rotate_half).
-  ZINC_CHECK(x.ndim == 3, "rope: x must be [n, heads, head_dim]");
+  ZINC_CHECK(x.ndim() == 3, "rope: x must be [n, heads, head_dim]");
   const int64_t n = x.dim(0), heads = x.dim(1), hd = x.dim(2), half = hd / 2;
   ZINC_CHECK(positions.numel() == n, "rope: " << positions.numel() << " positions for " << n
                                               << " rows");
-  std::vector<float> inv_freq(static_cast<size_t>(half));
-  for (int64_t i = 0; i < half; ++i)
-    inv_freq[i] = 1.0f / std::pow(theta, static_cast<float>(2 * i) / static_cast<float>(hd));
+  if (inv_freq_theta_ != theta || inv_freq_dim_ != hd) {
+    inv_freq_.resize(static_cast<size_t>(half));
+    for (int64_t i = 0; i < half; ++i)
+      inv_freq_[i] = 1.0f / std::pow(theta, static_cast<float>(2 * i) / static_cast<float>(hd));
+    inv_freq_theta_ = theta;
+    inv_freq_dim_ = static_cast<int>(hd);
+  }
+  const float* inv_freq = inv_freq_.data();
 #pragma omp parallel for
   for (int64_t r = 0; r < n; ++r) {
     const float pos = static_cast<float>(positions.ptr<int32_t>()[r]);
@@ -196,7 +201,7 @@ void CpuBackend::rope(const Tensor& x, const Tensor& positions, float theta) {
   }
 }
 
-void CpuBackend::kv_write(const Tensor& src, const Tensor& cache, const AttentionShape& s) {
+void CpuBackend::kv_write(const Tensor& src, const Tensor& cache, const AttentionShape& s, const Stream&) {
   const int64_t row = static_cast<int64_t>(s.kv_heads) * s.head_dim;
   ZINC_CHECK(src.cols() == row && src.rows() == static_cast<int64_t>(s.batch) * s.tq,
              "kv_write: source shape mismatch");
@@ -211,31 +216,31 @@ void CpuBackend::kv_write(const Tensor& src, const Tensor& cache, const Attentio
 
 void CpuBackend::attention(const Tensor& q, const Tensor& k_cache, const Tensor& v_cache,
                            const Tensor& key_mask, const Tensor& alibi_slopes,
-                           const AttentionShape& s, float scale, const Tensor& out) {
-  // The same kernel as attention over a host KV cache (offload/cpu_attention.hpp), over
+                           const AttentionShape& s, float scale, const Tensor& out, const Stream&) {
+  // The same kernel as attention over a host KV cache (backend/cpu/cpu_attention.hpp), over
   // f32 views of the [B, t_max, KVH, hd] caches.
   check_f32(q, "attention queries");
   check_f32(k_cache, "key cache");
   check_f32(v_cache, "value cache");
   check_f32(out, "attention output");
-  offload::KvView k;
-  k.storage = offload::KvStorage::F32;
+  quant::KvView k;
+  k.storage = quant::KvStorage::F32;
   k.head_dim = s.head_dim;
   k.t_max = s.t_max;
   k.seq_stride = static_cast<int64_t>(s.t_max) * s.kv_heads;
   k.head_stride = 1;
   k.pos_stride = s.kv_heads;
   k.data = k_cache.ptr<uint8_t>();
-  offload::KvView v = k;
+  quant::KvView v = k;
   v.data = v_cache.ptr<uint8_t>();
-  const offload::CpuAttentionProblem p = cpu_attention_problem(
+  const runtime::CpuAttentionProblem p = cpu_attention_problem(
       s, scale, q.ptr<float>(), out.ptr<float>(), key_mask.ptr<uint8_t>(),
       alibi_slopes.empty() ? nullptr : alibi_slopes.ptr<float>());
-  offload::cpu_attention(p, k, v);
+  runtime::cpu_attention(p, k, v);
 }
 
 void CpuBackend::split_qkv(const Tensor& qkv, int heads, int head_dim, const Tensor& q,
-                           const Tensor& k, const Tensor& v) {
+                           const Tensor& k, const Tensor& v, const Stream&) {
   const int64_t n = qkv.rows(), hd = head_dim, row = static_cast<int64_t>(heads) * hd;
   ZINC_CHECK(qkv.cols() == 3 * row, "split_qkv: fused row of " << qkv.cols() << ", expected " << 3 * row);
 #pragma omp parallel for
@@ -248,7 +253,7 @@ void CpuBackend::split_qkv(const Tensor& qkv, int heads, int head_dim, const Ten
     }
 }
 
-void CpuBackend::last_rows(const Tensor& x, int batch, int tq, const Tensor& out) {
+void CpuBackend::last_rows(const Tensor& x, int batch, int tq, const Tensor& out, const Stream&) {
   const int64_t d = x.cols();
   ZINC_CHECK(out.rows() == batch && out.cols() == d, "last_rows: output shape mismatch");
   for (int b = 0; b < batch; ++b)
@@ -256,18 +261,29 @@ void CpuBackend::last_rows(const Tensor& x, int batch, int tq, const Tensor& out
                 d * sizeof(float));
 }
 
-void CpuBackend::scale(const Tensor& x, float s) {
-  const int64_t n = x.numel();
-#pragma omp parallel for
-  for (int64_t i = 0; i < n; ++i) x.ptr<float>()[i] *= s;
+void CpuBackend::dequantize(const quant::QuantView& src, const Tensor& out, const Stream&) {
+  check_f32(out, "dequantized weights");
+  ZINC_CHECK(out.numel() == src.numel(), "dequantize: the stored tensor has " << src.numel()
+                                                                             << " elements, the output " << out.numel());
+  quant::dequantize(src, out.ptr<float>());
 }
 
-void CpuBackend::unpack_param(const partition::BlobParam& p, int group_size, const uint8_t* blob,
-                              const Tensor& out) {
-  check_f32(out, "unpacked weights");
-  ZINC_CHECK(out.numel() == p.numel(), "unpack_param: " << p.name << " has " << p.numel()
-                                                        << " elements, output " << out.numel());
-  partition::unpack_param(p, group_size, blob, out.ptr<float>());
+void CpuBackend::sample(const Tensor& logits, const SamplingOptions& opts, const Tensor& keys,
+                        uint64_t counter, const Tensor& ids, const Stream&) {
+  check_f32(logits, "logits");
+  const int64_t rows = logits.rows();
+  const int vocab = static_cast<int>(logits.cols());
+  ZINC_CHECK(ids.numel() == rows && ids.dtype == quant::DType::I32, "sample: ids must be I32 [" << rows << "]");
+  ZINC_CHECK(opts.greedy() || keys.numel() >= rows, "sample: " << keys.numel() << " stream keys for " << rows
+                                                                 << " rows");
+  if (sample_work_.size() < static_cast<size_t>(rows)) sample_work_.resize(static_cast<size_t>(rows));
+#pragma omp parallel for schedule(dynamic) if (rows > 1)
+  for (int64_t b = 0; b < rows; ++b) {
+    const float* row = logits.ptr<float>() + b * vocab;
+    const double u =
+        opts.greedy() ? 0.0 : sequence_uniform(static_cast<uint64_t>(keys.ptr<int64_t>()[b]), counter);
+    ids.ptr<int32_t>()[b] = sample_with_draw(row, vocab, opts, u, sample_work_[b]);
+  }
 }
 
 }  // namespace zinc::runtime

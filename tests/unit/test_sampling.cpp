@@ -2,7 +2,7 @@
 #include <map>
 
 #include "unit/test_util.hpp"
-#include "runtime/generate/sampler.hpp"
+#include "runtime/backend/sampling.hpp"
 
 using namespace zinc::runtime;
 
@@ -13,7 +13,7 @@ TEST_CASE("argmax takes the first of equal maxima, as torch.argmax", "[sampler]"
 
 TEST_CASE("top-k 1 and tiny top-p are greedy; the seed makes draws reproducible", "[sampler]") {
   const float l[] = {0.1f, 2.0f, 1.9f, -1.f, 0.5f};
-  std::vector<float> work;
+  SampleWork work;
   SamplingOptions o;
   o.temperature = 1.0f;
   o.top_k = 1;
@@ -43,7 +43,7 @@ TEST_CASE("sampling frequencies follow softmax(logits / T) within the top-k set"
   SamplingOptions o;
   o.temperature = 2.0f;
   o.top_k = 3;  // drops token 3
-  std::vector<float> work;
+  SampleWork work;
   SequenceRng rng(1, 1);
   std::map<int, int> counts;
   const int n = 40000;
@@ -61,7 +61,7 @@ TEST_CASE("top-p keeps the smallest set whose mass reaches p", "[sampler]") {
   SamplingOptions o;
   o.temperature = 1.0f;
   o.top_p = 0.7f;
-  std::vector<float> work;
+  SampleWork work;
   SequenceRng rng(9, 9);
   std::map<int, int> counts;
   for (int i = 0; i < 20000; ++i) ++counts[sample_token(l, 4, o, rng, work)];

@@ -22,9 +22,9 @@
 #include <thread>
 #include <vector>
 
-#include "runtime/model/zero_weights.hpp"
+#include "offload/slice_reader.hpp"
 
-namespace zinc::runtime {
+namespace zinc::offload {
 
 class ShardReadAhead {
  public:
@@ -62,7 +62,4 @@ class ShardReadAhead {
   std::vector<std::thread> workers_;
 };
 
-// Steady-clock seconds (the pipeline's time base).
-double pipeline_now();
-
-}  // namespace zinc::runtime
+}  // namespace zinc::offload

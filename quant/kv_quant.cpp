@@ -1,5 +1,5 @@
 // KV storage names, sizes, views, and kv_store: the definitions are in kv_storage.hpp.
-#include "offload/kv_storage.hpp"
+#include "quant/kv_quant.hpp"
 
 #include <immintrin.h>
 #include <omp.h>
@@ -11,7 +11,7 @@
 #include "quant/dtype.hpp"
 #include "runtime/common/error.hpp"
 
-namespace zinc::offload {
+namespace zinc::quant {
 namespace {
 
 constexpr float kF16Max = 65504.0f;
@@ -248,4 +248,4 @@ void kv_store(const KvView& dst, const float* src, int batch, int tq, int t0, in
   }
 }
 
-}  // namespace zinc::offload
+}  // namespace zinc::quant

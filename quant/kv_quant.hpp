@@ -33,7 +33,7 @@
 #include <cstdint>
 #include <string>
 
-namespace zinc::offload {
+namespace zinc::quant {
 
 enum class KvStorage { F32, F16, Int8, Int4 };
 
@@ -98,4 +98,4 @@ void kv_dequantize_row(const KvView& v, int64_t r, float* out);
 bool kv_quantize_row(KvStorage s, int head_dim, int group, const float* x, uint8_t* codes,
                      uint16_t* params);
 
-}  // namespace zinc::offload
+}  // namespace zinc::quant

@@ -26,9 +26,9 @@
 #include <cmath>
 #include <vector>
 
-#include "offload/cpu_attention_avx2.hpp"
+#include "runtime/backend/cpu/cpu_attention_avx2.hpp"
 
-namespace zinc::offload::detail::avx2 {
+namespace zinc::runtime::detail::avx2 {
 namespace {
 
 // Lane i = x[i % R] (x: R consecutive rows' values).
@@ -68,7 +68,7 @@ ZINC_AVX2 inline void store_dots(__m256 d, float* out, int stride) {
 
 // scores[g * stride + t] for t < n rounded up to 8 (the rows past n repeat the last one).
 template <class L, bool kQuant, int R>
-ZINC_AVX2 void k_scores_rxh(const KvView& k, const int64_t* rows, int n, const float* q,
+ZINC_AVX2 void k_scores_rxh(const quant::KvView& k, const int64_t* rows, int n, const float* q,
                             const float* qsum, int group, float* scores, int stride, float* tmp) {
   constexpr int H = kRows / R;
   const int hd = k.head_dim, gsz = kQuant ? k.group : hd, ng = hd / gsz, kpg = gsz / 16;
@@ -123,7 +123,7 @@ ZINC_AVX2 void k_scores_rxh(const KvView& k, const int64_t* rows, int n, const f
 }
 
 template <class L, bool kQuant>
-void k_scores_blocked(const KvView& k, const int64_t* rows, int n, const float* q,
+void k_scores_blocked(const quant::KvView& k, const int64_t* rows, int n, const float* q,
                       const float* qsum, int group, float* scores, int stride, float* tmp) {
   if (group % 8 == 0)
     return k_scores_rxh<L, kQuant, 1>(k, rows, n, q, qsum, group, scores, stride, tmp);
@@ -136,7 +136,7 @@ void k_scores_blocked(const KvView& k, const int64_t* rows, int n, const float* 
 
 // acc[g * hd + d] += sum_t w * row_t[d]; see the file comment.
 template <class L, bool kQuant, int H, int SL>
-ZINC_AVX2 void v_accumulate_hxs(const KvView& v, const int64_t* rows, int n, const float* p,
+ZINC_AVX2 void v_accumulate_hxs(const quant::KvView& v, const int64_t* rows, int n, const float* p,
                                 int stride, int group, float* acc, float* msum, float* tmp) {
   const int hd = v.head_dim, gsz = kQuant ? v.group : hd, ng = hd / gsz, kpg = gsz / 16;
   float* sc = tmp;
@@ -215,7 +215,7 @@ ZINC_AVX2 void v_accumulate_hxs(const KvView& v, const int64_t* rows, int n, con
 }
 
 template <class L, bool kQuant>
-void v_accumulate_blocked(const KvView& v, const int64_t* rows, int n, const float* p, int stride,
+void v_accumulate_blocked(const quant::KvView& v, const int64_t* rows, int n, const float* p, int stride,
                           int group, float* acc, float* msum, float* tmp) {
   const int slices = v.head_dim / 16;
   if (group % 4 == 0)
@@ -234,32 +234,32 @@ void v_accumulate_blocked(const KvView& v, const int64_t* rows, int n, const flo
 
 }  // namespace
 
-KScoresFn blocked_k_scores(KvStorage s) {
+KScoresFn blocked_k_scores(quant::KvStorage s) {
   switch (s) {
-    case KvStorage::F32:
+    case quant::KvStorage::F32:
       return k_scores_blocked<LoadF32, false>;
-    case KvStorage::F16:
+    case quant::KvStorage::F16:
       return k_scores_blocked<LoadF16, false>;
-    case KvStorage::Int8:
+    case quant::KvStorage::Int8:
       return k_scores_blocked<LoadI8, true>;
-    case KvStorage::Int4:
+    case quant::KvStorage::Int4:
       return k_scores_blocked<LoadI4, true>;
   }
   return k_scores_blocked<LoadF32, false>;
 }
 
-VAccumulateFn blocked_v_accumulate(KvStorage s) {
+VAccumulateFn blocked_v_accumulate(quant::KvStorage s) {
   switch (s) {
-    case KvStorage::F32:
+    case quant::KvStorage::F32:
       return v_accumulate_blocked<LoadF32, false>;
-    case KvStorage::F16:
+    case quant::KvStorage::F16:
       return v_accumulate_blocked<LoadF16, false>;
-    case KvStorage::Int8:
+    case quant::KvStorage::Int8:
       return v_accumulate_blocked<LoadI8, true>;
-    case KvStorage::Int4:
+    case quant::KvStorage::Int4:
       return v_accumulate_blocked<LoadI4, true>;
   }
   return v_accumulate_blocked<LoadF32, false>;
 }
 
-}  // namespace zinc::offload::detail::avx2
+}  // namespace zinc::runtime::detail::avx2

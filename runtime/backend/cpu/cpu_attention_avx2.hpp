@@ -11,11 +11,11 @@
 #include <cstdlib>
 #include <cstdint>
 
-#include "offload/cpu_attention_kernels.hpp"
+#include "runtime/backend/cpu/cpu_attention_kernels.hpp"
 
 #define ZINC_AVX2 __attribute__((target("avx2,fma,f16c")))
 
-namespace zinc::offload::detail::avx2 {
+namespace zinc::runtime::detail::avx2 {
 
 // ---- loaders: elements [16k, 16k + 16) of a row as two vectors, in kernel order ----
 struct LoadF32 {
@@ -78,10 +78,10 @@ struct Geometry {
   int64_t param_halves;  // per row: 2 * groups
   int groups;            // quant groups per row (0: f32 / f16)
   int prefetch_rows;     // how far ahead prefetch_ahead reads, a multiple of kRows
-  explicit Geometry(const KvView& v)
+  explicit Geometry(const quant::KvView& v)
       : data(v.data),
         params(v.params),
-        code_bytes(static_cast<int64_t>(kv_row_code_bytes(v.storage, v.head_dim))),
+        code_bytes(static_cast<int64_t>(quant::kv_row_code_bytes(v.storage, v.head_dim))),
         param_halves(2 * static_cast<int64_t>(v.groups())),
         groups(v.groups()),
         prefetch_rows(
@@ -153,7 +153,7 @@ ZINC_AVX2 inline void prefetch_ahead(const Geometry& g, const int64_t* rows, int
 
 // The register-blocked loops (cpu_attention_avx2_blocked.cpp), for any group of query
 // heads per kv head and any storage.
-KScoresFn blocked_k_scores(KvStorage s);
-VAccumulateFn blocked_v_accumulate(KvStorage s);
+KScoresFn blocked_k_scores(quant::KvStorage s);
+VAccumulateFn blocked_v_accumulate(quant::KvStorage s);
 
-}  // namespace zinc::offload::detail::avx2
+}  // namespace zinc::runtime::detail::avx2

@@ -11,12 +11,12 @@
 // 8.7 GB/s over 8 interleaved 256-byte rows), so K and V read them row after row, with a
 // software prefetch about 2 KiB ahead, f16 two rows at a time (5-10% faster on one core),
 // f32 one (two at a time measured 30% slower).
-#include "offload/cpu_attention_avx2.hpp"
+#include "runtime/backend/cpu/cpu_attention_avx2.hpp"
 
 #include <cmath>
 #include <type_traits>
 
-namespace zinc::offload::detail {
+namespace zinc::runtime::detail {
 namespace {
 
 using namespace avx2;
@@ -60,7 +60,7 @@ ZINC_AVX2 inline __m256 k_dot8_rows(const Block& blk, int hd, const float* q) {
 }
 
 template <class L>
-ZINC_AVX2 void k_scores_rows(const KvView& k, const int64_t* rows, int n, const float* q,
+ZINC_AVX2 void k_scores_rows(const quant::KvView& k, const int64_t* rows, int n, const float* q,
                              const float*, int, float* scores, int, float*) {
   const int hd = k.head_dim;
   const Geometry geo(k);
@@ -103,7 +103,7 @@ ZINC_AVX2 inline void v_axpy8_rows(const Block& blk, int hd, const float* w, flo
 }
 
 template <class L>
-ZINC_AVX2 void v_accumulate_rows(const KvView& v, const int64_t* rows, int n, const float* p, int,
+ZINC_AVX2 void v_accumulate_rows(const quant::KvView& v, const int64_t* rows, int n, const float* p, int,
                                  int, float* acc, float*, float*) {
   const int hd = v.head_dim;
   const Geometry geo(v);
@@ -121,14 +121,14 @@ ZINC_AVX2 void v_accumulate_rows(const KvView& v, const int64_t* rows, int n, co
 
 // One query head per kv head, f32 / f16: rows in order; otherwise the blocked loops.
 template <class L>
-void k_scores_avx2(const KvView& k, const int64_t* rows, int n, const float* q, const float* qsum,
+void k_scores_avx2(const quant::KvView& k, const int64_t* rows, int n, const float* q, const float* qsum,
                    int group, float* scores, int stride, float* tmp) {
   if (group == 1) return k_scores_rows<L>(k, rows, n, q, qsum, group, scores, stride, tmp);
   blocked_k_scores(k.storage)(k, rows, n, q, qsum, group, scores, stride, tmp);
 }
 
 template <class L>
-void v_accumulate_avx2(const KvView& v, const int64_t* rows, int n, const float* p, int stride,
+void v_accumulate_avx2(const quant::KvView& v, const int64_t* rows, int n, const float* p, int stride,
                        int group, float* acc, float* msum, float* tmp) {
   if (group == 1) return v_accumulate_rows<L>(v, rows, n, p, stride, group, acc, msum, tmp);
   blocked_v_accumulate(v.storage)(v, rows, n, p, stride, group, acc, msum, tmp);
@@ -222,17 +222,17 @@ bool cpu_has_avx2_fma_f16c() {
   return yes;
 }
 
-AttentionKernels avx2_attention_kernels(KvStorage s) {
+AttentionKernels avx2_attention_kernels(quant::KvStorage s) {
   switch (s) {
-    case KvStorage::F32:
+    case quant::KvStorage::F32:
       return make_kernels(k_scores_avx2<LoadF32>, v_accumulate_avx2<LoadF32>, false);
-    case KvStorage::F16:
+    case quant::KvStorage::F16:
       return make_kernels(k_scores_avx2<LoadF16>, v_accumulate_avx2<LoadF16>, false);
-    case KvStorage::Int8:
-    case KvStorage::Int4:  // int4: kernel order (split_nibbles), see LoadI4
-      return make_kernels(blocked_k_scores(s), blocked_v_accumulate(s), s == KvStorage::Int4);
+    case quant::KvStorage::Int8:
+    case quant::KvStorage::Int4:  // int4: kernel order (split_nibbles), see LoadI4
+      return make_kernels(blocked_k_scores(s), blocked_v_accumulate(s), s == quant::KvStorage::Int4);
   }
   return make_kernels(k_scores_avx2<LoadF32>, v_accumulate_avx2<LoadF32>, false);
 }
 
-}  // namespace zinc::offload::detail
+}  // namespace zinc::runtime::detail

@@ -1,7 +1,7 @@
 // cpu_attention: checks, the work split, one work item (visible keys, scores, softmax,
 // weighted values) and the merge of key chunks. The inner loops are in
 // cpu_attention_avx2.cpp / cpu_attention_scalar.cpp; the contract is in cpu_attention.hpp.
-#include "offload/cpu_attention.hpp"
+#include "runtime/backend/cpu/cpu_attention.hpp"
 
 #include <omp.h>
 
@@ -10,10 +10,10 @@
 #include <cstring>
 #include <vector>
 
-#include "offload/cpu_attention_kernels.hpp"
+#include "runtime/backend/cpu/cpu_attention_kernels.hpp"
 #include "runtime/common/error.hpp"
 
-namespace zinc::offload {
+namespace zinc::runtime {
 namespace {
 
 using detail::AttentionKernels;
@@ -49,7 +49,7 @@ struct Plan {
 };
 
 // From the shapes only, so that results never depend on the thread count.
-Plan make_plan(const CpuAttentionProblem& p, const KvView& k, const KvView& v) {
+Plan make_plan(const CpuAttentionProblem& p, const quant::KvView& k, const quant::KvView& v) {
   Plan plan;
   const int n_keys = p.t0 + p.tq;
   const int64_t units = static_cast<int64_t>(p.batch) * p.tq * p.kv_heads;
@@ -63,13 +63,13 @@ Plan make_plan(const CpuAttentionProblem& p, const KvView& k, const KvView& v) {
   plan.chunks = (n_keys + plan.chunk_len - 1) / plan.chunk_len;
   plan.items = units * plan.chunks;
   plan.group = p.heads / p.kv_heads;
-  plan.streams = std::max(kv_row_code_bytes(k.storage, k.head_dim),
-                          kv_row_code_bytes(v.storage, v.head_dim)) >= kStreamsMinRowBytes;
+  plan.streams = std::max(quant::kv_row_code_bytes(k.storage, k.head_dim),
+                          quant::kv_row_code_bytes(v.storage, v.head_dim)) >= kStreamsMinRowBytes;
   return plan;
 }
 
-AttentionKernels kernels_for(const KvView& v) {
-  const bool quant = kv_storage_quantized(v.storage);
+AttentionKernels kernels_for(const quant::KvView& v) {
+  const bool quant = quant::kv_storage_quantized(v.storage);
   if (detail::cpu_has_avx2_fma_f16c() && v.head_dim % 16 == 0 && (!quant || v.group % 16 == 0))
     return detail::avx2_attention_kernels(v.storage);
   return detail::scalar_attention_kernels(v.storage);
@@ -135,8 +135,8 @@ void from_kernel_order(const float* x, int hd, bool split, float* out) {
 
 struct Context {
   const CpuAttentionProblem& p;
-  const KvView& k;
-  const KvView& v;
+  const quant::KvView& k;
+  const quant::KvView& v;
   const AttentionKernels& kk;  // K's inner loops
   const AttentionKernels& vk;  // V's inner loops
   const Plan& plan;
@@ -277,7 +277,7 @@ void merge_chunks(const CpuAttentionProblem& p, const Plan& plan, const float* p
   }
 }
 
-void check_problem(const CpuAttentionProblem& p, const KvView& k, const KvView& v) {
+void check_problem(const CpuAttentionProblem& p, const quant::KvView& k, const quant::KvView& v) {
   ZINC_CHECK(
       p.batch >= 0 && p.tq >= 0 && p.t0 >= 0 && p.heads > 0 && p.kv_heads > 0 && p.head_dim > 0,
       "cpu_attention: bad shape (batch " << p.batch << ", tq " << p.tq << ", t0 " << p.t0
@@ -286,8 +286,8 @@ void check_problem(const CpuAttentionProblem& p, const KvView& k, const KvView& 
   ZINC_CHECK(p.heads % p.kv_heads == 0, "cpu_attention: " << p.heads << " query heads are not a "
                                                           << "multiple of " << p.kv_heads
                                                           << " kv heads");
-  check_kv_view(k, "cpu_attention keys");
-  check_kv_view(v, "cpu_attention values");
+  quant::check_kv_view(k, "cpu_attention keys");
+  quant::check_kv_view(v, "cpu_attention values");
   ZINC_CHECK(k.head_dim == p.head_dim && v.head_dim == p.head_dim,
              "cpu_attention: head_dim " << p.head_dim << " but the K / V views hold rows of "
                                         << k.head_dim << " / " << v.head_dim);
@@ -303,9 +303,9 @@ void check_problem(const CpuAttentionProblem& p, const KvView& k, const KvView& 
 
 }  // namespace
 
-const char* cpu_attention_isa(const KvView& view) { return kernels_for(view).isa; }
+const char* cpu_attention_isa(const quant::KvView& view) { return kernels_for(view).isa; }
 
-void cpu_attention(const CpuAttentionProblem& p, const KvView& k, const KvView& v) {
+void cpu_attention(const CpuAttentionProblem& p, const quant::KvView& k, const quant::KvView& v) {
   check_problem(p, k, v);
   if (p.batch == 0 || p.tq == 0) return;
   const Plan plan = make_plan(p, k, v);
@@ -323,4 +323,4 @@ void cpu_attention(const CpuAttentionProblem& p, const KvView& k, const KvView& 
   if (plan.chunks > 1) merge_chunks(p, plan, partial.data());
 }
 
-}  // namespace zinc::offload
+}  // namespace zinc::runtime

@@ -13,21 +13,21 @@
 
 #include <cstdint>
 
-#include "offload/kv_storage.hpp"
+#include "quant/kv_quant.hpp"
 
-namespace zinc::offload::detail {
+namespace zinc::runtime::detail {
 
 // scores[g * stride + t] = q_g . k'(rows[t]) (no scale), for g < group, t < n; a kernel may
 // also write t in [n, n rounded up to 8), so stride must be at least that.
 // q [group, hd] kernel order; qsum [group, hd / G]: sums of q_g over each quant group
 // (quantized storages; AVX2 uses them for the min term). tmp: kernel_tmp_floats floats.
-using KScoresFn = void (*)(const KvView& k, const int64_t* rows, int n, const float* q,
+using KScoresFn = void (*)(const quant::KvView& k, const int64_t* rows, int n, const float* q,
                            const float* qsum, int group, float* scores, int stride, float* tmp);
 // acc[g * hd + d] += sum_t p[g * stride + t] * (codes or values of rows[t])[d] (kernel
 // order), and for quantized storages either the scales go into the weights and
 // msum[g * (hd / G) + c] += sum_t p * min_tc (AVX2), or the rows are dequantized (scalar).
 // The caller adds msum to every element of group c.
-using VAccumulateFn = void (*)(const KvView& v, const int64_t* rows, int n, const float* p,
+using VAccumulateFn = void (*)(const quant::KvView& v, const int64_t* rows, int n, const float* p,
                                int stride, int group, float* acc, float* msum, float* tmp);
 // Scores to softmax weights, in place: x[t] = x[t] * scale + slope * pos[t] (pos may be
 // null when slope == 0), *max_out = their maximum, then x[t] = exp(x[t] - max); returns the
@@ -48,8 +48,8 @@ inline int64_t kernel_tmp_floats(int head_dim, int group) {
   return 10 * static_cast<int64_t>(head_dim) + 64 + 16 * (head_dim / 16 + 1) * (group + 1);
 }
 
-AttentionKernels scalar_attention_kernels(KvStorage s);
+AttentionKernels scalar_attention_kernels(quant::KvStorage s);
 bool cpu_has_avx2_fma_f16c();
-AttentionKernels avx2_attention_kernels(KvStorage s);
+AttentionKernels avx2_attention_kernels(quant::KvStorage s);
 
-}  // namespace zinc::offload::detail
+}  // namespace zinc::runtime::detail

@@ -1,12 +1,9 @@
-#include "runtime/model/shard_read_ahead.hpp"
+#include "offload/shard_read_ahead.hpp"
 
-#include <chrono>
+#include "runtime/common/clock.hpp"
+#include "runtime/common/error.hpp"
 
-namespace zinc::runtime {
-
-double pipeline_now() {
-  return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count();
-}
+namespace zinc::offload {
 
 ShardReadAhead::ShardReadAhead(std::vector<SliceReader> readers, std::vector<Read> cycle,
                                std::vector<uint8_t*> buffers)
@@ -38,13 +35,13 @@ void ShardReadAhead::run(size_t thread) {
     const Read& r = cycle_[k % cycle_.size()];
     Done d;
     d.k = k;
-    d.t_begin = pipeline_now();
+    d.t_begin = now_s();
     try {
       readers_[thread](r.blob, r.offset, r.bytes, buffers_[k % depth]);
     } catch (...) {
       d.error = std::current_exception();
     }
-    d.t_end = pipeline_now();
+    d.t_end = now_s();
     std::lock_guard<std::mutex> lock(mu_);
     done_[k % depth] = d;
     cv_.notify_all();
@@ -72,4 +69,4 @@ void ShardReadAhead::release(uint64_t k) {
   cv_.notify_all();
 }
 
-}  // namespace zinc::runtime
+}  // namespace zinc::offload

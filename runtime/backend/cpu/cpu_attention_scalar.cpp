@@ -1,22 +1,22 @@
 // The portable inner loops of cpu_attention: each visible row is dequantized with the
-// reference definition (kv_dequantize_row) into a small buffer and used from there. Runs
+// reference definition (quant::kv_dequantize_row) into a small buffer and used from there. Runs
 // where the CPU lacks AVX2/FMA/F16C or head_dim (or the group) is not a multiple of 16.
 #include <algorithm>
 #include <cmath>
 
-#include "offload/cpu_attention_kernels.hpp"
+#include "runtime/backend/cpu/cpu_attention_kernels.hpp"
 
-namespace zinc::offload::detail {
+namespace zinc::runtime::detail {
 namespace {
 
 // Row r's values: in place for f32, else dequantized into buf.
-const float* row_values(const KvView& view, int64_t r, float* buf) {
-  if (view.storage == KvStorage::F32) return reinterpret_cast<const float*>(view.row_codes(r));
-  kv_dequantize_row(view, r, buf);
+const float* row_values(const quant::KvView& view, int64_t r, float* buf) {
+  if (view.storage == quant::KvStorage::F32) return reinterpret_cast<const float*>(view.row_codes(r));
+  quant::kv_dequantize_row(view, r, buf);
   return buf;
 }
 
-void k_scores_scalar(const KvView& k, const int64_t* rows, int n, const float* q, const float*,
+void k_scores_scalar(const quant::KvView& k, const int64_t* rows, int n, const float* q, const float*,
                      int group, float* scores, int stride, float* tmp) {
   const int hd = k.head_dim;
   for (int t = 0; t < n; ++t) {
@@ -30,7 +30,7 @@ void k_scores_scalar(const KvView& k, const int64_t* rows, int n, const float* q
   }
 }
 
-void v_accumulate_scalar(const KvView& v, const int64_t* rows, int n, const float* p, int stride,
+void v_accumulate_scalar(const quant::KvView& v, const int64_t* rows, int n, const float* p, int stride,
                          int group, float* acc, float*, float* tmp) {
   const int hd = v.head_dim;
   for (int t = 0; t < n; ++t) {
@@ -60,7 +60,7 @@ float softmax_scalar(float* x, const float* pos, int n, float scale, float slope
 
 }  // namespace
 
-AttentionKernels scalar_attention_kernels(KvStorage) {
+AttentionKernels scalar_attention_kernels(quant::KvStorage) {
   AttentionKernels k;
   k.k_scores = k_scores_scalar;
   k.v_accumulate = v_accumulate_scalar;
@@ -70,4 +70,4 @@ AttentionKernels scalar_attention_kernels(KvStorage) {
   return k;
 }
 
-}  // namespace zinc::offload::detail
+}  // namespace zinc::runtime::detail

@@ -30,9 +30,9 @@
 
 #include <cstdint>
 
-#include "offload/kv_storage.hpp"
+#include "quant/kv_quant.hpp"
 
-namespace zinc::offload {
+namespace zinc::runtime {
 
 struct CpuAttentionProblem {
   int batch = 0;                        // B
@@ -51,10 +51,10 @@ struct CpuAttentionProblem {
 
 // out = softmax(q k^T * scale + alibi) v over the views k and v (same head_dim; storages
 // and strides may differ). Throws zinc::Error for inconsistent shapes or views.
-void cpu_attention(const CpuAttentionProblem& p, const KvView& k, const KvView& v);
+void cpu_attention(const CpuAttentionProblem& p, const quant::KvView& k, const quant::KvView& v);
 
 // "avx2" or "scalar": which inner loops a view of this storage / head_dim / group runs
 // (avx2 needs the CPU's AVX2, FMA and F16C, head_dim % 16 == 0 and, quantized, G % 16 == 0).
-const char* cpu_attention_isa(const KvView& view);
+const char* cpu_attention_isa(const quant::KvView& view);
 
-}  // namespace zinc::offload
+}  // namespace zinc::runtime

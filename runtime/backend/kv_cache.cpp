@@ -1,0 +1,137 @@
+// KvCache: allocation, the mask, and attention where the cache lives (contract in
+// kv_cache.hpp).
+#include "runtime/backend/kv_cache.hpp"
+
+#include <algorithm>
+#include <cstring>
+
+#include "runtime/backend/cpu/attention_problem.hpp"
+#include "runtime/backend/cpu/cpu_attention.hpp"
+
+namespace zinc::runtime {
+namespace {
+
+size_t layer_elems(const KvShape& s, int batch, int t_max) {
+  return static_cast<size_t>(batch) * t_max * s.kv_heads * s.head_dim;
+}
+
+}  // namespace
+
+quant::KvStorage parse_kv_quant(const std::string& name, quant::DType compute) {
+  if (name == "none") return compute == quant::DType::F16 ? quant::KvStorage::F16 : quant::KvStorage::F32;
+  ZINC_CHECK(name == "f16" || name == "int8" || name == "int4",
+             "--kv-quant '" << name << "' is not a KV storage (none, f16, int8, int4)");
+  return quant::parse_kv_storage(name);
+}
+
+KvCache::KvCache(Backend& backend, const KvShape& shape, int batch, int t_max, KvPlacement where,
+                 int max_step_rows)
+    : backend_(backend), shape_(shape), capacity_(batch), batch_(batch), t_max_(t_max) {
+  ZINC_CHECK(batch > 0 && t_max > 0 && shape.layers > 0, "KV cache: bad shape (batch " << batch << ", t_max "
+                                                                                     << t_max << ")");
+  host_mask_ = backend.alloc_host(static_cast<size_t>(batch) * t_max, "KV cache key mask (host mirror)");
+  if (where.on_host) {
+    offload::HostKvShape hs;
+    hs.layers = shape.layers;
+    hs.batch = batch;
+    hs.kv_heads = shape.kv_heads;
+    hs.t_max = t_max;
+    hs.head_dim = shape.head_dim;
+    hs.group = std::min(where.group, shape.head_dim);
+    host_ = std::make_unique<offload::HostKvCache>(hs, where.storage);
+    const size_t rows = max_step_rows > 0 ? static_cast<size_t>(max_step_rows) : static_cast<size_t>(batch) * t_max;
+    const size_t q_row = static_cast<size_t>(shape.heads) * shape.head_dim * sizeof(float);
+    const size_t kv_row = static_cast<size_t>(shape.kv_heads) * shape.head_dim * sizeof(float);
+    staging_[0] = backend.alloc_host(rows * q_row, "KV offload staging (queries)");
+    staging_[1] = backend.alloc_host(rows * kv_row, "KV offload staging (keys)");
+    staging_[2] = backend.alloc_host(rows * kv_row, "KV offload staging (values)");
+    staging_[3] = backend.alloc_host(rows * q_row, "KV offload staging (outputs)");
+    staged_ = backend.create_event();
+    return;
+  }
+  const quant::DType t = backend.compute_dtype();
+  const size_t bytes = layer_elems(shape, batch, t_max) * quant::dtype_size(t);
+  for (int l = 0; l < shape.layers; ++l) {
+    k_.push_back(backend.alloc(bytes, "KV cache (keys)"));
+    v_.push_back(backend.alloc(bytes, "KV cache (values)"));
+  }
+  mask_ = backend.alloc(static_cast<size_t>(batch) * t_max, "KV cache (key mask)");
+  backend_.copy_to_device(mask_.data(), host_mask_.data(), host_mask_.bytes(), backend_.compute_stream());
+}
+
+void KvCache::begin(int batch) {
+  ZINC_CHECK(batch > 0 && batch <= capacity_, "KV cache: a micro-batch of " << batch << " sequences, room for "
+                                                                            << capacity_);
+  batch_ = batch;
+  std::memset(host_mask_.data(), 0, host_mask_.bytes());
+  if (!host_)
+    backend_.copy_to_device(mask_.data(), host_mask_.data(), host_mask_.bytes(), backend_.compute_stream());
+}
+
+void KvCache::set_mask(int t0, int cols, const uint8_t* host_mask) {
+  ZINC_CHECK(t0 >= 0 && t0 + cols <= t_max_, "KV cache: positions [" << t0 << ", " << t0 + cols
+                                                                     << ") exceed its capacity " << t_max_);
+  uint8_t* mirror = host_mask_.as<uint8_t>();
+  for (int b = 0; b < batch_; ++b)
+    for (int i = 0; i < cols; ++i) mirror[static_cast<size_t>(b) * t_max_ + t0 + i] = host_mask[b * cols + i];
+  if (!host_)
+    backend_.copy_to_device(mask_.data(), mirror, static_cast<size_t>(batch_) * t_max_, backend_.compute_stream());
+}
+
+void KvCache::attend(int layer, const Tensor& q, const Tensor& k, const Tensor& v, const AttentionShape& sh,
+                     const AttentionBias& bias, float scale, const Tensor& out, const Stream& s) {
+  ZINC_CHECK(sh.batch == batch_ && sh.t_max == t_max_, "KV cache: a step of " << sh.batch << " sequences x "
+                                                                              << sh.t_max << " positions over a "
+                                                                              << batch_ << " x " << t_max_
+                                                                              << " cache");
+  if (host_) {
+    attend_on_host(layer, q, k, v, sh, bias, scale, out, s);
+    return;
+  }
+  const quant::DType t = backend_.compute_dtype();
+  const std::initializer_list<int64_t> dims = {batch_, t_max_, shape_.kv_heads, shape_.head_dim};
+  const Tensor kc(k_[layer].data(), t, dims), vc(v_[layer].data(), t, dims);
+  const Tensor mask(mask_.data(), quant::DType::U8, {batch_, t_max_});
+  backend_.kv_write(k, kc, sh, s);
+  backend_.kv_write(v, vc, sh, s);
+  backend_.attention(q, kc, vc, mask, bias.slopes, sh, scale, out, s);
+}
+
+void KvCache::attend_on_host(int layer, const Tensor& q, const Tensor& k, const Tensor& v,
+                             const AttentionShape& sh, const AttentionBias& bias, float scale, const Tensor& out,
+                             const Stream& s) {
+  ZINC_CHECK(q.dtype == quant::DType::F32,
+             "--kv-offload: the host attention path takes fp32 activations, the backend computes in "
+                 << quant::dtype_name(q.dtype));
+  ZINC_CHECK(q.bytes() <= staging_[0].bytes() && k.bytes() <= staging_[1].bytes() &&
+                 out.bytes() <= staging_[3].bytes(),
+             "KV offload: a step of " << q.rows() << " rows exceeds the run's staging buffers");
+  // q, k, v to pinned host memory; the host waits for them. The previous layer's output
+  // upload from staging_[3] was queued on `s` before this wait, so it is done too.
+  backend_.download(staging_[0].data(), q, s);
+  backend_.download(staging_[1].data(), k, s);
+  backend_.download(staging_[2].data(), v, s);
+  staged_.record(s);
+  staged_.synchronize();
+  const quant::KvView kview = host_->k(layer), vview = host_->v(layer);
+  quant::kv_store(kview, staging_[1].as<float>(), sh.batch, sh.tq, sh.t0, sh.kv_heads);
+  quant::kv_store(vview, staging_[2].as<float>(), sh.batch, sh.tq, sh.t0, sh.kv_heads);
+  const CpuAttentionProblem p = cpu_attention_problem(sh, scale, staging_[0].as<float>(), staging_[3].as<float>(),
+                                                      host_mask_.as<uint8_t>(), bias.host_slopes);
+  cpu_attention(p, kview, vview);
+  backend_.upload(out, staging_[3].data(), s);
+}
+
+size_t KvCache::device_bytes(const KvShape& shape, int batch, int t_max, quant::DType t) {
+  return 2 * static_cast<size_t>(shape.layers) * layer_elems(shape, batch, t_max) * quant::dtype_size(t) +
+         static_cast<size_t>(batch) * t_max;
+}
+
+size_t KvCache::bytes() const {
+  if (host_) return host_->bytes() + host_mask_.bytes();
+  size_t n = mask_.bytes();
+  for (size_t l = 0; l < k_.size(); ++l) n += k_[l].bytes() + v_[l].bytes();
+  return n;
+}
+
+}  // namespace zinc::runtime

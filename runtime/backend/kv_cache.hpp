@@ -1,0 +1,96 @@
+// The key/value cache of a run, on the device or in host memory (--kv-offload); the
+// decision lives here, not in model code: the model calls attend(), which writes the
+// step's K/V where the cache is and computes attention there.
+//   device  per layer K and V of shape [B, t_max, KVH, hd] in the compute dtype, plus the
+//           key mask [B, t_max] (1 where the position holds a real token: left padding
+//           stays 0), all in the backend's budgeted arena; Backend::kv_write + attention.
+//   host    offload/host_kv_cache.hpp: per layer K and V as [B, KVH, t_max, hd] rows in a
+//           storage of choice (the compute dtype, f16, or int8/int4 group-wise along hd);
+//           the step's q, k, v go to pinned host staging on the stream, the host waits on
+//           an event, stores K/V and runs the CPU attention kernel
+//           (backend/cpu/cpu_attention.hpp), and the output goes back on the stream. (The
+//           speed issue overlaps this with GPU work: a host worker and micro-batches.)
+// Allocated once per run for the largest micro-batch (begin() starts each one); nothing
+// is allocated per step. Positions are shared by the batch: prompts are left-padded to a
+// common length T and decode step s writes position T + s for every sequence, as
+// transformers' generate() lays it out.
+//
+// Host buffers: the mask's host mirror and the staging buffers are pinned (alloc_host).
+// set_mask() rewrites the mirror and uploads it on the compute stream: callers change it
+// only after a host wait on that stream (the generator's per-step token read) has
+// returned, so the previous upload has read it.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "offload/host_kv_cache.hpp"
+#include "runtime/backend/backend.hpp"
+
+namespace zinc::runtime {
+
+struct KvPlacement {
+  bool on_host = false;                            // --kv-offload
+  quant::KvStorage storage = quant::KvStorage::F32;  // host storage (--kv-quant)
+  int group = 64;                                  // int8/int4 group along hd (<= hd)
+};
+
+// --kv-quant: "none" (the compute dtype), "f16", "int8", "int4".
+quant::KvStorage parse_kv_quant(const std::string& name, quant::DType compute);
+
+struct KvShape {
+  int layers = 0, heads = 0, kv_heads = 0, head_dim = 0;  // heads: query heads (host staging)
+};
+
+// The attention bias of a family: ALiBi slopes F32 [H] on the device and on the host
+// (BLOOM), or none.
+struct AttentionBias {
+  Tensor slopes;                       // device, or empty
+  const float* host_slopes = nullptr;  // host mirror, or null
+};
+
+class KvCache {
+ public:
+  // Room for `batch` sequences of `t_max` positions; steps of at most `max_step_rows`
+  // token rows (batch * prompt length; 0 = batch * t_max).
+  KvCache(Backend& backend, const KvShape& shape, int batch, int t_max, KvPlacement where = {},
+          int max_step_rows = 0);
+
+  int capacity() const { return capacity_; }
+  int batch() const { return batch_; }
+  int t_max() const { return t_max_; }
+  bool on_host() const { return host_ != nullptr; }
+
+  // Starts a micro-batch of `batch` <= capacity() sequences: every key masked out.
+  void begin(int batch);
+  // Marks positions [t0, t0 + cols) of every sequence from a host mask [batch, cols] (U8)
+  // and uploads the mask on the compute stream.
+  void set_mask(int t0, int cols, const uint8_t* host_mask);
+
+  // The step's k, v [B*tq, KVH*hd] into layer `layer` at positions t0 .. t0+tq-1, then
+  // out = attention(q over the cache) (Backend::attention's semantics); on stream s.
+  void attend(int layer, const Tensor& q, const Tensor& k, const Tensor& v, const AttentionShape& sh,
+              const AttentionBias& bias, float scale, const Tensor& out, const Stream& s);
+
+  size_t bytes() const;  // device or host bytes of K, V and the mask
+  // What the constructor allocates on the backend (the placement planner's KV share).
+  static size_t device_bytes(const KvShape& shape, int batch, int t_max, quant::DType t);
+
+ private:
+  void attend_on_host(int layer, const Tensor& q, const Tensor& k, const Tensor& v, const AttentionShape& sh,
+                      const AttentionBias& bias, float scale, const Tensor& out, const Stream& s);
+
+  Backend& backend_;
+  KvShape shape_;
+  int capacity_, batch_, t_max_;
+  std::vector<DeviceBuffer> k_, v_;
+  DeviceBuffer mask_;
+  HostBuffer host_mask_;  // [capacity, t_max] pinned mirror of the mask
+  std::unique_ptr<offload::HostKvCache> host_;
+  HostBuffer staging_[4];  // host path: q, k, v, out, pinned, [max_step_rows, width] fp32
+  Event staged_;           // host path: the step's q, k, v have reached the host
+};
+
+}  // namespace zinc::runtime
