@@ -1,5 +1,5 @@
 # Every dependency is found here, once, through find_package (Debian 12 packages; the
-# list and its pitfalls are in launch/setup.sh and ../shared/BUILD-NOTES.md).
+# list and its pitfalls are in launch/setup.sh and docs/DESIGN.md).
 
 set(MPI_CXX_SKIP_MPICXX ON)
 find_package(MPI REQUIRED COMPONENTS C)

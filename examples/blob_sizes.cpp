@@ -1,6 +1,6 @@
 // blob_sizes: the bytes one all-gather moves per decoder layer (the packed layer blob) for
 // every built-in shape and quantization format, and the whole model's streamed bytes per
-// forward pass: the W of the roofline in shared/DESIGN.md. No weights are made.
+// forward pass: the W of the roofline in docs/DESIGN.md. No weights are made.
 //   usage: blob_sizes [group_size]        (default 64)
 #include <cstdio>
 #include <cstdlib>

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# CPU attention over a host-memory KV cache vs the host's read bandwidth (issue 5, "KV cache
-# on CPU"; goal >= 70%), with the settings of launch/results/attention-cpu-*.md. Builds
+# CPU attention over a host-memory KV cache vs the host's read bandwidth
+# (goal >= 70%), with the settings of launch/results/attention-cpu-*.md. Builds
 # nothing: give it a built zinc binary.
 #   usage: launch/bench_attention.sh [ZINC (build/runtime/zinc)] [OUT.json (attention.json)]
 # Runs `zinc attnbench` (MHA: B 8, H 32, hd 128, 2048 keys, f32/f16/int8/int4) with every

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# NVMe tier benchmark (issue 5): read bandwidth of the tier (io_uring O_DIRECT shards of a
+# NVMe tier benchmark: read bandwidth of the tier (io_uring O_DIRECT shards of a
 # zinc store, CRC-checked) against the raw O_DIRECT bandwidth of the same file, measured
 # by the same binary (`zinc iobench`), at 1 and 4 rank-shard layouts, one and two read-ahead
 # readers, and two block sizes; raw and tier passes alternate.

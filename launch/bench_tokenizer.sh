@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Tokenizer benchmark (issue 4): single-thread encode throughput of runtime/tokenizer over
+# Tokenizer benchmark: single-thread encode throughput of runtime/tokenizer over
 # tests/fixtures/tokenizer/corpus.txt repeated to >= 50 MB, for the byte-level and the
 # SentencePiece-style fixture tokenizers (and real GPT-2 when ../shared/data/gpt2 exists).
 # Builds only the zinc_tokenizer_bench target. Writes launch/results/tokenizer-cpu-DATE.md

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# ZeRO-3 benchmark on the CPU backend (issue 3): `zinc convert` throughput (GB/s of
+# ZeRO-3 benchmark on the CPU backend: `zinc convert` throughput (GB/s of
 # output), load time of a dummy llama-2-13b shape, and the bytes each all-gather moves
 # per layer per format. Writes launch/results/zero3-cpu-DATE.md (+ JSON next to it).
 #   usage: launch/bench_zero3.sh [WORK_DIR]     (WORK_DIR needs ~3 GB; default /tmp/zinc-bench)

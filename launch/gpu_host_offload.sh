@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Issue 5's measurements on the GPU machine's host (16 cores, its own disk), with the CPU
-# backend binary built on the development machine (../shared/GPU-MACHINE.md):
+# backend binary built on the development machine (docs/DESIGN.md, "The GPU machines"):
 #   1. CPU attention over a host KV cache vs the host's read bandwidth (zinc attnbench);
 #   2. the NVMe tier vs raw O_DIRECT reads of the same store (zinc iobench), 1 and 4 rank
 #      shards, one and two read-ahead readers;

@@ -7,6 +7,7 @@
 #include <cstring>
 
 #include "offload/pinned_pool.hpp"
+#include "partition/shard.hpp"
 #include "runtime/common/clock.hpp"
 #include "runtime/common/error.hpp"
 
@@ -73,7 +74,9 @@ HostBuffer Device::alloc_host(size_t bytes, const char* purpose) {
 
 void Device::pin_host_memory(void* p, size_t bytes) { mlock_pin(p, bytes); }
 
-void* Device::raw_alloc_host(size_t bytes) { return std::aligned_alloc(4096, (bytes + 4095) / 4096 * 4096); }
+void* Device::raw_alloc_host(size_t bytes) {
+  return std::aligned_alloc(partition::kPageBytes, partition::round_up(bytes, partition::kPageBytes));
+}
 
 void Device::raw_free_host(void* p) noexcept { std::free(p); }
 

@@ -6,13 +6,14 @@
 #include <sys/mman.h>
 
 #include <algorithm>
-#include <chrono>
 #include <cstdint>
 #include <cstdlib>
 #include <cstring>
 #include <memory>
 #include <vector>
 
+#include "runtime/common/clock.hpp"
+#include "runtime/common/stats.hpp"
 #include "runtime/common/error.hpp"
 
 namespace zinc::offload {
@@ -88,14 +89,14 @@ double ReadBandwidthProbe::pass_seconds() {
   const uint8_t* base = base_;
   const size_t per_thread = per_thread_;
   uint64_t* sink = sink_.data();
-  const auto t0 = std::chrono::steady_clock::now();
+  const double t0 = now_s();
 #pragma omp parallel num_threads(threads_)
   {
     const int t = omp_get_thread_num();
     const uint8_t* p = base + t * per_thread;
     sink[t] += avx2 ? read_avx2(p, per_thread) : read_portable(p, per_thread);
   }
-  return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  return seconds_since(t0);
 }
 
 double measure_read_bandwidth(size_t bytes, int threads, int repeats) {
@@ -104,8 +105,7 @@ double measure_read_bandwidth(size_t bytes, int threads, int repeats) {
   probe.pass_seconds();  // warm-up
   std::vector<double> seconds;
   for (int r = 0; r < repeats; ++r) seconds.push_back(probe.pass_seconds());
-  std::sort(seconds.begin(), seconds.end());
-  return static_cast<double>(probe.bytes()) / seconds[seconds.size() / 2];
+  return static_cast<double>(probe.bytes()) / median(seconds);
 }
 
 }  // namespace zinc::offload

@@ -1,9 +1,9 @@
 // HostKvCache: the KV cache of one batch in host memory, for decode attention on the CPU
-// (issue 5, "KV cache on CPU": the cache no longer has to fit the GPU; the step's queries
+// (--kv-offload: the cache no longer has to fit the GPU; the step's queries
 // come to the host, cpu_attention runs here, and the outputs go back).
 //
 // Per layer, K and V each hold [B, KVH, t_max, hd] rows in one storage (f32, f16, int8,
-// int4; kv_storage.hpp), so the rows one kv head reads during decode are contiguous. Each
+// int4; quant/kv_quant.hpp), so the rows one kv head reads during decode are contiguous. Each
 // array is 64-byte aligned, zero-filled by the OpenMP threads that will read it (first
 // touch), and counted in `arena` when one is given (released when the cache goes away).
 // Movable (not move-assignable); views stay valid as long as the cache lives.

@@ -3,16 +3,17 @@
 #include <sys/mman.h>
 
 #include <cerrno>
-#include <chrono>
 #include <cstring>
 
+#include "partition/shard.hpp"
+#include "runtime/common/clock.hpp"
 #include "runtime/common/error.hpp"
 
 namespace zinc::offload {
 
 PinnedPool::PinnedPool(PinFn pin, size_t chunk_bytes)
     : pin_(std::move(pin)), chunk_bytes_(chunk_bytes) {
-  ZINC_CHECK(chunk_bytes_ >= 4096 && chunk_bytes_ % 4096 == 0,
+  ZINC_CHECK(chunk_bytes_ >= partition::kPageBytes && chunk_bytes_ % partition::kPageBytes == 0,
              "pinned pool: chunk of " << chunk_bytes_ << " bytes is not a positive multiple of 4096");
 }
 
@@ -22,7 +23,7 @@ PinnedPool::~PinnedPool() {
 }
 
 uint8_t* PinnedPool::allocate(size_t bytes, size_t align) {
-  ZINC_CHECK(align > 0 && align <= 4096 && (align & (align - 1)) == 0,
+  ZINC_CHECK(align > 0 && align <= partition::kPageBytes && (align & (align - 1)) == 0,
              "pinned pool: alignment " << align << " is not a power of two <= 4096");
   if (bytes == 0) bytes = 1;
   for (Chunk& c : chunks_) {  // first fit: shards are allocated in order, chunks fill up
@@ -33,8 +34,8 @@ uint8_t* PinnedPool::allocate(size_t bytes, size_t align) {
       return c.base + at;
     }
   }
-  const size_t size = std::max(chunk_bytes_, (bytes + 4095) / 4096 * 4096);
-  const auto t0 = std::chrono::steady_clock::now();
+  const size_t size = std::max(chunk_bytes_, partition::round_up(bytes, partition::kPageBytes));
+  const double t0 = now_s();
   void* p = mmap(nullptr, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
   ZINC_CHECK(p != MAP_FAILED, "pinned pool: mmap of " << size << " bytes failed: " << std::strerror(errno));
   if (pin_error_.empty() && pin_) {
@@ -44,7 +45,7 @@ uint8_t* PinnedPool::allocate(size_t bytes, size_t align) {
       pin_error_ = e.what();
     }
   }
-  pin_s_ += std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  pin_s_ += seconds_since(t0);
   chunks_.push_back(Chunk{static_cast<uint8_t*>(p), size, bytes});
   reserved_ += size;
   used_ += bytes;

@@ -1,7 +1,7 @@
 // PinnedPool: host memory for the weight tiers, allocated once in large chunks, page-locked
 // ("pinned") and handed out as aligned sub-ranges that live as long as the pool.
 //
-// Why: pinning is slow (about 2 GiB/s on the H200 hosts, shared/GPU-MACHINE.md) and
+// Why: pinning is slow (about 2 GiB/s on the H200 hosts, docs/DESIGN.md, "Performance model") and
 // host->device copies from pageable memory run at a tenth of the pinned speed, so the CPU
 // tier's shards and the NVMe tier's staging ring are pinned once, at load, and reused for
 // the whole run; the time it took is reported.

@@ -6,11 +6,12 @@
 
 #include <algorithm>
 #include <cerrno>
-#include <chrono>
 #include <cstdlib>
 #include <cstring>
 #include <vector>
 
+#include "partition/shard.hpp"
+#include "runtime/common/clock.hpp"
 #include "runtime/common/error.hpp"
 
 // ZINC_URING_CHECK(call, what): liburing returns -errno; throws naming the file.
@@ -24,7 +25,7 @@
 namespace zinc::offload {
 namespace {
 
-constexpr size_t kAlign = 4096;
+constexpr size_t kAlign = partition::kPageBytes;  // O_DIRECT: offsets, lengths, buffers
 
 bool retryable(int err) { return err == -EINTR || err == -EAGAIN || err == -EIO; }
 
@@ -80,7 +81,7 @@ uint64_t UringFile::size() const {
 }
 
 size_t UringFile::read(uint64_t offset, size_t bytes, void* dst, uint64_t allow_eof_after) {
-  const auto t0 = std::chrono::steady_clock::now();
+  const double t0 = now_s();
   ZINC_CHECK(offset % kAlign == 0 && bytes % kAlign == 0 &&
                  reinterpret_cast<uintptr_t>(dst) % kAlign == 0,
              path_ << ": O_DIRECT read of [" << offset << ", +" << bytes
@@ -177,7 +178,7 @@ size_t UringFile::read(uint64_t offset, size_t bytes, void* dst, uint64_t allow_
     }
   }
   ZINC_CHECK(error.empty(), path_ << ": " << error);
-  stats_.seconds += std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  stats_.seconds += seconds_since(t0);
   return span;
 }
 

@@ -18,9 +18,9 @@
 //                   dequantize (packed blob -> the slot's unpacked area) and returns the
 //                   slot; the layer computes on the compute stream; release(b) records
 //                   "free" on the compute stream.
-//   loader, before refilling the slot: host-waits "free" (so the slot's bytes, events and
-//                   the NVMe staging buffer may be reused, and the finished position's stage
-//                   times can be read), then the copy stream also waits on it.
+//   loader, before refilling the slot: host-waits "free" (so the slot's bytes and events
+//                   may be reused and the finished position's stage times can be read; this
+//                   host wait is what orders free -> copy).
 // Ordering is by events only: copy -> comm -> dequantize + compute -> free -> copy. The
 // compute stream never waits on the host; the loader thread does (it runs ahead by at most
 // K - 1 positions). Resident blobs skip the copy and the gather.

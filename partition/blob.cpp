@@ -8,6 +8,7 @@
 #include <sstream>
 
 #include "partition/blob_detail.hpp"
+#include "partition/safetensors.hpp"
 #include "partition/shard.hpp"
 #include "runtime/common/error.hpp"
 
@@ -26,22 +27,14 @@ constexpr int64_t kQuantBlockElements = 1 << 20;    // a matrix is quantized in 
 
 bool is_float_dtype(DType t) { return t == DType::F32 || t == DType::F16 || t == DType::BF16; }
 
-std::string shape_text(const std::vector<int64_t>& shape) {
-  std::ostringstream s;
-  s << '[';
-  for (size_t i = 0; i < shape.size(); ++i) s << (i ? ", " : "") << shape[i];
-  s << ']';
-  return s.str();
-}
-
 // Elements of a shape; throws (naming `what`) for a dimension <= 0 or an absurd size.
 int64_t checked_numel(const std::vector<int64_t>& shape, const std::string& what) {
   int64_t n = 1;
   for (int64_t d : shape) {
     ZINC_CHECK(d > 0,
-               what << " has shape " << shape_text(shape) << ": every dimension must be > 0");
+               what << " has shape " << shape_to_string(shape) << ": every dimension must be > 0");
     ZINC_CHECK(!__builtin_mul_overflow(n, d, &n) && n <= kMaxElements,
-               what << " has shape " << shape_text(shape) << ": too many elements");
+               what << " has shape " << shape_to_string(shape) << ": too many elements");
   }
   return n;
 }
@@ -56,7 +49,7 @@ bool same_layout(const quant::QuantLayout& a, const quant::QuantLayout& b) {
 quant::QuantLayout quantized_layout(QuantFormat f, const std::vector<int64_t>& shape, int group,
                                     const std::string& what) {
   ZINC_CHECK(shape.size() == 2,
-             what << " has shape " << shape_text(shape) << ": only 2-D matrices can be quantized");
+             what << " has shape " << shape_to_string(shape) << ": only 2-D matrices can be quantized");
   ZINC_CHECK(group > 0, what << ": the group size must be > 0, got " << group);
   ZINC_CHECK(shape[1] % group == 0, what << " has " << shape[1]
                                          << " columns, not a multiple of the group size " << group
@@ -96,7 +89,7 @@ void check_param(const BlobParam& p, int group, const char* op) {
   if (p.format == QuantFormat::None) {
     const size_t expect = raw_bytes(p.shape, p.dtype, what);
     ZINC_CHECK(p.bytes == expect, what << " has " << p.bytes << " bytes, but "
-                                       << shape_text(p.shape) << " " << quant::dtype_name(p.dtype)
+                                       << shape_to_string(p.shape) << " " << quant::dtype_name(p.dtype)
                                        << " needs " << expect);
     return;
   }
@@ -294,7 +287,7 @@ BlobParam read_param(const json& j, const BlobManifest& m, const std::string& so
     std::ostringstream s;
     s << "sizes (bytes " << p.bytes << ", codes " << p.layout.codes_bytes << ", scales "
       << p.layout.scales_bytes << ", mins " << p.layout.mins_bytes << ") do not match "
-      << shape_text(p.shape) << " " << quant::quant_format_name(p.format) << " " << dtype
+      << shape_to_string(p.shape) << " " << quant::quant_format_name(p.format) << " " << dtype
       << " with group size " << m.group_size << " (expected bytes " << expect_bytes << ", codes "
       << expect.codes_bytes << ", scales " << expect.scales_bytes << ", mins " << expect.mins_bytes
       << ")";
@@ -446,7 +439,7 @@ BlobManifest plan_blob(const std::string& name, const std::vector<ParamSpec>& pa
     ZINC_CHECK(is_float_dtype(spec.dtype), what << " has dtype " << quant::dtype_name(spec.dtype)
                                                 << "; only F32, F16 and BF16 tensors go in a blob");
     ZINC_CHECK(!spec.quantize || spec.shape.size() == 2,
-               what << " is marked for quantization but has shape " << shape_text(spec.shape)
+               what << " is marked for quantization but has shape " << shape_to_string(spec.shape)
                     << "; only 2-D matrices are quantized");
     BlobParam p;
     p.name = spec.name;

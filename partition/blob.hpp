@@ -1,5 +1,5 @@
 // Layer blobs: every parameter of one layer (or of the embedding / the head) packed into
-// one contiguous byte range, so one all-gather moves a whole layer (shared/DESIGN.md).
+// one contiguous byte range, so one all-gather moves a whole layer (docs/DESIGN.md).
 //
 // A BlobManifest lists the blob's parameters in order, each at an offset aligned to
 // kParamAlign. A quantized matrix stores its codes, zero-padded to a multiple of

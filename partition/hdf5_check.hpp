@@ -1,4 +1,4 @@
-// HDF5 adapter: the check macro and RAII handles for hid_t (shared/STYLE.md points 6, 7).
+// HDF5 adapter: the check macro and RAII handles for hid_t.
 //
 //   ZINC_H5_CHECK(H5Dread(...))
 //     -> "HDF5 call H5Dread(...) failed (HDF5: ...)"

@@ -36,7 +36,7 @@ using nlohmann::json;
 
 constexpr int kStoreVersion = 1;
 constexpr const char* kVersionAttr = "zinc_store_version";
-constexpr hsize_t kAlignment = 4096;  // file offset of every blob (O_DIRECT)
+constexpr hsize_t kAlignment = kPageBytes;  // file offset of every blob (O_DIRECT)
 static_assert(kPageBytes == kAlignment, "checksum pages and blob alignment are both 4 KiB");
 // read_slice reads and verifies in pieces of this size (a multiple of the page), so the
 // checksums run over data still in cache.

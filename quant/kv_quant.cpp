@@ -1,4 +1,4 @@
-// KV storage names, sizes, views, and kv_store: the definitions are in kv_storage.hpp.
+// KV storage names, sizes, views, and kv_store: the definitions are in kv_quant.hpp.
 #include "quant/kv_quant.hpp"
 
 #include <immintrin.h>

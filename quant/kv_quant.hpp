@@ -1,4 +1,4 @@
-// How a KV cache is stored in host memory, and writing into it (issue 5, "KV cache on CPU").
+// How a KV cache is stored in host memory (--kv-offload, --kv-quant), and writing into it.
 //
 // A cache (one layer's K or V) is a set of rows of head_dim (hd) elements. Row r of
 // sequence b, kv head h, position j is

@@ -5,7 +5,6 @@
 
 #include <algorithm>
 #include <boost/program_options.hpp>
-#include <chrono>
 #include <cmath>
 #include <cstdio>
 #include <ctime>
@@ -19,6 +18,7 @@
 #include "offload/host_kv_cache.hpp"
 #include "offload/memory_arena.hpp"
 #include "runtime/cli/options.hpp"
+#include "runtime/common/clock.hpp"
 #include "runtime/common/hash.hpp"
 #include "runtime/common/stats.hpp"
 
@@ -177,20 +177,20 @@ int run_attnbench(const AttnBenchOptions& o) {
     offload::HostKvCache cache(offload::HostKvShape{1, B, KVH, T, hd, o.group_size}, s);
     const quant::KvView k = cache.k(0), v = cache.v(0);
     r.isa = runtime::cpu_attention_isa(k);
-    auto t0 = std::chrono::steady_clock::now();
+    double t0 = now_s();
     fill_cache(k, 0, B, KVH, T, hd);
     fill_cache(v, 1, B, KVH, T, hd);
-    r.fill_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    r.fill_s = seconds_since(t0);
     std::vector<float> out(q.size());
     p.out = out.data();
     std::vector<double> times, probe_s;
     for (int rep = -1; rep < o.repeat; ++rep) {  // rep = -1: warm-up
       const double ps = probe.pass_seconds();
       if (rep >= 0) probe_s.push_back(ps);
-      t0 = std::chrono::steady_clock::now();
+      t0 = now_s();
       runtime::cpu_attention(p, k, v);
       const double sec =
-          std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+          seconds_since(t0);
       if (rep >= 0) times.push_back(sec);
     }
     r.bytes = cache.bytes();  // every row is visible: the whole K and V

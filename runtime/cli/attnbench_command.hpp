@@ -1,6 +1,6 @@
-// `zinc attnbench`: decode attention over a KV cache in host memory (offload/cpu_attention)
+// `zinc attnbench`: decode attention over a KV cache in host memory (runtime/backend/cpu/cpu_attention.hpp)
 // against the host's read bandwidth, both measured by this binary with the same threads
-// (issue 5's goal: >= 70% of the multithreaded read bandwidth).
+// (the goal: >= 70% of the multithreaded read bandwidth).
 //
 // For each --kv-quant storage it fills a [B, KVH, context, hd] cache (HostKvCache, one
 // layer) and times one decode step (tq = 1, every key visible), --repeat times after one

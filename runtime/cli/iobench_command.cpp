@@ -2,7 +2,6 @@
 
 #include <algorithm>
 #include <boost/program_options.hpp>
-#include <chrono>
 #include <cstdio>
 #include <fstream>
 #include <vector>
@@ -16,15 +15,13 @@
 #include "partition/shard.hpp"
 #include "partition/store.hpp"
 #include "runtime/cli/options.hpp"
+#include "runtime/common/clock.hpp"
 
 namespace po = boost::program_options;
 
 namespace zinc::cli {
 namespace {
 
-double seconds(std::chrono::steady_clock::time_point t0) {
-  return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-}
 
 double median(std::vector<double> v) {
   std::sort(v.begin(), v.end());
@@ -70,9 +67,9 @@ int run_iobench(const IoBenchOptions& o) {
   offload::AlignedBuffer buf(chunk);
   std::vector<double> raw_s;
   const auto raw_pass = [&] {
-    const auto t0 = std::chrono::steady_clock::now();
+    const double t0 = now_s();
     for (uint64_t pos = 0; pos < file_bytes; pos += chunk) raw.read(pos, chunk, buf.data(), pos);
-    raw_s.push_back(seconds(t0));
+    raw_s.push_back(seconds_since(t0));
   };
 
   // tier: every shard of every blob for `ranks` ranks, read through the NVMe tier's disk
@@ -98,14 +95,14 @@ int run_iobench(const IoBenchOptions& o) {
     raw_pass();
     std::vector<offload::SliceReader> readers;
     for (int i = 0; i < o.readers; ++i) readers.push_back(offload::nvme_slice_reader(store, uo, nullptr));
-    const auto t0 = std::chrono::steady_clock::now();
+    const double t0 = now_s();
     offload::ShardReadAhead ahead(std::move(readers), cycle, staging);
     double b0 = 0, b1 = 0;
     for (uint64_t k = 0; k < cycle.size(); ++k) {
       ahead.get(k, &b0, &b1);
       ahead.release(k);
     }
-    tier_s.push_back(seconds(t0));
+    tier_s.push_back(seconds_since(t0));
   }  // the ring's readers run on past the cycle's end; they are stopped, not timed
   const double raw_gbs = file_bytes / median(raw_s) / 1e9;
   const double tier_gbs = tier_bytes / median(tier_s) / 1e9;

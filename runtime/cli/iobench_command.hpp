@@ -1,8 +1,8 @@
 // `zinc iobench`: the NVMe tier's read bandwidth against the raw O_DIRECT bandwidth of the
-// same file and disk, measured by this binary (the 85% goal):
+// same file and disk, measured by this binary (the goal: 85% of raw):
 //   raw   the whole store file read with io_uring O_DIRECT in --nvme-block-size blocks
 //   tier  every blob read as the ranks' shards would be (world size --ranks), through the
-//         NVMe tier's disk stage (runtime/model/shard_read_ahead.hpp: --readers threads,
+//         NVMe tier's disk stage (offload/shard_read_ahead.hpp: --readers threads,
 //         a ring of --staging pinned buffers) over the NVMe SliceReader (aligned reads,
 //         zero padding, page CRC-32C checks)
 // Each is repeated --repeat times; the median is reported. O_DIRECT bypasses the page

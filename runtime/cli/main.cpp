@@ -22,7 +22,7 @@ namespace {
 const char* kUsage =
     "usage: zinc <command> [options]\n"
     "commands:\n"
-    "  generate   batch text generation (token ids in, token ids out) with metrics\n"
+    "  generate   batch text generation (text or token ids in, text or ids out) with metrics\n"
     "  convert    write a Hugging Face model as a zinc store (quantized layer blobs, HDF5)\n"
     "  info       describe a zinc store\n"
     "  iobench    NVMe tier read bandwidth vs raw O_DIRECT reads of a store\n"

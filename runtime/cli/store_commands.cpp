@@ -1,7 +1,6 @@
 #include "runtime/cli/store_commands.hpp"
 
 #include <algorithm>
-#include <chrono>
 #include <cstdio>
 #include <fstream>
 #include <iostream>
@@ -9,6 +8,7 @@
 
 #include "offload/memory_arena.hpp"
 #include "partition/store.hpp"
+#include "runtime/common/clock.hpp"
 #include "runtime/model/blob_source.hpp"
 #include "runtime/model/config.hpp"
 
@@ -25,9 +25,6 @@ std::string read_optional(const std::string& path) {
   return ss.str();
 }
 
-double seconds_since(std::chrono::steady_clock::time_point t0) {
-  return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-}
 
 }  // namespace
 
@@ -36,7 +33,7 @@ int run_convert(const ConvertOptions& o, collectives::Communicator& comm) {
     comm.barrier();
     return 0;
   }
-  const auto t0 = std::chrono::steady_clock::now();
+  const double t0 = now_s();
   const quant::QuantFormat format = quant::parse_quant_format(o.quant);
   const runtime::ModelConfig config = runtime::load_config(o.model);
   const partition::Checkpoint ckpt = partition::Checkpoint::open_dir(o.model);
@@ -63,7 +60,7 @@ int run_convert(const ConvertOptions& o, collectives::Communicator& comm) {
   for (size_t b = 0; b < manifests.size(); ++b) {
     const partition::BlobManifest& m = manifests[b];
     buf.assign(m.bytes, 0);
-    const auto tp = std::chrono::steady_clock::now();
+    const double tp = now_s();
     runtime::pack_checkpoint_slice(ckpt, m, 0, m.bytes, buf.data());
     pack_s += seconds_since(tp);
     writer.write_blob(m, buf.data());

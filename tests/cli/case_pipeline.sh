@@ -1,4 +1,4 @@
-# The weight pipeline and KV placement (issue 5): tokens are identical to the all-resident
+# The weight pipeline and KV placement: tokens are identical to the all-resident
 # run for every combination of weight tier (cpu, nvme), prefetch depth (gather slots),
 # resident fraction (none, some, all) and KV placement (device, host) at 1 and 2 ranks —
 # exact on the CPU backend, since every path computes the same fp32 values. Then the

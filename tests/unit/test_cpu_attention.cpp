@@ -1,4 +1,4 @@
-// CPU attention over host KV caches (offload/cpu_attention.hpp, offload/kv_storage.hpp):
+// CPU attention over host KV caches (runtime/backend/cpu/cpu_attention.hpp, quant/kv_quant.hpp):
 // the kernel against a scalar double-precision reference written here, for every storage
 // (f16 / int8 / int4 against the reference on the dequantized values), both cache layouts,
 // GQA, ALiBi, left padding, prefill, queries that see no key, odd head sizes and key

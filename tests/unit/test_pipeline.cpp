@@ -1,4 +1,4 @@
-// The weight pipeline (issue 5): the placement planner, the pinned pool, and ZeroWeights'
+// The weight pipeline: the placement planner, the pinned pool, and ZeroWeights'
 // K-slot ring — identical weights for every prefetch depth, residency and tier, the
 // schedule contract, errors from the loader and disk threads, and the budget minimum.
 #include <atomic>

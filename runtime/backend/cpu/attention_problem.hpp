@@ -1,6 +1,6 @@
-// The offload/cpu_attention problem of one Backend::attention call: the shared geometry
+// The backend/cpu/cpu_attention problem of one Backend::attention call: the shared geometry
 // (AttentionShape), the softmax scale and the host pointers. Used by the CPU backend's
-// attention and by the --kv-offload path (runtime/model/layers.cpp), which run the same
+// attention and by the --kv-offload path (runtime/backend/kv_cache.cpp), which run the same
 // kernel over different cache layouts.
 #pragma once
 

@@ -1,4 +1,5 @@
-// Attention on the CPU over a KV cache in host memory (issue 5, "KV cache on CPU").
+// Attention on the CPU over a KV cache in host memory (--kv-offload), and the CPU backend's
+// attention over its own caches.
 //
 // When the KV cache lives in host memory, decode attention runs here, as in DeepSpeed's
 // kv-offload fork and FlexGen: the step's queries come to the host, the outputs go back.
