@@ -58,6 +58,7 @@ MpiCommunicator::MpiCommunicator(MPI_Comm comm, bool owned) : comm_(comm), owned
   MPI_Comm node = MPI_COMM_NULL;
   ZINC_MPI_CHECK(MPI_Comm_split_type(comm_, MPI_COMM_TYPE_SHARED, rank_, MPI_INFO_NULL, &node));
   ZINC_MPI_CHECK(MPI_Comm_size(node, &local_size_));
+  ZINC_MPI_CHECK(MPI_Comm_rank(node, &local_rank_));
   ZINC_MPI_CHECK(MPI_Comm_free(&node));
   ZINC_MPI_CHECK(MPI_Type_contiguous(kMpiPageBytes, MPI_BYTE, &page_type_));
   ZINC_MPI_CHECK(MPI_Type_commit(&page_type_));
@@ -70,7 +71,7 @@ MpiCommunicator::~MpiCommunicator() {
     log_error("MPI_Comm_free failed");
 }
 
-std::unique_ptr<Communicator> MpiCommunicator::duplicate() {
+std::unique_ptr<MpiCommunicator> MpiCommunicator::duplicate_mpi() {
   const int level = MpiSession::thread_level();
   ZINC_CHECK(level == MPI_THREAD_MULTIPLE,
              "the MPI library gives thread level " << level << ", not MPI_THREAD_MULTIPLE ("
@@ -79,8 +80,10 @@ std::unique_ptr<Communicator> MpiCommunicator::duplicate() {
   MPI_Comm dup = MPI_COMM_NULL;
   ZINC_MPI_CHECK(MPI_Comm_dup(comm_, &dup));
   ZINC_MPI_CHECK(MPI_Comm_set_errhandler(dup, MPI_ERRORS_RETURN));
-  return std::unique_ptr<Communicator>(new MpiCommunicator(dup, true));
+  return std::unique_ptr<MpiCommunicator>(new MpiCommunicator(dup, true));
 }
+
+std::unique_ptr<Communicator> MpiCommunicator::duplicate() { return duplicate_mpi(); }
 
 void MpiCommunicator::all_gather_inplace(void* buf, size_t shard_bytes, const Stream& stream) {
   ZINC_CHECK(shard_bytes % kMpiPageBytes == 0, "all_gather_inplace: shard of " << shard_bytes
@@ -93,6 +96,10 @@ void MpiCommunicator::all_gather_inplace(void* buf, size_t shard_bytes, const St
 }
 
 void MpiCommunicator::barrier() { ZINC_MPI_CHECK(MPI_Barrier(comm_)); }
+
+void MpiCommunicator::broadcast_bytes(void* data, int bytes, int root) {
+  ZINC_MPI_CHECK(MPI_Bcast(data, bytes, MPI_BYTE, root, comm_));
+}
 
 std::vector<std::vector<int32_t>> MpiCommunicator::gather_varlen(const std::vector<int32_t>& mine,
                                                                  int root) {

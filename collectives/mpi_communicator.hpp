@@ -31,11 +31,15 @@ class MpiCommunicator final : public Communicator {
   ~MpiCommunicator() override;
   // MPI_Comm_dup (collective); needs MPI_THREAD_MULTIPLE, since it is used on another thread.
   std::unique_ptr<Communicator> duplicate() override;
+  std::unique_ptr<MpiCommunicator> duplicate_mpi();  // the same, typed
   MpiCommunicator(const MpiCommunicator&) = delete;
   MpiCommunicator& operator=(const MpiCommunicator&) = delete;
   int rank() const override { return rank_; }
   int size() const override { return size_; }
   int local_size() const { return local_size_; }  // ranks on this node (thread defaults)
+  int local_rank() const { return local_rank_; }  // this rank's index on its node (its GPU)
+  // Broadcasts `bytes` bytes at `data` from `root` (the NCCL bootstrap's unique id).
+  void broadcast_bytes(void* data, int bytes, int root);
   void barrier() override;
   void all_gather_inplace(void* buf, size_t shard_bytes, const Stream& stream) override;
   std::vector<std::vector<int32_t>> gather_varlen(const std::vector<int32_t>& mine,
@@ -51,6 +55,7 @@ class MpiCommunicator final : public Communicator {
   int rank_ = 0;
   int size_ = 1;
   int local_size_ = 1;
+  int local_rank_ = 0;
   MPI_Datatype page_type_ = MPI_DATATYPE_NULL;  // 4096 contiguous bytes: counts stay < 2^31
 };
 

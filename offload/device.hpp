@@ -93,6 +93,10 @@ class Device : public StreamDriver {
   // CPU: mlock; CUDA: cudaHostRegister.
   virtual void pin_host_memory(void* p, size_t bytes);
 
+  // Makes the calling thread work on this device (cudaSetDevice: the current device is
+  // per thread); every thread that queues work calls it first. No-op on the CPU.
+  virtual void bind_thread() {}
+
   // ---- streams and events (runtime/common/stream.hpp) ----
   Stream create_stream() { return Stream(this); }
   Event create_event() { return Event(this); }

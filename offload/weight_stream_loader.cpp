@@ -5,10 +5,16 @@
 #include "offload/shard_read_ahead.hpp"
 #include "offload/weight_stream.hpp"
 #include "runtime/common/clock.hpp"
+#include "runtime/common/error.hpp"
 
 namespace zinc::offload {
 
 void WeightStream::loader_main() {
+  try {
+    device_.bind_thread();
+  } catch (const std::exception& e) {
+    log_error(std::string("weight stream loader: ") + e.what());  // its first copy reports it too
+  }
   for (uint64_t k = 0;; ++k) {
     Slot& s = slots_[k % slots_.size()];
     {

@@ -1,8 +1,8 @@
-// Backend helpers and the backend factory (--backend).
+// Backend helpers and the backend factory (--backend, --dtype).
 #include "runtime/backend/backend.hpp"
 
 #include "runtime/backend/cpu/cpu_backend.hpp"
-#include "runtime/backend/cuda_probe.hpp"
+#include "runtime/backend/cuda_factory.hpp"
 
 namespace zinc::runtime {
 
@@ -13,16 +13,33 @@ Tensor view_of(const DeviceBuffer& b, quant::DType t, std::initializer_list<int6
   return v;
 }
 
-std::string available_backends() { return "cpu"; }
+std::string available_backends() { return cuda_backend_built() ? "cpu, cuda" : "cpu"; }
+
+quant::DType choose_compute_dtype(const std::string& flag, const std::string& backend,
+                                  const std::string& torch_dtype) {
+  quant::DType t = quant::DType::F32;
+  if (flag == "auto") {
+    if (backend == "cuda") t = torch_dtype == "bfloat16" ? quant::DType::BF16 : quant::DType::F16;
+  } else if (flag == "fp32") {
+    t = quant::DType::F32;
+  } else if (flag == "fp16") {
+    t = quant::DType::F16;
+  } else if (flag == "bf16") {
+    t = quant::DType::BF16;
+  } else {
+    ZINC_THROW("--dtype '" << flag << "' is not a compute dtype (auto, fp32, fp16, bf16)");
+  }
+  ZINC_CHECK(backend != "cpu" || t == quant::DType::F32,
+             "--dtype " << flag << ": the cpu backend computes in fp32 (it is the reference); use --backend cuda");
+  return t;
+}
 
 std::unique_ptr<Backend> make_backend(const BackendOptions& o) {
-  if (o.name == "cpu") return std::make_unique<CpuBackend>(o.budget_bytes, o.threads);
-  if (o.name == "cuda") {
-    const int gpus = cuda_device_count();
-    ZINC_THROW("--backend cuda: this build has no CUDA backend yet (" << describe_cuda() << "; " << gpus
-                                                                      << " GPU" << (gpus == 1 ? "" : "s")
-                                                                      << " visible); use --backend cpu");
+  if (o.name == "cpu") {
+    ZINC_CHECK(o.dtype == quant::DType::F32, "the cpu backend computes in fp32");
+    return std::make_unique<CpuBackend>(o.budget_bytes, o.threads);
   }
+  if (o.name == "cuda") return make_cuda_backend(o);
   ZINC_THROW("--backend '" << o.name << "' is not a backend of this build (" << available_backends() << ")");
 }
 

@@ -25,6 +25,7 @@
 #include "offload/device.hpp"
 #include "quant/quant_view.hpp"
 #include "runtime/backend/activation.hpp"
+#include "runtime/backend/attention_shape.hpp"
 #include "runtime/backend/sampling.hpp"
 #include "runtime/backend/tensor.hpp"
 
@@ -36,22 +37,15 @@ using offload::HostBuffer;
 // A DeviceBuffer viewed as a tensor (checked to fit).
 Tensor view_of(const DeviceBuffer& b, quant::DType t, std::initializer_list<int64_t> dims);
 
-// Geometry of one attention call over a KV cache laid out [B, t_max, KVH, hd].
-struct AttentionShape {
-  int batch = 0;        // B
-  int tq = 0;           // new tokens per sequence in this step
-  int t0 = 0;           // cache index of the first new token; keys 0 .. t0+tq-1 exist
-  int t_max = 0;        // cache capacity per sequence
-  int heads = 0;        // H query heads
-  int kv_heads = 0;     // KVH (H % KVH == 0: grouped-query attention)
-  int head_dim = 0;     // hd
-};
 
 class Backend : public offload::Device {
  public:
   ~Backend() override = default;
   virtual quant::DType compute_dtype() const = 0;  // CPU: F32
   const Stream& compute_stream() const { return compute_; }
+  // Device memory in use as the driver reports it (0 where there is no driver: the CPU),
+  // to cross-check the arena's high-water mark.
+  virtual size_t driver_used_bytes() const { return 0; }
 
   // ---- tensor copies (async on `s`; the lifetime rule of offload/device.hpp) ----
   void upload(const Tensor& dst, const void* host_src, const Stream& s) {
@@ -113,6 +107,9 @@ class Backend : public offload::Device {
   // keys I64 [B] (the bits of each row's sequence_key).
   virtual void sample(const Tensor& logits, const SamplingOptions& opts, const Tensor& keys,
                       uint64_t counter, const Tensor& ids, const Stream& s) = 0;
+  // Takes the scratch sample() needs for up to rows x vocab logits (once per run, before
+  // the first step; the CPU backend needs none).
+  virtual void reserve_sampling(int /*rows*/, int /*vocab*/) {}
 
  protected:
   using offload::Device::Device;
@@ -124,8 +121,16 @@ class Backend : public offload::Device {
 struct BackendOptions {
   std::string name = "cpu";  // --backend
   size_t budget_bytes = 0;   // --gpu-memory-budget; 0 = unlimited
-  int threads = 0;           // CPU backend: OpenMP/OpenBLAS threads (0 = their defaults)
+  int threads = 0;           // OpenMP/OpenBLAS threads of host work (0 = their defaults)
+  // The compute dtype: F32 on the CPU backend; CUDA: F16 or BF16 (F32 for parity tests).
+  quant::DType dtype = quant::DType::F32;
+  int local_rank = 0;        // this rank's index on its node: CUDA picks device local_rank % GPUs
 };
+
+// --dtype auto|fp32|fp16|bf16 for a backend: auto is F32 on the CPU and, on CUDA, BF16 for
+// a checkpoint saved in bfloat16 (`torch_dtype`, may be empty) and F16 otherwise.
+quant::DType choose_compute_dtype(const std::string& flag, const std::string& backend,
+                                  const std::string& torch_dtype);
 
 // The backend a name asks for; throws zinc::Error naming the choices this build has.
 std::unique_ptr<Backend> make_backend(const BackendOptions& opts);

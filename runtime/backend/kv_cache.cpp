@@ -46,6 +46,14 @@ KvCache::KvCache(Backend& backend, const KvShape& shape, int batch, int t_max, K
     staging_[1] = backend.alloc_host(rows * kv_row, "KV offload staging (keys)");
     staging_[2] = backend.alloc_host(rows * kv_row, "KV offload staging (values)");
     staging_[3] = backend.alloc_host(rows * q_row, "KV offload staging (outputs)");
+    // A compute dtype other than fp32 arrives in its own type and is converted on the host.
+    const size_t e = quant::dtype_size(backend.compute_dtype());
+    if (backend.compute_dtype() != quant::DType::F32) {
+      raw_[0] = backend.alloc_host(rows * q_row / sizeof(float) * e, "KV offload staging (queries, compute dtype)");
+      raw_[1] = backend.alloc_host(rows * kv_row / sizeof(float) * e, "KV offload staging (keys, compute dtype)");
+      raw_[2] = backend.alloc_host(rows * kv_row / sizeof(float) * e, "KV offload staging (values, compute dtype)");
+      raw_[3] = backend.alloc_host(rows * q_row / sizeof(float) * e, "KV offload staging (outputs, compute dtype)");
+    }
     staged_ = backend.create_event();
     return;
   }
@@ -100,26 +108,27 @@ void KvCache::attend(int layer, const Tensor& q, const Tensor& k, const Tensor& 
 void KvCache::attend_on_host(int layer, const Tensor& q, const Tensor& k, const Tensor& v,
                              const AttentionShape& sh, const AttentionBias& bias, float scale, const Tensor& out,
                              const Stream& s) {
-  ZINC_CHECK(q.dtype == quant::DType::F32,
-             "--kv-offload: the host attention path takes fp32 activations, the backend computes in "
-                 << quant::dtype_name(q.dtype));
-  ZINC_CHECK(q.bytes() <= staging_[0].bytes() && k.bytes() <= staging_[1].bytes() &&
-                 out.bytes() <= staging_[3].bytes(),
+  ZINC_CHECK(q.numel() * sizeof(float) <= staging_[0].bytes() && k.numel() * sizeof(float) <= staging_[1].bytes() &&
+                 out.numel() * sizeof(float) <= staging_[3].bytes(),
              "KV offload: a step of " << q.rows() << " rows exceeds the run's staging buffers");
   // q, k, v to pinned host memory; the host waits for them. The previous layer's output
-  // upload from staging_[3] was queued on `s` before this wait, so it is done too.
-  backend_.download(staging_[0].data(), q, s);
-  backend_.download(staging_[1].data(), k, s);
-  backend_.download(staging_[2].data(), v, s);
+  // upload from the staging was queued on `s` before this wait, so it is done too.
+  const bool f32 = q.dtype == quant::DType::F32;
+  const Tensor* src[3] = {&q, &k, &v};
+  for (int i = 0; i < 3; ++i) backend_.download(f32 ? staging_[i].data() : raw_[i].data(), *src[i], s);
   staged_.record(s);
   staged_.synchronize();
+  if (!f32)
+    for (int i = 0; i < 3; ++i)
+      quant::convert(q.dtype, raw_[i].data(), quant::DType::F32, staging_[i].data(), static_cast<size_t>(src[i]->numel()));
   const quant::KvView kview = host_->k(layer), vview = host_->v(layer);
   quant::kv_store(kview, staging_[1].as<float>(), sh.batch, sh.tq, sh.t0, sh.kv_heads);
   quant::kv_store(vview, staging_[2].as<float>(), sh.batch, sh.tq, sh.t0, sh.kv_heads);
   const CpuAttentionProblem p = cpu_attention_problem(sh, scale, staging_[0].as<float>(), staging_[3].as<float>(),
                                                       host_mask_.as<uint8_t>(), bias.host_slopes);
   cpu_attention(p, kview, vview);
-  backend_.upload(out, staging_[3].data(), s);
+  if (!f32) quant::convert(quant::DType::F32, staging_[3].data(), out.dtype, raw_[3].data(), static_cast<size_t>(out.numel()));
+  backend_.upload(out, f32 ? staging_[3].data() : raw_[3].data(), s);
 }
 
 size_t KvCache::device_bytes(const KvShape& shape, int batch, int t_max, quant::DType t) {

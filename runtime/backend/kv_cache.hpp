@@ -90,6 +90,7 @@ class KvCache {
   HostBuffer host_mask_;  // [capacity, t_max] pinned mirror of the mask
   std::unique_ptr<offload::HostKvCache> host_;
   HostBuffer staging_[4];  // host path: q, k, v, out, pinned, [max_step_rows, width] fp32
+  HostBuffer raw_[4];      // the same in the compute dtype, when that is not fp32
   Event staged_;           // host path: the step's q, k, v have reached the host
 };
 

@@ -16,15 +16,6 @@ void validate(const SamplingOptions& o) {
   ZINC_CHECK(o.top_p > 0.0f && o.top_p <= 1.0f, "--top-p must be in (0, 1], got " << o.top_p);
 }
 
-uint64_t sequence_key(uint64_t seed, uint64_t index) {
-  return splitmix64_next(seed ^ splitmix64_next(index + kGoldenGamma));
-}
-
-double sequence_uniform(uint64_t key, uint64_t n) {
-  const uint64_t r = splitmix64_next(key + splitmix64_next(n));
-  return static_cast<double>(r >> 11) * (1.0 / 9007199254740992.0);  // 53 bits
-}
-
 int32_t argmax(const float* logits, int vocab) {
   int32_t best = 0;
   for (int i = 1; i < vocab; ++i)

@@ -12,6 +12,8 @@
 #include <cstdint>
 #include <vector>
 
+#include "runtime/common/hash.hpp"
+
 namespace zinc::runtime {
 
 struct SamplingOptions {
@@ -26,9 +28,14 @@ struct SamplingOptions {
 void validate(const SamplingOptions& opts);
 
 // The stream key of sequence `index` of a request sampled with `seed`.
-uint64_t sequence_key(uint64_t seed, uint64_t index);
+ZINC_HOST_DEVICE inline uint64_t sequence_key(uint64_t seed, uint64_t index) {
+  return splitmix64_next(seed ^ splitmix64_next(index + kGoldenGamma));
+}
 // Draw n of stream `key`, uniform in [0, 1) with 53 random bits.
-double sequence_uniform(uint64_t key, uint64_t n);
+ZINC_HOST_DEVICE inline double sequence_uniform(uint64_t key, uint64_t n) {
+  const uint64_t r = splitmix64_next(key + splitmix64_next(n));
+  return static_cast<double>(r >> 11) * (1.0 / 9007199254740992.0);
+}
 
 // A sequence's stream with its own counter (the reference; tests and the CPU backend).
 class SequenceRng {

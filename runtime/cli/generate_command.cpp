@@ -5,7 +5,11 @@
 #include <iostream>
 #include <thread>
 
+#include "collectives/device_communicator.hpp"
+#include "offload/device_bandwidth.hpp"
 #include "offload/memory_arena.hpp"
+#include "runtime/common/paths.hpp"
+#include "runtime/model/config.hpp"
 #include "runtime/generate/generator.hpp"
 #include "runtime/cli/prompts.hpp"
 #include "runtime/generate/metrics.hpp"
@@ -88,10 +92,34 @@ nlohmann::json zero_stats_json(const runtime::ZeroWeights& z, int ranks) {
           {"compute_s", s.compute_s},           {"nvme_bytes", s.source_bytes}};
 }
 
+// Bytes of weights one decode step streams to the device (rank 0's packed blobs that are
+// not resident, per forward pass) over the measured decode step time.
+struct WeightStreamRate {
+  size_t bytes_per_step = 0;
+  double step_s = 0, gbs = 0;
+};
+WeightStreamRate weight_stream_rate(const runtime::LoadedModel& m, const runtime::GenerationStats& st,
+                                    const offload::CopyBandwidth&) {
+  WeightStreamRate r;
+  if (!m.zero || st.decode_steps == 0) return r;
+  r.bytes_per_step = m.zero->placement().streamed_bytes_per_pass;
+  r.step_s = st.decode_s / static_cast<double>(st.decode_steps);
+  r.gbs = r.step_s > 0 ? static_cast<double>(r.bytes_per_step) / r.step_s / 1e9 : 0.0;
+  return r;
+}
+
+// The compute dtype --dtype asks for, given the checkpoint's torch_dtype where it is an HF
+// directory (stores and dummy shapes use the default of the backend).
+quant::DType compute_dtype_for(const GenerateOptions& o) {
+  std::string torch_dtype;
+  if (is_directory(o.model)) torch_dtype = runtime::load_config(o.model).torch_dtype;
+  return runtime::choose_compute_dtype(o.dtype, o.backend, torch_dtype);
+}
+
 }  // namespace
 
-int run_generate(const GenerateOptions& opts, collectives::Communicator& comm, int local_ranks) {
-  const int rank = comm.rank(), size = comm.size();
+int run_generate(const GenerateOptions& opts, collectives::MpiCommunicator& mpi) {
+  const int rank = mpi.rank(), size = mpi.size(), local_ranks = mpi.local_size();
   // Text prompts become ids with the model's tokenizer (which also decodes the outputs).
   const std::unique_ptr<runtime::Tokenizer> tokenizer =
       find_tokenizer(opts.model, opts.tokenizer, !opts.text_prompts.empty());
@@ -111,8 +139,21 @@ int run_generate(const GenerateOptions& opts, collectives::Communicator& comm, i
   bo.name = o.backend;
   bo.budget_bytes = budget;
   bo.threads = threads;
+  bo.dtype = compute_dtype_for(o);
+  bo.local_rank = mpi.local_rank();
   const std::unique_ptr<runtime::Backend> backend_owner = runtime::make_backend(bo);
   runtime::Backend& backend = *backend_owner;
+  // Device buffers are gathered by NCCL on the GPU backends; the host work stays on MPI.
+  const std::unique_ptr<collectives::Communicator> nccl =
+      o.backend == "cpu" ? nullptr : collectives::make_nccl_communicator(mpi);
+  collectives::Communicator& comm = nccl ? *nccl : static_cast<collectives::Communicator&>(mpi);
+  // The link the weights stream over, measured by this binary before the load (GPU only:
+  // on the CPU backend a "copy" is a memcpy).
+  offload::CopyBandwidth link;
+  if (o.backend != "cpu") {
+    link = offload::measure_h2d_bandwidth(backend);
+    backend.arena().reset_high_water_mark();  // the probe's buffer is gone: not part of the run's peak
+  }
 
   runtime::LoadOptions lo;
   lo.model = o.model;
@@ -183,6 +224,18 @@ int run_generate(const GenerateOptions& opts, collectives::Communicator& comm, i
   }
   runtime::print_metrics_table(std::cout, metrics);
   if (loaded.zero) print_zero_stats(std::cout, *loaded.zero, size);
+  const WeightStreamRate rate = weight_stream_rate(loaded, result.stats, link);
+  if (rate.bytes_per_step > 0)
+    std::cout << "weight stream: " << offload::format_bytes(rate.bytes_per_step) << " per forward; decode steps "
+              << rate.step_s * 1e3 << " ms each = " << rate.gbs << " GB/s"
+              << (link.h2d_gbs > 0 ? ", " + std::to_string(100.0 * rate.gbs / link.h2d_gbs) + "% of the pinned H2D " +
+                                         std::to_string(link.h2d_gbs) + " GB/s measured at start"
+                                   : std::string())
+              << " (rank 0)\n";
+  if (result.stats.driver_bytes > 0)
+    std::cout << "device memory (rank 0): arena peak " << offload::format_bytes(backend.arena().high_water_mark())
+              << "; the driver counted " << offload::format_bytes(result.stats.driver_bytes)
+              << " in use with the run's buffers allocated (CUDA context and library handles included)\n";
   std::cout << "KV cache: " << (o.kv_offload ? std::string("host memory (") + quant::kv_storage_name(kv_storage) +
                                                    "), attention on the CPU"
                                              : std::string("device"))
@@ -192,6 +245,11 @@ int run_generate(const GenerateOptions& opts, collectives::Communicator& comm, i
     j["model"] = o.model;
     j["model_type"] = c.model_type;
     j["backend"] = backend.name();
+    j["compute_dtype"] = quant::dtype_name(backend.compute_dtype());
+    j["h2d_gbs"] = link.h2d_gbs;
+    j["driver_used_bytes"] = result.stats.driver_bytes;
+    j["weight_stream"] = {{"bytes_per_step", rate.bytes_per_step}, {"step_s", rate.step_s}, {"gbs", rate.gbs},
+                          {"roofline_fraction", link.h2d_gbs > 0 ? rate.gbs / link.h2d_gbs : 0.0}};
     j["threads_per_rank"] = threads;
     j["max_new_tokens"] = o.max_new_tokens;
     j["batch_size"] = o.batch_size;

@@ -4,11 +4,13 @@
 // order, prints them and the aggregate metrics table, and writes --metrics-json.
 #pragma once
 
-#include "collectives/communicator.hpp"
+#include "collectives/mpi_communicator.hpp"
 #include "runtime/cli/options.hpp"
 
 namespace zinc::cli {
 
-int run_generate(const GenerateOptions& opts, collectives::Communicator& comm, int local_ranks);
+// `mpi`: the world; with --backend cuda the ZeRO gathers run on an NCCL communicator
+// bootstrapped from it, on the GPU of this rank's node-local index.
+int run_generate(const GenerateOptions& opts, collectives::MpiCommunicator& mpi);
 
 }  // namespace zinc::cli

@@ -44,7 +44,7 @@ int subcommand(int argc, char** argv, bool root, Parse parse, Run run) {
   return run(opts);
 }
 
-int dispatch(int argc, char** argv, zinc::collectives::MpiCommunicator& comm, int local_ranks) {
+int dispatch(int argc, char** argv, zinc::collectives::MpiCommunicator& comm) {
   const bool root = comm.rank() == 0;
   if (argc < 2) throw zinc::cli::UsageError(std::string("no command given\n") + kUsage);
   const std::string cmd = argv[1];
@@ -61,7 +61,7 @@ int dispatch(int argc, char** argv, zinc::collectives::MpiCommunicator& comm, in
   namespace cli = zinc::cli;
   if (cmd == "generate")
     return subcommand<cli::GenerateOptions>(argc, argv, root, cli::parse_generate_options,
-                                            [&](const auto& o) { return cli::run_generate(o, comm, local_ranks); });
+                                            [&](const auto& o) { return cli::run_generate(o, comm); });
   if (cmd == "iobench")  // single-process benchmarks: rank 0 runs them
     return subcommand<cli::IoBenchOptions>(argc, argv, root, cli::parse_iobench_options,
                                            [&](const auto& o) { return root ? cli::run_iobench(o) : 0; });
@@ -97,7 +97,7 @@ int main(int argc, char** argv) {
     rank = comm.rank();
     size = comm.size();
     try {
-      return dispatch(argc, argv, comm, comm.local_size());
+      return dispatch(argc, argv, comm);
     } catch (const zinc::cli::UsageError& e) {
       fail(rank, size, e.what(), 2);
     } catch (const zinc::Error& e) {

@@ -148,7 +148,9 @@ bool parse_generate_options(int argc, char** argv, GenerateOptions* o, std::stri
       ("top-p", po::value<float>(&o->top_p)->default_value(1.0f, "1"), "nucleus sampling mass (1: off)")
       ("seed", po::value<uint64_t>(&o->seed)->default_value(0), "random seed for sampling")
       ("backend", po::value<std::string>(&o->backend)->default_value("cpu"),
-       "where the model's ops run: cpu (this build's backends: see zinc --version)")
+       "where the model's ops run: cpu or cuda (this build's backends: zinc --version)")
+      ("dtype", po::value<std::string>(&o->dtype)->default_value("auto"),
+       "compute dtype: auto (cpu: fp32; cuda: bf16 for a bfloat16 checkpoint, else fp16), fp32, fp16, bf16")
       ("threads", po::value<int>(&o->threads)->default_value(0),
        "CPU threads per rank (0: cores on the node / ranks on the node)")
       ("gpu-memory-budget", po::value<std::string>(&o->memory_budget),

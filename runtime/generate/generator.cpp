@@ -49,6 +49,7 @@ struct RunBuffers {
     const ModelConfig& c = model.config();
     const quant::DType t = be.compute_dtype();
     model.reserve(batch, prompt_len);
+    be.reserve_sampling(batch, c.vocab_size);
     logits = be.alloc(static_cast<size_t>(batch) * c.vocab_size * quant::dtype_size(t), "logits");
     ids = be.alloc(static_cast<size_t>(batch) * sizeof(int32_t), "sampled token ids");
     keys = be.alloc(static_cast<size_t>(batch) * sizeof(int64_t), "sampling stream keys");
@@ -175,6 +176,7 @@ GenerationResult generate(Model& model, Backend& backend, const std::vector<Prom
     for (size_t i = first; i < last; ++i) max_len = std::max(max_len, static_cast<int>(prompts[i].ids.size()));
   }
   RunBuffers buffers(model, backend, max_batch, max_len, opts);
+  st.driver_bytes = backend.driver_used_bytes();  // every buffer of the run is allocated now
   for (size_t mb = 0; mb < batches; ++mb) {
     const size_t first = mb * step;
     std::vector<const Prompt*> chunk;

@@ -44,6 +44,8 @@ struct GenerationStats {
   int64_t padded_slots = 0;    // sum over micro-batches of batch * tokens-per-sequence steps
   int micro_batches = 0;
   size_t peak_bytes = 0;       // backend arena high-water mark
+  size_t driver_bytes = 0;     // device memory in use by the driver's count once the run's
+                               // buffers exist (0 on the CPU): the cross-check of peak_bytes
   size_t weight_bytes = 0;
   size_t kv_bytes = 0;         // largest KV cache allocated
 };

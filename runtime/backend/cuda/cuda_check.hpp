@@ -13,3 +13,14 @@
       ZINC_THROW("CUDA call failed: " #call ": " << cudaGetErrorName(zinc_cuda_rc_)   \
                                                  << ": " << cudaGetErrorString(zinc_cuda_rc_)); \
   } while (0)
+
+#include <cublas_v2.h>
+
+// ZINC_CUBLAS_CHECK(call): the same for cuBLAS (status name and string).
+#define ZINC_CUBLAS_CHECK(call)                                                          \
+  do {                                                                                   \
+    const cublasStatus_t zinc_cublas_rc_ = (call);                                       \
+    if (zinc_cublas_rc_ != CUBLAS_STATUS_SUCCESS)                                        \
+      ZINC_THROW("cuBLAS call failed: " #call ": " << cublasGetStatusName(zinc_cublas_rc_) \
+                                                   << ": " << cublasGetStatusString(zinc_cublas_rc_)); \
+  } while (0)

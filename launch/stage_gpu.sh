@@ -1,0 +1,20 @@
+#!/usr/bin/env bash
+# Stages a CUDA build for the GPU machine: the binaries and ctest's files of BUILD_DIR
+# (default build/) copied into .gpu/build (ignored by git; carried by the device tool),
+# so that there `ln -s .gpu/build build` gives ctest the tree it was configured with.
+# usage: launch/stage_gpu.sh            (after launch/build.sh with nvcc present)
+set -euo pipefail
+root=$(cd "$(dirname "$0")/.." && pwd)
+build=${BUILD_DIR:-$root/build}
+grep -q "ZINC_CUDA:BOOL=ON" "$build/CMakeCache.txt" || { echo "stage_gpu: $build is not a CUDA build" >&2; exit 1; }
+grep -qx "/.gpu/" "$root/.git/info/exclude" 2>/dev/null || echo "/.gpu/" >>"$root/.git/info/exclude"
+dst=$root/.gpu/build
+rm -rf "$dst"
+mkdir -p "$dst"
+cd "$build"
+find . -name "CTestTestfile.cmake" -o -path "./tests/*_include-*.cmake" -o -path "./tests/*_tests-*.cmake" |
+  while read -r f; do mkdir -p "$dst/$(dirname "$f")"; cp "$f" "$dst/$f"; done
+for b in runtime/zinc tests/zinc_tests tests/zinc_gpu_tests tests/zinc_mpi_tests examples/blob_sizes; do
+  [ -f "$b" ] && { mkdir -p "$dst/$(dirname "$b")"; cp "$b" "$dst/$b"; }
+done
+du -sh "$dst"
