@@ -20,7 +20,9 @@ cat "$out/machine.txt"
 echo "== gpu tests (ctest -L gpu)"
 (cd "$root/build" && ctest -L gpu --output-on-failure -j1 --timeout 600) >"$out/ctest-gpu.log" 2>&1
 tail -n 15 "$out/ctest-gpu.log"
-grep "gpu-report" "$out/ctest-gpu.log" | sort -u | head -40
+"$root/build/tests/zinc_gpu_tests" >"$out/gpu-tests.log" 2>&1  # the same, with the printed reports
+grep "gpu-report" "$out/gpu-tests.log" | sort -u | head -40
+tail -n 3 "$out/gpu-tests.log"
 echo "== op table with the CUDA rows (zinc_tests [ops])"
 "$root/build/tests/zinc_tests" "[ops]" >"$out/ops.log" 2>&1
 tail -n 4 "$out/ops.log"

@@ -74,6 +74,8 @@ HostBuffer Device::alloc_host(size_t bytes, const char* purpose) {
 
 void Device::pin_host_memory(void* p, size_t bytes) { mlock_pin(p, bytes); }
 
+void Device::unpin_host_memory(void* p, size_t bytes) noexcept { munlock_unpin(p, bytes); }
+
 void* Device::raw_alloc_host(size_t bytes) {
   return std::aligned_alloc(partition::kPageBytes, partition::round_up(bytes, partition::kPageBytes));
 }

@@ -92,6 +92,9 @@ class Device : public StreamDriver {
   // Page-locks existing host memory (PinnedPool's PinFn); throws zinc::Error saying why.
   // CPU: mlock; CUDA: cudaHostRegister.
   virtual void pin_host_memory(void* p, size_t bytes);
+  // Undoes pin_host_memory before the memory is freed (CPU: munlock; CUDA:
+  // cudaHostUnregister); logs instead of throwing.
+  virtual void unpin_host_memory(void* p, size_t bytes) noexcept;
 
   // Makes the calling thread work on this device (cudaSetDevice: the current device is
   // per thread); every thread that queues work calls it first. No-op on the CPU.

@@ -11,15 +11,17 @@
 
 namespace zinc::offload {
 
-PinnedPool::PinnedPool(PinFn pin, size_t chunk_bytes)
-    : pin_(std::move(pin)), chunk_bytes_(chunk_bytes) {
+PinnedPool::PinnedPool(PinFn pin, size_t chunk_bytes, UnpinFn unpin)
+    : pin_(std::move(pin)), unpin_(std::move(unpin)), chunk_bytes_(chunk_bytes) {
   ZINC_CHECK(chunk_bytes_ >= partition::kPageBytes && chunk_bytes_ % partition::kPageBytes == 0,
              "pinned pool: chunk of " << chunk_bytes_ << " bytes is not a positive multiple of 4096");
 }
 
 PinnedPool::~PinnedPool() {
-  // munmap also unlocks; a CUDA PinFn's registration ends with the backend.
-  for (Chunk& c : chunks_) munmap(c.base, c.bytes);
+  for (Chunk& c : chunks_) {
+    if (c.pinned && unpin_) unpin_(c.base, c.bytes);
+    munmap(c.base, c.bytes);
+  }
 }
 
 uint8_t* PinnedPool::allocate(size_t bytes, size_t align) {
@@ -38,19 +40,23 @@ uint8_t* PinnedPool::allocate(size_t bytes, size_t align) {
   const double t0 = now_s();
   void* p = mmap(nullptr, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
   ZINC_CHECK(p != MAP_FAILED, "pinned pool: mmap of " << size << " bytes failed: " << std::strerror(errno));
+  bool pinned = false;
   if (pin_error_.empty() && pin_) {
     try {
       pin_(p, size);
+      pinned = true;
     } catch (const Error& e) {
       pin_error_ = e.what();
     }
   }
   pin_s_ += seconds_since(t0);
-  chunks_.push_back(Chunk{static_cast<uint8_t*>(p), size, bytes});
+  chunks_.push_back(Chunk{static_cast<uint8_t*>(p), size, bytes, pinned});
   reserved_ += size;
   used_ += bytes;
   return static_cast<uint8_t*>(p);
 }
+
+void munlock_unpin(void* p, size_t bytes) noexcept { munlock(p, bytes); }
 
 void mlock_pin(void* p, size_t bytes) {
   if (mlock(p, bytes) == 0) return;

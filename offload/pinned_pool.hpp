@@ -24,9 +24,12 @@ class PinnedPool {
  public:
   // Pins [p, p + bytes); throws zinc::Error saying why on failure.
   using PinFn = std::function<void(void* p, size_t bytes)>;
+  // Undoes a PinFn before the memory is unmapped (a CUDA registration outlives munmap and
+  // would leave the driver holding pages that a later mapping reuses); must not throw.
+  using UnpinFn = std::function<void(void* p, size_t bytes)>;
   static constexpr size_t kDefaultChunk = size_t(256) << 20;
 
-  explicit PinnedPool(PinFn pin, size_t chunk_bytes = kDefaultChunk);
+  explicit PinnedPool(PinFn pin, size_t chunk_bytes = kDefaultChunk, UnpinFn unpin = nullptr);
   ~PinnedPool();
   PinnedPool(const PinnedPool&) = delete;
   PinnedPool& operator=(const PinnedPool&) = delete;
@@ -45,8 +48,10 @@ class PinnedPool {
   struct Chunk {
     uint8_t* base = nullptr;
     size_t bytes = 0, used = 0;
+    bool pinned = false;
   };
   PinFn pin_;
+  UnpinFn unpin_;
   size_t chunk_bytes_;
   std::vector<Chunk> chunks_;
   size_t reserved_ = 0, used_ = 0;
@@ -54,7 +59,8 @@ class PinnedPool {
   std::string pin_error_;
 };
 
-// The CPU backend's PinFn: mlock(2) (which also faults every page in).
+// The CPU backend's PinFn: mlock(2) (which also faults every page in); munlock undoes it.
 void mlock_pin(void* p, size_t bytes);
+void munlock_unpin(void* p, size_t bytes) noexcept;
 
 }  // namespace zinc::offload

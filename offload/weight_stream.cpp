@@ -112,9 +112,10 @@ WeightStream::WeightStream(std::vector<StreamBlob> blobs, SliceReader reader, De
   const size_t staging_bytes =
       max_nvme > 0 ? staging_count * partition::round_up(max_nvme, partition::kPageBytes) : 0;
   // Chunks of at most 256 MiB; a small model gets one chunk of its own size.
-  pool_ = std::make_unique<PinnedPool>([&device](void* p, size_t bytes) { device.pin_host_memory(p, bytes); },
-                                       std::clamp<size_t>(host_bytes + staging_bytes, partition::kPageBytes,
-                                                          PinnedPool::kDefaultChunk));
+  pool_ = std::make_unique<PinnedPool>(
+      [&device](void* p, size_t bytes) { device.pin_host_memory(p, bytes); },
+      std::clamp<size_t>(host_bytes + staging_bytes, partition::kPageBytes, PinnedPool::kDefaultChunk),
+      [&device](void* p, size_t bytes) { device.unpin_host_memory(p, bytes); });
   loader_comm_ = comm.duplicate();  // collective: every rank constructs the stream together
   load_resident(reader);
   shards_.assign(count, nullptr);

@@ -137,6 +137,13 @@ void CudaBackend::pin_host_memory(void* p, size_t bytes) {
   }
 }
 
+void CudaBackend::unpin_host_memory(void* p, size_t) noexcept {
+  if (cudaHostUnregister(p) != cudaSuccess) {
+    cudaGetLastError();
+    log_error("cudaHostUnregister failed");
+  }
+}
+
 void CudaBackend::copy_to_device(void* dst, const void* host_src, size_t bytes, const Stream& s) {
   if (bytes == 0) return;
   ZINC_CUDA_CHECK(cudaMemcpyAsync(dst, host_src, bytes, cudaMemcpyHostToDevice, native(s)));
