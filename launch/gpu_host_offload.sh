@@ -43,7 +43,7 @@ PY
     set -- $run; tier=$1; depth=$2; shift 2
     tag="$tier-$depth${1:+-kv}${3:+-$3}"
     echo "\$ zinc generate --model m.zinc.h5 --prompt-ids-file prompts.txt --max-new-tokens 8 --threads 16 --offload $tier --prefetch-depth $depth $*"
-    "$Z" generate --model "$work/m.zinc.h5" --prompt-ids-file "$work/prompts.txt" --max-new-tokens 8 \
+    "$Z" generate --backend cpu --model "$work/m.zinc.h5" --prompt-ids-file "$work/prompts.txt" --max-new-tokens 8 \
       --threads 16 --offload "$tier" --prefetch-depth "$depth" "$@" --metrics-json "$work/$tag.json" >"$work/$tag.txt" 2>&1
     grep -v "output:\|prompt:" "$work/$tag.txt"
     if [ -z "$first" ]; then first=$tag; elif [ -z "${3:-}" ]; then

@@ -37,7 +37,7 @@ M=$root/tests/fixtures/llama_gqa
 P=(--prompt-ids 5,6,7,8 --prompt-ids 9 --prompt-ids 10,11,12,13,14,15 --max-new-tokens 8)
 work=$(mktemp -d)
 "$Z" convert --model "$M" --out "$work/m.zinc.h5" --quant int8 --group-size 32 >/dev/null 2>&1
-"$Z" generate --model "$work/m.zinc.h5" "${P[@]}" >"$work/cpu.txt" 2>&1
+"$Z" generate --model "$work/m.zinc.h5" "${P[@]}" --backend cpu >"$work/cpu.txt" 2>&1
 for run in "--offload cpu" "--offload nvme" "--offload none" "--offload cpu --kv-offload" \
            "--offload nvme --kv-offload --kv-quant int8" "--offload cpu --prefetch-depth 3 --resident-blobs 2"; do
   # shellcheck disable=SC2086

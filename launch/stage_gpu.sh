@@ -17,4 +17,8 @@ find . -name "CTestTestfile.cmake" -o -path "./tests/*_include-*.cmake" -o -path
 for b in runtime/zinc tests/zinc_tests tests/zinc_gpu_tests tests/zinc_mpi_tests examples/blob_sizes; do
   [ -f "$b" ] && { mkdir -p "$dst/$(dirname "$b")"; cp "$b" "$dst/$b"; }
 done
+# Folders ctest descends into without tests of their own still need their (empty) file.
+sed -n 's/^subdirs("\(.*\)")$/\1/p' "$dst/CTestTestfile.cmake" | while read -r d; do
+  mkdir -p "$dst/$d"; [ -f "$dst/$d/CTestTestfile.cmake" ] || : >"$dst/$d/CTestTestfile.cmake"
+done
 du -sh "$dst"

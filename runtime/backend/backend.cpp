@@ -3,6 +3,7 @@
 
 #include "runtime/backend/cpu/cpu_backend.hpp"
 #include "runtime/backend/cuda_factory.hpp"
+#include "runtime/backend/cuda_probe.hpp"
 
 namespace zinc::runtime {
 
@@ -11,6 +12,11 @@ Tensor view_of(const DeviceBuffer& b, quant::DType t, std::initializer_list<int6
   ZINC_CHECK(v.bytes() <= b.bytes(), "tensor view of " << v.bytes() << " bytes over a buffer of " << b.bytes()
                                                        << " bytes");
   return v;
+}
+
+std::string resolve_backend(const std::string& name) {
+  if (name != "auto") return name;
+  return cuda_backend_built() && cuda_device_count() > 0 ? "cuda" : "cpu";
 }
 
 std::string available_backends() { return cuda_backend_built() ? "cpu, cuda" : "cpu"; }

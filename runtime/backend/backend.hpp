@@ -132,6 +132,9 @@ struct BackendOptions {
 quant::DType choose_compute_dtype(const std::string& flag, const std::string& backend,
                                   const std::string& torch_dtype);
 
+// --backend auto|cpu|cuda: auto is cuda where this build has it and a GPU is visible, else
+// cpu; the other names are returned as they are.
+std::string resolve_backend(const std::string& name);
 // The backend a name asks for; throws zinc::Error naming the choices this build has.
 std::unique_ptr<Backend> make_backend(const BackendOptions& opts);
 // "cpu" (and "cuda" once the CUDA backend is built): for --help and `zinc --version`.

@@ -124,6 +124,7 @@ int run_generate(const GenerateOptions& opts, collectives::MpiCommunicator& mpi)
   const std::unique_ptr<runtime::Tokenizer> tokenizer =
       find_tokenizer(opts.model, opts.tokenizer, !opts.text_prompts.empty());
   GenerateOptions o = opts;
+  o.backend = runtime::resolve_backend(o.backend);
   for (const std::string& text : opts.text_prompts) o.prompts.push_back(tokenizer->encode(text, true));
   std::vector<std::string> shown;  // how each prompt is printed
   for (const auto& ids : opts.prompts) shown.push_back(join(ids));

@@ -147,8 +147,9 @@ bool parse_generate_options(int argc, char** argv, GenerateOptions* o, std::stri
       ("top-k", po::value<int>(&o->top_k)->default_value(0), "keep the k most likely tokens (0: off)")
       ("top-p", po::value<float>(&o->top_p)->default_value(1.0f, "1"), "nucleus sampling mass (1: off)")
       ("seed", po::value<uint64_t>(&o->seed)->default_value(0), "random seed for sampling")
-      ("backend", po::value<std::string>(&o->backend)->default_value("cpu"),
-       "where the model's ops run: cpu or cuda (this build's backends: zinc --version)")
+      ("backend", po::value<std::string>(&o->backend)->default_value("auto"),
+       "where the model's ops run: auto (cuda where a GPU is visible, else cpu), cpu, cuda "
+       "(this build's backends: zinc --version)")
       ("dtype", po::value<std::string>(&o->dtype)->default_value("auto"),
        "compute dtype: auto (cpu: fp32; cuda: bf16 for a bfloat16 checkpoint, else fp16), fp32, fp16, bf16")
       ("threads", po::value<int>(&o->threads)->default_value(0),

@@ -41,7 +41,7 @@ struct GenerateOptions {
   int top_k = 0;
   float top_p = 1.0f;
   uint64_t seed = 0;
-  std::string backend = "cpu";               // --backend: cpu | cuda
+  std::string backend = "auto";              // --backend: auto (cuda where a GPU is visible) | cpu | cuda
   std::string dtype = "auto";                // --dtype auto|fp32|fp16|bf16 (auto: cpu fp32; cuda the checkpoint's fp16/bf16)
   int threads = 0;                           // 0 = cores / ranks on this node
   std::string memory_budget;                 // --gpu-memory-budget: "" = unlimited, else e.g. "8GiB"

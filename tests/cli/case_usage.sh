@@ -14,3 +14,14 @@ expect_exit 1 "--top-p" "$ZINC" generate --model "$FIXTURES/llama_mha" --prompt-
 printf '3 4 5\nnot ids\n' >"$TMP/prompts.txt"
 expect_exit 1 "prompts.txt:2" "$ZINC" generate --model "$FIXTURES/llama_mha" --prompt-ids-file "$TMP/prompts.txt"
 expect_exit 1 "cannot open the prompts file" "$ZINC" generate --model "$FIXTURES/llama_mha" --prompt-ids-file "$TMP/none.txt"
+# Backends and dtypes: bad choices are clear errors; cuda without a GPU names the rank.
+M="$FIXTURES/llama_gqa"
+expect_exit 1 "is not a compute dtype" "$REAL_ZINC" generate --model "$M" --prompt-ids 1,2 --dtype fp8
+expect_exit 1 "the cpu backend computes in fp32" "$REAL_ZINC" generate --model "$M" --prompt-ids 1,2 --backend cpu --dtype fp16
+expect_exit 1 "is not a backend of this build" "$REAL_ZINC" generate --model "$M" --prompt-ids 1,2 --backend tpu
+if "$REAL_ZINC" --version | grep -q "no GPU visible\|built without CUDA"; then
+  expect_exit 1 "rank 0 sees no GPU" "$REAL_ZINC" generate --model "$M" --prompt-ids 1,2 --backend cuda
+  # auto falls back to the CPU backend where no GPU is visible
+  run_ok "$TMP/auto" "$REAL_ZINC" generate --model "$M" --prompt-ids 1,2 --max-new-tokens 2
+  grep -q "backend cpu" "$TMP/auto" || fail "--backend auto did not pick cpu without a GPU"
+fi

@@ -10,6 +10,13 @@ export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 OMPI_MCA_rmaps_
 export OMP_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1
 TMP=$(mktemp -d)
 trap 'rm -rf "$TMP"' EXIT
+# These cases test the CPU backend (the reference): `zinc generate` defaults to cuda where a
+# GPU is visible, so on the GPU machine a wrapper pins --backend cpu (mpirun runs it too).
+REAL_ZINC=$ZINC
+ZINC=$TMP/zinc
+printf '#!/bin/sh\nif [ "$1" = generate ]; then shift; exec "%s" generate --backend cpu "$@"; fi\nexec "%s" "$@"\n' \
+  "$REAL_ZINC" "$REAL_ZINC" >"$ZINC"
+chmod +x "$ZINC"
 CHECKS=0
 
 fail() { echo "FAIL: $*" >&2; exit 1; }
