@@ -48,6 +48,13 @@ for run in "--offload cpu" "--offload nvme" "--offload none" "--offload cpu --kv
 done | tee "$out/cli.txt"
 tail -n 12 "$work/g.txt" >>"$out/cli.txt"
 
+echo "== device ceilings and dequantize kernels (zinc devbench, fp16 and bf16 output)"
+for dt in fp16 bf16; do
+  echo "\$ zinc devbench --backend cuda --dtype $dt --json devbench-$dt.json" >"$out/devbench-$dt.txt"
+  "$Z" devbench --backend cuda --dtype "$dt" --json "$out/devbench-$dt.json" >>"$out/devbench-$dt.txt" 2>&1
+  cat "$out/devbench-$dt.txt"
+done
+
 echo "== first numbers: dummy LLaMA-2-70B NF4 g64, weights pinned on the CPU, prompt 512, gen 32"
 python3 - "$work/p512.txt" <<'PY'
 import random, sys

@@ -107,6 +107,8 @@ class Device : public StreamDriver {
   // ---- async copies (the lifetime rule above) ----
   virtual void copy_to_device(void* dst, const void* host_src, size_t bytes, const Stream& s) = 0;
   virtual void copy_to_host(void* host_dst, const void* src, size_t bytes, const Stream& s) = 0;
+  // Device -> device (the bandwidth reference of the device's own memory).
+  virtual void copy_on_device(void* dst, const void* src, size_t bytes, const Stream& s) = 0;
 
  protected:
   explicit Device(std::unique_ptr<MemoryArena> arena) : arena_(std::move(arena)) {}

@@ -16,17 +16,12 @@
 #include "partition/store.hpp"
 #include "runtime/cli/options.hpp"
 #include "runtime/common/clock.hpp"
+#include "runtime/common/stats.hpp"
 
 namespace po = boost::program_options;
 
 namespace zinc::cli {
 namespace {
-
-
-double median(std::vector<double> v) {
-  std::sort(v.begin(), v.end());
-  return v[v.size() / 2];
-}
 
 }  // namespace
 

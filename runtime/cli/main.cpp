@@ -13,6 +13,7 @@
 #include "runtime/backend/cuda_probe.hpp"
 #include "runtime/cli/attnbench_command.hpp"
 #include "runtime/cli/generate_command.hpp"
+#include "runtime/cli/devbench_command.hpp"
 #include "runtime/cli/iobench_command.hpp"
 #include "runtime/cli/options.hpp"
 #include "runtime/cli/store_commands.hpp"
@@ -26,6 +27,7 @@ const char* kUsage =
     "  convert    write a Hugging Face model as a zinc store (quantized layer blobs, HDF5)\n"
     "  info       describe a zinc store\n"
     "  iobench    NVMe tier read bandwidth vs raw O_DIRECT reads of a store\n"
+    "  devbench   a backend's copy bandwidths and dequantize kernels (GB/s vs its own copy)\n"
     "  attnbench  CPU attention over a host KV cache vs the host's read bandwidth\n"
     "options:\n"
     "  --help     this help; 'zinc generate --help' for the command's options\n"
@@ -65,6 +67,11 @@ int dispatch(int argc, char** argv, zinc::collectives::MpiCommunicator& comm) {
   if (cmd == "iobench")  // single-process benchmarks: rank 0 runs them
     return subcommand<cli::IoBenchOptions>(argc, argv, root, cli::parse_iobench_options,
                                            [&](const auto& o) { return root ? cli::run_iobench(o) : 0; });
+  if (cmd == "devbench")
+    return subcommand<cli::DevBenchOptions>(argc, argv, root, cli::parse_devbench_options, [&](auto o) {
+      o.local_rank = comm.local_rank();
+      return root ? cli::run_devbench(o) : 0;
+    });
   if (cmd == "attnbench")
     return subcommand<cli::AttnBenchOptions>(argc, argv, root, cli::parse_attnbench_options,
                                              [&](const auto& o) { return root ? cli::run_attnbench(o) : 0; });

@@ -25,3 +25,7 @@ if "$REAL_ZINC" --version | grep -q "no GPU visible\|built without CUDA"; then
   run_ok "$TMP/auto" "$REAL_ZINC" generate --model "$M" --prompt-ids 1,2 --max-new-tokens 2
   grep -q "backend cpu" "$TMP/auto" || fail "--backend auto did not pick cpu without a GPU"
 fi
+# zinc devbench measures the backend's copies and every dequantize kernel (small sizes here).
+run_ok "$TMP/devbench" "$ZINC" devbench --backend cpu --rows 64 --cols 256 --bytes 1MiB --repeat 1 --json "$TMP/dev.json"
+grep -q "dequant nf4" "$TMP/devbench" && grep -q '"d2d copy"' "$TMP/dev.json" || fail "devbench output:\n$(cat "$TMP/devbench")"
+expect_exit 2 "dividing --cols" "$ZINC" devbench --cols 100 --group-size 64

@@ -5,6 +5,7 @@
 #include <cblas.h>
 #include <omp.h>
 
+#include <algorithm>
 #include <cmath>
 #include <cstdlib>
 #include <cstring>
@@ -52,6 +53,17 @@ void CpuBackend::copy_to_device(void* dst, const void* host_src, size_t bytes, c
 
 void CpuBackend::copy_to_host(void* host_dst, const void* src, size_t bytes, const Stream&) {
   std::memcpy(host_dst, src, bytes);
+}
+
+void CpuBackend::copy_on_device(void* dst, const void* src, size_t bytes, const Stream&) {
+  // Parallel, as the op loops: a one-thread memcpy would understate the host's memory.
+  const int64_t chunks = static_cast<int64_t>((bytes + (1 << 20) - 1) >> 20);
+#pragma omp parallel for schedule(static)
+  for (int64_t c = 0; c < chunks; ++c) {
+    const size_t at = static_cast<size_t>(c) << 20;
+    std::memcpy(static_cast<uint8_t*>(dst) + at, static_cast<const uint8_t*>(src) + at,
+                std::min<size_t>(size_t(1) << 20, bytes - at));
+  }
 }
 
 void CpuBackend::upload_weights(const Tensor& dst, quant::DType src_type, const void* host_src) {

@@ -154,6 +154,11 @@ void CudaBackend::copy_to_host(void* host_dst, const void* src, size_t bytes, co
   ZINC_CUDA_CHECK(cudaMemcpyAsync(host_dst, src, bytes, cudaMemcpyDeviceToHost, native(s)));
 }
 
+void CudaBackend::copy_on_device(void* dst, const void* src, size_t bytes, const Stream& s) {
+  if (bytes == 0) return;
+  ZINC_CUDA_CHECK(cudaMemcpyAsync(dst, src, bytes, cudaMemcpyDeviceToDevice, native(s)));
+}
+
 void CudaBackend::upload_weights(const Tensor& dst, quant::DType src_type, const void* host_src) {
   check_dtype(dst, "weights");
   std::vector<uint8_t> converted(dst.bytes());

@@ -43,6 +43,7 @@ class CudaBackend final : public Backend {
   void unpin_host_memory(void* p, size_t bytes) noexcept override;
   void copy_to_device(void* dst, const void* host_src, size_t bytes, const Stream& s) override;
   void copy_to_host(void* host_dst, const void* src, size_t bytes, const Stream& s) override;
+  void copy_on_device(void* dst, const void* src, size_t bytes, const Stream& s) override;
   void upload_weights(const Tensor& dst, quant::DType src_type, const void* host_src) override;
 
   void embedding(const Tensor& ids, const Tensor& table, const Tensor& out, const Stream& s) override;

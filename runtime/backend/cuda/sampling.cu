@@ -43,27 +43,13 @@
 
 #include <cstdint>
 
+#include "runtime/backend/cuda/cuda_types.cuh"
 #include "runtime/backend/cuda/kernels.hpp"
 #include "runtime/backend/sampling.hpp"
 #include "runtime/common/error.hpp"
 
 namespace zinc::runtime::cuda {
 namespace {
-
-template <typename T>
-__device__ __forceinline__ float ld1(const T* p);
-template <>
-__device__ __forceinline__ float ld1<float>(const float* p) {
-  return *p;
-}
-template <>
-__device__ __forceinline__ float ld1<__half>(const __half* p) {
-  return __half2float(*p);
-}
-template <>
-__device__ __forceinline__ float ld1<__nv_bfloat16>(const __nv_bfloat16* p) {
-  return __bfloat162float(*p);
-}
 
 // Order-preserving key of a float (a < b <=> key(a) < key(b); -0 just below +0) and back.
 __device__ __forceinline__ uint32_t f2key(float f) {
@@ -156,7 +142,7 @@ __global__ void __launch_bounds__(kArgmaxThreads)
   float bv = -INFINITY;
   int bi = 0x7fffffff;
   for (int i = threadIdx.x; i < vocab; i += kArgmaxThreads) {
-    const float v = ld1(row + i);
+    const float v = load_f32(row + i);
     if (v > bv || (v == bv && i < bi)) bv = v, bi = i;  // i increases: ties keep the first
   }
 #pragma unroll
@@ -186,7 +172,7 @@ struct RowParams {
 
 template <typename T>
 __device__ __forceinline__ float scaled(const T* row, int i, float temperature) {
-  return ld1(row + i) / temperature;  // as the CPU: v /= temperature in fp32
+  return load_f32(row + i) / temperature;  // as the CPU: v /= temperature in fp32
 }
 
 __device__ __forceinline__ double prob(float v, const RowParams& rp) {
