@@ -7,10 +7,11 @@
 // dtype); accumulation, norms, softmax and every reduction run in fp32. I32 ids and
 // positions, U8 key masks and F32 ALiBi slopes as named. Row-major throughout.
 // The semantics of each op are Backend's (runtime/backend/backend.hpp); the CPU backend is
-// the reference the op table test (tests/unit/test_backend_ops.cpp) compares against.
+// the reference the op table test (tests/unit/test_ops_*.cpp over backend_ops_harness.hpp) compares against.
 //
 // Files, one per op family: elementwise.cu (add, bias, activations, silu_mul, embedding,
-// split_qkv, last_rows, kv_write, convert), norms.cu, rope.cu, attention.cu,
+// split_qkv, last_rows, kv_write, convert), norms.cu, rope.cu, attention.cu (the launcher;
+// attention_prefill.cu and attention_decode.cu hold the two kernels),
 // dequantize.cu, sampling.cu.
 #pragma once
 
