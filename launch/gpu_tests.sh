@@ -14,7 +14,7 @@ export LD_LIBRARY_PATH=/usr/local/cuda/lib64:${LD_LIBRARY_PATH:-}
 export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 OMPI_MCA_rmaps_base_oversubscribe=1
 Z=$root/build/runtime/zinc
 { date -u +%FT%TZ; nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv,noheader; nproc; free -g | head -2
-  "$Z" --version; git -C "$root" rev-parse --short HEAD 2>/dev/null; } >"$out/machine.txt" 2>&1
+  "$Z" --version; echo "built from $(tr '\n' ' ' <"$root/.gpu/build/COMMIT" 2>/dev/null)"; } >"$out/machine.txt" 2>&1
 cat "$out/machine.txt"
 
 echo "== gpu tests (ctest -L gpu)"

@@ -21,4 +21,6 @@ done
 sed -n 's/^subdirs("\(.*\)")$/\1/p' "$dst/CTestTestfile.cmake" | while read -r d; do
   mkdir -p "$dst/$d"; [ -f "$dst/$d/CTestTestfile.cmake" ] || : >"$dst/$d/CTestTestfile.cmake"
 done
+# The commit the binaries were built from (the device machine's copy of .git may be older).
+{ git -C "$root" rev-parse --short HEAD; git -C "$root" status --porcelain --untracked-files=no | grep -q . && echo "(with uncommitted changes)"; } >"$dst/COMMIT" || true
 du -sh "$dst"
