@@ -5,13 +5,12 @@
 #include <iostream>
 #include <thread>
 
-#include "collectives/device_communicator.hpp"
-#include "offload/device_bandwidth.hpp"
 #include "offload/memory_arena.hpp"
 #include "runtime/common/paths.hpp"
 #include "runtime/model/config.hpp"
 #include "runtime/generate/generator.hpp"
 #include "runtime/cli/prompts.hpp"
+#include "runtime/cli/run_setup.hpp"
 #include "runtime/generate/metrics.hpp"
 #include "runtime/model/loader.hpp"
 #include "runtime/common/clock.hpp"
@@ -108,18 +107,10 @@ WeightStreamRate weight_stream_rate(const runtime::LoadedModel& m, const runtime
   return r;
 }
 
-// The compute dtype --dtype asks for, given the checkpoint's torch_dtype where it is an HF
-// directory (stores and dummy shapes use the default of the backend).
-quant::DType compute_dtype_for(const GenerateOptions& o) {
-  std::string torch_dtype;
-  if (is_directory(o.model)) torch_dtype = runtime::load_config(o.model).torch_dtype;
-  return runtime::choose_compute_dtype(o.dtype, o.backend, torch_dtype);
-}
-
 }  // namespace
 
 int run_generate(const GenerateOptions& opts, collectives::MpiCommunicator& mpi) {
-  const int rank = mpi.rank(), size = mpi.size(), local_ranks = mpi.local_size();
+  const int rank = mpi.rank(), size = mpi.size();
   // Text prompts become ids with the model's tokenizer (which also decodes the outputs).
   const std::unique_ptr<runtime::Tokenizer> tokenizer =
       find_tokenizer(opts.model, opts.tokenizer, !opts.text_prompts.empty());
@@ -132,55 +123,20 @@ int run_generate(const GenerateOptions& opts, collectives::MpiCommunicator& mpi)
   const size_t n = o.prompts.size();
   const size_t first = n * rank / size, last = n * (rank + 1) / size;  // this rank's block
 
-  int threads = o.threads;
-  if (threads == 0)
-    threads = std::max(1, static_cast<int>(std::thread::hardware_concurrency()) / std::max(1, local_ranks));
-  const size_t budget = o.memory_budget.empty() ? 0 : offload::parse_bytes(o.memory_budget);
-  runtime::BackendOptions bo;
-  bo.name = o.backend;
-  bo.budget_bytes = budget;
-  bo.threads = threads;
-  bo.dtype = compute_dtype_for(o);
-  bo.local_rank = mpi.local_rank();
-  const std::unique_ptr<runtime::Backend> backend_owner = runtime::make_backend(bo);
-  runtime::Backend& backend = *backend_owner;
-  // Device buffers are gathered by NCCL on the GPU backends; the host work stays on MPI.
-  const std::unique_ptr<collectives::Communicator> nccl =
-      o.backend == "cpu" ? nullptr : collectives::make_nccl_communicator(mpi);
-  collectives::Communicator& comm = nccl ? *nccl : static_cast<collectives::Communicator&>(mpi);
-  // The link the weights stream over, measured by this binary before the load (GPU only:
-  // on the CPU backend a "copy" is a memcpy).
-  offload::CopyBandwidth link;
-  if (o.backend != "cpu") {
-    link = offload::measure_h2d_bandwidth(backend);
-    backend.arena().reset_high_water_mark();  // the probe's buffer is gone: not part of the run's peak
-  }
-
-  runtime::LoadOptions lo;
-  lo.model = o.model;
-  lo.quant = quant::parse_quant_format(o.quant);
-  lo.quant_given = o.quant_given;
-  lo.group_size = o.group_size;
-  lo.group_size_given = o.group_size_given;
-  lo.force_zero = o.zero;
-  const offload::Tier tier = offload::parse_offload(o.offload);
-  const quant::KvStorage kv_storage = runtime::parse_kv_quant(o.kv_quant, backend.compute_dtype());
-  lo.offload = tier;
-  lo.pipeline.prefetch_depth = o.prefetch_depth;
-  lo.pipeline.max_resident = o.resident_blobs;
-  lo.pipeline.host_budget = o.cpu_memory_budget.empty() ? 0 : offload::parse_bytes(o.cpu_memory_budget);
-  using Policy = offload::PlacementRequest::Policy;
-  lo.pipeline.residency = (budget != 0 || o.resident_blobs >= 0) ? Policy::Fill : Policy::None;
+  // The link is measured on the GPU backends only: on the CPU backend a "copy" is a memcpy.
+  RunSetup setup = make_run_setup(o, mpi, o.backend != "cpu" ? size_t(1) << 30 : 0);
+  runtime::Backend& backend = *setup.backend;
+  collectives::Communicator& comm = *setup.comm;
+  const offload::CopyBandwidth& link = setup.link;
+  const int threads = setup.threads;
+  const quant::KvStorage kv_storage = setup.kv_storage;
   // The largest step any rank takes (the same on every rank: the plan must agree).
   const size_t per_rank = (n + size - 1) / size;
   size_t longest = 0;
   for (const auto& p : o.prompts) longest = std::max(longest, p.size());
-  lo.step_batch = static_cast<int>(o.batch_size > 0 ? std::min<size_t>(o.batch_size, per_rank) : per_rank);
-  lo.step_prompt_len = static_cast<int>(longest);
-  lo.step_t_max = static_cast<int>(longest) + o.max_new_tokens;
-  lo.kv_on_device = !o.kv_offload;
-  lo.nvme.queue_depth = o.nvme_queue_depth;
-  lo.nvme.block_bytes = offload::parse_bytes(o.nvme_block_size);
+  const runtime::LoadOptions lo = make_load_options(
+      o, static_cast<int>(o.batch_size > 0 ? std::min<size_t>(o.batch_size, per_rank) : per_rank),
+      static_cast<int>(longest), static_cast<int>(longest) + o.max_new_tokens);
   const double t0 = now_s();
   runtime::LoadedModel loaded = runtime::load_for_generation(lo, backend, comm);
   const double load_s = seconds_since(t0);
@@ -188,16 +144,7 @@ int run_generate(const GenerateOptions& opts, collectives::MpiCommunicator& mpi)
 
   std::vector<runtime::Prompt> mine;
   for (size_t i = first; i < last; ++i) mine.push_back(runtime::Prompt{o.prompts[i], i});
-  runtime::GenerationOptions g;
-  g.max_new_tokens = o.max_new_tokens;
-  g.batch_size = o.batch_size;
-  g.sampling.temperature = o.temperature;
-  g.sampling.top_k = o.top_k;
-  g.sampling.top_p = o.top_p;
-  g.sampling.seed = o.seed;
-  g.kv.on_host = o.kv_offload;
-  g.kv.storage = kv_storage;
-  g.lockstep = &comm;  // every rank runs the same forwards (ZeRO gathers are collective)
+  const runtime::GenerationOptions g = make_generation_options(o, setup);
   runtime::GenerationResult result = runtime::generate(model, backend, mine, g);
   result.stats.load_s = load_s;
 

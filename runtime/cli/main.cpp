@@ -12,6 +12,7 @@
 #include "runtime/backend/backend.hpp"
 #include "runtime/backend/cuda_probe.hpp"
 #include "runtime/cli/attnbench_command.hpp"
+#include "runtime/cli/bench_command.hpp"
 #include "runtime/cli/generate_command.hpp"
 #include "runtime/cli/devbench_command.hpp"
 #include "runtime/cli/iobench_command.hpp"
@@ -24,6 +25,7 @@ const char* kUsage =
     "usage: zinc <command> [options]\n"
     "commands:\n"
     "  generate   batch text generation (text or token ids in, text or ids out) with metrics\n"
+    "  bench      latency, throughput and roofline fraction per batch size (random prompts)\n"
     "  convert    write a Hugging Face model as a zinc store (quantized layer blobs, HDF5)\n"
     "  info       describe a zinc store\n"
     "  iobench    NVMe tier read bandwidth vs raw O_DIRECT reads of a store\n"
@@ -64,6 +66,9 @@ int dispatch(int argc, char** argv, zinc::collectives::MpiCommunicator& comm) {
   if (cmd == "generate")
     return subcommand<cli::GenerateOptions>(argc, argv, root, cli::parse_generate_options,
                                             [&](const auto& o) { return cli::run_generate(o, comm); });
+  if (cmd == "bench")  // every rank runs the same generate calls; rank 0 reports
+    return subcommand<cli::BenchOptions>(argc, argv, root, cli::parse_bench_options,
+                                         [&](const auto& o) { return cli::run_bench(o, comm); });
   if (cmd == "iobench")  // single-process benchmarks: rank 0 runs them
     return subcommand<cli::IoBenchOptions>(argc, argv, root, cli::parse_iobench_options,
                                            [&](const auto& o) { return root ? cli::run_iobench(o) : 0; });

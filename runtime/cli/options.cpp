@@ -90,16 +90,8 @@ bool parse_command(int argc, char** argv, const po::options_description& desc,
   return true;
 }
 
-bool parse_generate_options(int argc, char** argv, GenerateOptions* o, std::string* help) {
-  std::vector<std::string> prompt_ids;
-  std::string prompts_file, prompt_ids_file;
-  po::options_description desc(
-      "zinc generate: batch generation on a Hugging Face model (LLaMA, OPT) directory\n"
-      "usage: [mpirun -np N] zinc generate --model M (--prompt TEXT ... | --prompts-file F | "
-      "--prompt-ids IDS ... | --prompt-ids-file F) "
-      "[options]\noptions");
+void add_run_options(po::options_description& desc, GenerateOptions* o) {
   desc.add_options()
-      ("help,h", "show this help")
       ("model", po::value<std::string>(&o->model),
        "a Hugging Face directory (config.json + safetensors), a FILE.zinc.h5 store "
        "(zinc convert), or dummy:SHAPE (random weights, e.g. dummy:llama-2-13b)")
@@ -130,6 +122,53 @@ bool parse_generate_options(int argc, char** argv, GenerateOptions* o, std::stri
        "reads in flight per rank for --offload nvme")
       ("nvme-block-size", po::value<std::string>(&o->nvme_block_size)->default_value("1MiB"),
        "bytes per read for --offload nvme (a multiple of 4096)")
+      ("backend", po::value<std::string>(&o->backend)->default_value("auto"),
+       "where the model's ops run: auto (cuda where a GPU is visible, else cpu), cpu, cuda "
+       "(this build's backends: zinc --version)")
+      ("dtype", po::value<std::string>(&o->dtype)->default_value("auto"),
+       "compute dtype: auto (cpu: fp32; cuda: bf16 for a bfloat16 checkpoint, else fp16), fp32, fp16, bf16")
+      ("threads", po::value<int>(&o->threads)->default_value(0),
+       "CPU threads per rank (0: cores on the node / ranks on the node)")
+      ("gpu-memory-budget", po::value<std::string>(&o->memory_budget),
+       "device memory budget per rank, e.g. 48GiB (default: unlimited); the planner keeps "
+       "as many blobs resident as fit and refuses a budget below the minimum before loading")
+      ("cpu-memory-budget", po::value<std::string>(&o->cpu_memory_budget),
+       "pinned host memory per rank for weight shards: with --offload nvme the shards that "
+       "fit stay in host memory (read once) and the rest are read from the store at every "
+       "use; with cpu, a cap (default: unlimited for cpu, none kept for nvme)")
+      ("memory-budget", po::value<std::string>(&o->memory_budget),
+       "the same as --gpu-memory-budget (the CPU backend's \"device\" memory)");
+}
+
+void finish_run_options(const po::variables_map& vm, GenerateOptions* o) {
+  o->quant_given = !vm["quant"].defaulted();
+  if (vm.count("dummy")) {
+    if (vm.count("model")) throw UsageError("give --model or --dummy, not both");
+    o->model = "dummy:" + vm["dummy"].as<std::string>();
+  }
+  if (o->model.empty()) throw UsageError("no model: give --model DIR|FILE.zinc.h5|dummy:SHAPE or --dummy SHAPE");
+  o->group_size_given = !vm["group-size"].defaulted();
+  if (o->threads < 0) throw UsageError("--threads must be >= 0");
+  if (o->group_size <= 0) throw UsageError("--group-size must be > 0");
+  if (o->prefetch_depth < 1) throw UsageError("--prefetch-depth must be >= 1");
+  if (o->resident_blobs < -1) throw UsageError("--resident-blobs must be >= -1");
+  if (o->kv_quant != "none" && !o->kv_offload)
+    throw UsageError("--kv-quant " + o->kv_quant + " quantizes the host KV cache: add --kv-offload");
+  if (vm.count("gpu-memory-budget") && vm.count("memory-budget"))
+    throw UsageError("give --gpu-memory-budget or --memory-budget, not both");
+}
+
+bool parse_generate_options(int argc, char** argv, GenerateOptions* o, std::string* help) {
+  std::vector<std::string> prompt_ids;
+  std::string prompts_file, prompt_ids_file;
+  po::options_description desc(
+      "zinc generate: batch generation on a Hugging Face model (LLaMA, OPT) directory\n"
+      "usage: [mpirun -np N] zinc generate --model M (--prompt TEXT ... | --prompts-file F | "
+      "--prompt-ids IDS ... | --prompt-ids-file F) "
+      "[options]\noptions");
+  desc.add_options()("help,h", "show this help");
+  add_run_options(desc, o);
+  desc.add_options()
       ("prompt-ids", po::value<std::vector<std::string>>(&prompt_ids),
        "one prompt as token ids, \"1,2,3\"; repeat for a batch")
       ("prompt", po::value<std::vector<std::string>>(&o->text_prompts),
@@ -147,33 +186,11 @@ bool parse_generate_options(int argc, char** argv, GenerateOptions* o, std::stri
       ("top-k", po::value<int>(&o->top_k)->default_value(0), "keep the k most likely tokens (0: off)")
       ("top-p", po::value<float>(&o->top_p)->default_value(1.0f, "1"), "nucleus sampling mass (1: off)")
       ("seed", po::value<uint64_t>(&o->seed)->default_value(0), "random seed for sampling")
-      ("backend", po::value<std::string>(&o->backend)->default_value("auto"),
-       "where the model's ops run: auto (cuda where a GPU is visible, else cpu), cpu, cuda "
-       "(this build's backends: zinc --version)")
-      ("dtype", po::value<std::string>(&o->dtype)->default_value("auto"),
-       "compute dtype: auto (cpu: fp32; cuda: bf16 for a bfloat16 checkpoint, else fp16), fp32, fp16, bf16")
-      ("threads", po::value<int>(&o->threads)->default_value(0),
-       "CPU threads per rank (0: cores on the node / ranks on the node)")
-      ("gpu-memory-budget", po::value<std::string>(&o->memory_budget),
-       "device memory budget per rank, e.g. 48GiB (default: unlimited); the planner keeps "
-       "as many blobs resident as fit and refuses a budget below the minimum before loading")
-      ("cpu-memory-budget", po::value<std::string>(&o->cpu_memory_budget),
-       "pinned host memory per rank for weight shards: with --offload nvme the shards that "
-       "fit stay in host memory (read once) and the rest are read from the store at every "
-       "use; with cpu, a cap (default: unlimited for cpu, none kept for nvme)")
-      ("memory-budget", po::value<std::string>(&o->memory_budget),
-       "the same as --gpu-memory-budget (the CPU backend's \"device\" memory)")
       ("metrics-json", po::value<std::string>(&o->metrics_json), "write the metrics as JSON to this file")
       ("quiet", po::bool_switch(&o->quiet), "print only the metrics");
   po::variables_map vm;
   if (!parse_command(argc, argv, desc, nullptr, "generate", help, &vm)) return false;
-  o->quant_given = !vm["quant"].defaulted();
-  if (vm.count("dummy")) {
-    if (vm.count("model")) throw UsageError("give --model or --dummy, not both");
-    o->model = "dummy:" + vm["dummy"].as<std::string>();
-  }
-  if (o->model.empty()) throw UsageError("no model: give --model DIR|FILE.zinc.h5|dummy:SHAPE or --dummy SHAPE");
-  o->group_size_given = !vm["group-size"].defaulted();
+  finish_run_options(vm, o);
   if (prompt_ids.empty() && prompts_file.empty() && prompt_ids_file.empty() && o->text_prompts.empty())
     throw UsageError("no prompts: give --prompt TEXT or --prompt-ids \"1,2,3\" (repeatable), "
                      "--prompts-file F or --prompt-ids-file F");
@@ -189,14 +206,6 @@ bool parse_generate_options(int argc, char** argv, GenerateOptions* o, std::stri
   }
   if (o->max_new_tokens < 1) throw UsageError("--max-new-tokens must be >= 1");
   if (o->batch_size < 0) throw UsageError("--batch-size must be >= 0");
-  if (o->threads < 0) throw UsageError("--threads must be >= 0");
-  if (o->group_size <= 0) throw UsageError("--group-size must be > 0");
-  if (o->prefetch_depth < 1) throw UsageError("--prefetch-depth must be >= 1");
-  if (o->resident_blobs < -1) throw UsageError("--resident-blobs must be >= -1");
-  if (o->kv_quant != "none" && !o->kv_offload)
-    throw UsageError("--kv-quant " + o->kv_quant + " quantizes the host KV cache: add --kv-offload");
-  if (vm.count("gpu-memory-budget") && vm.count("memory-budget"))
-    throw UsageError("give --gpu-memory-budget or --memory-budget, not both");
   return true;
 }
 

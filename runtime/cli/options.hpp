@@ -54,6 +54,13 @@ struct GenerateOptions {
 // asked for (the help text is then in *help).
 bool parse_generate_options(int argc, char** argv, GenerateOptions* out, std::string* help);
 
+// The options `zinc generate` and `zinc bench` share (the model, its weight format and
+// placement, the KV cache, the backend): added to `desc` bound to *o; after parsing,
+// finish_run_options reads the "given" flags and checks them (UsageError naming the flag).
+// Not shared: prompts, --max-new-tokens, --batch-size, sampling, --seed, --quiet.
+void add_run_options(boost::program_options::options_description& desc, GenerateOptions* o);
+void finish_run_options(const boost::program_options::variables_map& vm, GenerateOptions* o);
+
 struct ConvertOptions {
   std::string model;  // HF directory
   std::string out;    // FILE.zinc.h5

@@ -122,12 +122,13 @@ void run_micro_batch(Model& model, Backend& backend, RunBuffers& rb, const std::
       const int32_t tok = sampled[b];
       out[b].push_back(tok);
       step_ids[b] = tok;
-      if (c.is_eos(tok) || filler) finished[b] = true; else ++unfinished;
+      if ((!opts.ignore_eos && c.is_eos(tok)) || filler) finished[b] = true; else ++unfinished;
     }
     if (s == 0) {
       t_first = now_s();
       st.prefill_s += t_first - t_start;
     }
+    if (opts.progress) opts.progress(s + 1, opts.max_new_tokens);
     // Stop when every sequence is done: running on could not change any of them.
     if (s + 1 == opts.max_new_tokens || all_done(unfinished, opts.lockstep)) break;
     // Step s feeds the token chosen at s, at cache index T + s and position len + s.

@@ -4,6 +4,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <vector>
 
 #include "collectives/communicator.hpp"
@@ -24,6 +25,11 @@ struct GenerationOptions {
   // prompts runs throwaway one-token batches) and a micro-batch stops only when every
   // rank's sequences are done. Null: this rank decides alone.
   collectives::Communicator* lockstep = nullptr;
+  // Benchmarks: no sequence stops at EOS, so every one makes exactly max_new_tokens.
+  bool ignore_eos = false;
+  // Called by this rank after each forward of a micro-batch (step 1 is the prefill) with
+  // steps = max_new_tokens (the last step may come earlier when every sequence stopped).
+  std::function<void(int step, int steps)> progress;
 };
 
 struct Prompt {

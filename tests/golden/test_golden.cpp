@@ -1,6 +1,7 @@
 // zinc vs Hugging Face transformers, on the fixtures of tests/reference/make_fixtures.py:
 // fp32 logits of a left-padded mixed-length batch within rtol 1e-4 (+ atol 1e-4) at every
 // real token, and the greedy 16-token continuation identical (EOS stop, pad after it).
+#include <algorithm>
 #include <cmath>
 
 #include "catch.hpp"
@@ -107,4 +108,28 @@ TEST_CASE("a fixture with an early EOS stops that sequence only", "[golden]") {
   CHECK(model->config().is_eos(r.tokens[0].back()));
   CHECK(r.tokens[1].size() == 16);
   CHECK(r.tokens[2].size() == 16);
+}
+
+TEST_CASE("ignore_eos makes exactly max_new_tokens per sequence, with progress per forward", "[golden]") {
+  const test::Fixture f = test::load_fixture("llama_mha");
+  runtime::CpuBackend backend;
+  auto model = runtime::load_model(f.dir, backend);
+  runtime::GenerationOptions opts;
+  opts.max_new_tokens = f.new_tokens;
+  const auto stopped = runtime::generate(*model, backend, to_prompts(f), opts);
+  opts.ignore_eos = true;
+  int calls = 0, last = 0;
+  opts.progress = [&](int step, int steps) {
+    ++calls;
+    last = step;
+    CHECK(steps == f.new_tokens);
+  };
+  const auto r = runtime::generate(*model, backend, to_prompts(f), opts);
+  CHECK(calls == f.new_tokens);
+  CHECK(last == f.new_tokens);
+  for (const auto& t : r.tokens) CHECK(static_cast<int>(t.size()) == f.new_tokens);
+  CHECK(r.stats.generated_tokens == static_cast<int64_t>(r.tokens.size()) * f.new_tokens);
+  // Up to the EOS the tokens are those of the run that stopped there.
+  REQUIRE(r.tokens[0].size() >= stopped.tokens[0].size());
+  CHECK(std::equal(stopped.tokens[0].begin(), stopped.tokens[0].end(), r.tokens[0].begin()));
 }

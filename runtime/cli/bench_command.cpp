@@ -1,0 +1,230 @@
+#include "runtime/cli/bench_command.hpp"
+
+#include <algorithm>
+#include <boost/program_options.hpp>
+#include <cerrno>
+#include <climits>
+#include <cstdlib>
+#include <iostream>
+#include <thread>
+
+#include "offload/memory_arena.hpp"
+#include "runtime/backend/cuda_probe.hpp"
+#include "runtime/cli/bench_report.hpp"
+#include "runtime/cli/run_setup.hpp"
+#include "runtime/common/clock.hpp"
+#include "runtime/common/hash.hpp"
+#include "runtime/common/stats.hpp"
+#include "runtime/generate/metrics.hpp"
+
+namespace po = boost::program_options;
+
+namespace zinc::cli {
+namespace {
+
+// The pipeline's counters over one run: after - before.
+runtime::ZeroStats stats_delta(const runtime::ZeroStats& a, const runtime::ZeroStats& b) {
+  runtime::ZeroStats d;
+  d.gathers = b.gathers - a.gathers;
+  d.gathered_bytes = b.gathered_bytes - a.gathered_bytes;
+  d.blob_bytes = b.blob_bytes - a.blob_bytes;
+  d.acquires = b.acquires - a.acquires;
+  d.source_bytes = b.source_bytes - a.source_bytes;
+  d.disk_s = b.disk_s - a.disk_s;
+  d.copy_s = b.copy_s - a.copy_s;
+  d.gather_s = b.gather_s - a.gather_s;
+  d.dequantize_s = b.dequantize_s - a.dequantize_s;
+  d.wait_disk_s = b.wait_disk_s - a.wait_disk_s;
+  d.wait_copy_s = b.wait_copy_s - a.wait_copy_s;
+  d.wait_gather_s = b.wait_gather_s - a.wait_gather_s;
+  d.wait_other_s = b.wait_other_s - a.wait_other_s;
+  d.compute_s = b.compute_s - a.compute_s;
+  return d;
+}
+
+// Prompts of exactly `len` deterministic random ids in [3, vocab), one per sequence of this
+// rank: sequence i of rank r is the request's sequence r * batch + i.
+std::vector<runtime::Prompt> make_prompts(int batch, int len, int rank, int vocab, uint64_t seed) {
+  const uint64_t key = seed ^ 0x7a696e632d62656eull;  // "zinc-ben"
+  std::vector<runtime::Prompt> out;
+  for (int i = 0; i < batch; ++i) {
+    runtime::Prompt p;
+    p.index = static_cast<uint64_t>(rank) * batch + i;
+    for (int t = 0; t < len; ++t)
+      p.ids.push_back(3 + static_cast<int32_t>(splitmix64_at(key, p.index * len + t) % (vocab - 3)));
+    out.push_back(std::move(p));
+  }
+  return out;
+}
+
+struct RunSample {
+  runtime::RunMetrics metrics;
+  runtime::ZeroStats pipeline;  // rank 0's stage times over the run
+};
+
+}  // namespace
+
+std::vector<int> parse_batch_sizes(const std::string& text) {
+  std::vector<int> out;
+  size_t i = 0;
+  const std::string bad = "--batch-size '" + text + "': expected positive integers separated by commas, e.g. 1,8,32";
+  while (i <= text.size()) {
+    const size_t comma = std::min(text.find(',', i), text.size());
+    const std::string item = text.substr(i, comma - i);
+    char* end = nullptr;
+    errno = 0;
+    const long v = item.empty() ? 0 : std::strtol(item.c_str(), &end, 10);
+    if (item.empty() || *end != '\0' || errno != 0 || v < 1 || v > INT_MAX) throw UsageError(bad);
+    out.push_back(static_cast<int>(v));
+    i = comma + 1;
+  }
+  return out;
+}
+
+bool parse_bench_options(int argc, char** argv, BenchOptions* o, std::string* help) {
+  std::string batches;
+  po::options_description desc(
+      "zinc bench: prefill/decode latency and throughput per batch size, the weight stream against\n"
+      "the pinned H2D link (roofline fraction), peak device memory and the pipeline's stage times\n"
+      "usage: [mpirun -np N] zinc bench --model M [--batch-size 1,8,32] [--prompt-len 512] "
+      "[--gen-len 32] [--loops 3] [options]\noptions");
+  desc.add_options()("help,h", "show this help");
+  add_run_options(desc, &o->run);
+  desc.add_options()
+      ("batch-size", po::value<std::string>(&batches)->default_value("1"),
+       "sequences per rank, one value or a comma list (a sweep), e.g. 1,8,32")
+      ("prompt-len", po::value<int>(&o->prompt_len)->default_value(512), "tokens per prompt (random ids)")
+      ("gen-len", po::value<int>(&o->gen_len)->default_value(32), "tokens generated per sequence (>= 2)")
+      ("loops", po::value<int>(&o->loops)->default_value(3),
+       "timed runs per batch size, after one warm-up run (medians are reported)")
+      ("seed", po::value<uint64_t>(&o->run.seed)->default_value(0), "seed of the random prompt ids")
+      ("json", po::value<std::string>(&o->json), "write the header and rows as JSON to this file")
+      ("csv", po::value<std::string>(&o->csv), "write the rows as CSV to this file (launch/plot_bench.py)")
+      ("quiet", po::bool_switch(&o->quiet), "no progress on stderr");
+  po::variables_map vm;
+  if (!parse_command(argc, argv, desc, nullptr, "bench", help, &vm)) return false;
+  finish_run_options(vm, &o->run);
+  o->batch_sizes = parse_batch_sizes(batches);
+  if (o->gen_len < 2) throw UsageError("--gen-len must be >= 2 (decode needs a step after the prefill)");
+  if (o->prompt_len < 1) throw UsageError("--prompt-len must be >= 1");
+  if (o->loops < 1) throw UsageError("--loops must be >= 1");
+  return true;
+}
+
+int run_bench(const BenchOptions& b, collectives::MpiCommunicator& mpi) {
+  const int rank = mpi.rank(), ranks = mpi.size();
+  const bool show = rank == 0 && !b.quiet;
+  auto say = [&](const std::string& line) {
+    if (show) std::cerr << line << std::endl;
+  };
+  GenerateOptions o = b.run;
+  o.backend = runtime::resolve_backend(o.backend);
+  o.max_new_tokens = b.gen_len;
+  o.batch_size = 0;
+  const int max_batch = *std::max_element(b.batch_sizes.begin(), b.batch_sizes.end());
+
+  // The link first (as generate): 1 GiB copies on a GPU; a smaller memcpy on the CPU.
+  const size_t probe = o.backend == "cpu" ? size_t(256) << 20 : size_t(1) << 30;
+  say("load " + o.model + " (measuring the " + (o.backend == "cpu" ? "memcpy" : "pinned H2D") + " link first) ...");
+  RunSetup setup = make_run_setup(o, mpi, probe);
+  runtime::Backend& backend = *setup.backend;
+  collectives::Communicator& comm = *setup.comm;
+  const runtime::LoadOptions lo = make_load_options(o, max_batch, b.prompt_len, b.prompt_len + b.gen_len);
+  const double t0 = now_s();
+  runtime::LoadedModel loaded = runtime::load_for_generation(lo, backend, comm);
+  const double load_s = seconds_since(t0);
+  runtime::Model& model = *loaded.model;
+  const runtime::ModelConfig& c = model.config();
+  ZINC_CHECK(c.vocab_size > 3, "the model's vocabulary (" << c.vocab_size << ") is too small for random prompts");
+  say("load: " + std::to_string(load_s) + " s");
+
+  runtime::GenerationOptions g = make_generation_options(o, setup);
+  g.ignore_eos = true;
+  const auto show_steps = [&](int step, int steps) {
+    if (step >= 2) std::cerr << "\rdecode step " << step - 1 << "/" << steps - 1 << std::flush;
+  };
+  std::vector<BenchRow> rows;
+  for (const int batch : b.batch_sizes) {
+    const std::vector<runtime::Prompt> prompts = make_prompts(batch, b.prompt_len, rank, c.vocab_size, o.seed);
+    g.batch_size = batch;
+    g.progress = nullptr;
+    backend.arena().reset_high_water_mark();  // this batch size's peak
+    say("batch " + std::to_string(batch) + ": warm-up");
+    runtime::generate(model, backend, prompts, g);
+    std::vector<RunSample> samples;
+    for (int loop = 1; loop <= b.loops; ++loop) {
+      say("loop " + std::to_string(loop) + "/" + std::to_string(b.loops) + ": prefill");
+      g.progress = show ? std::function<void(int, int)>(show_steps) : nullptr;
+      const runtime::ZeroStats before = loaded.zero ? loaded.zero->stats() : runtime::ZeroStats{};
+      const runtime::GenerationResult r = runtime::generate(model, backend, prompts, g);
+      const runtime::ZeroStats after = loaded.zero ? loaded.zero->stats() : runtime::ZeroStats{};
+      if (show) std::cerr << "\n";
+      RunSample s{runtime::aggregate_metrics(r.stats, comm), stats_delta(before, after)};
+      const int64_t want = static_cast<int64_t>(batch) * ranks * b.gen_len;
+      ZINC_CHECK(s.metrics.generated_tokens == want,
+                 "bench: " << s.metrics.generated_tokens << " tokens generated, expected " << want);
+      samples.push_back(s);
+    }
+    auto med = [&](auto get) {
+      std::vector<double> v;
+      for (const RunSample& s : samples) v.push_back(get(s));
+      return median(v);
+    };
+    BenchRow row;
+    row.batch_per_rank = batch;
+    row.batch = static_cast<double>(batch) * ranks;
+    row.generated_tokens = row.batch * b.gen_len;
+    row.decode_tokens = row.batch * (b.gen_len - 1);
+    row.prefill_s = med([](const RunSample& s) { return s.metrics.prefill_s; });
+    row.decode_s = med([](const RunSample& s) { return s.metrics.decode_s; });
+    row.decode_tok_s = med([](const RunSample& s) { return s.metrics.decode_tok_s; });
+    row.total_tok_s = med([](const RunSample& s) { return s.metrics.total_tok_s; });
+    row.step_ms = med([](const RunSample& s) { return s.metrics.decode_ms_per_token; });
+    row.stream_bytes_per_step = loaded.zero ? static_cast<double>(loaded.zero->placement().streamed_bytes_per_pass) : 0;
+    row.stream_gbs = row.step_ms > 0 ? row.stream_bytes_per_step / (row.step_ms * 1e-3) / 1e9 : 0;
+    row.roofline_fraction = setup.link.h2d_gbs > 0 ? row.stream_gbs / setup.link.h2d_gbs : 0;
+    row.peak_device_bytes = static_cast<double>(samples.back().metrics.peak_bytes);  // since the reset
+    row.dequantize_s = med([](const RunSample& s) { return s.pipeline.dequantize_s; });
+    row.copy_s = med([](const RunSample& s) { return s.pipeline.copy_s; });
+    row.gather_s = med([](const RunSample& s) { return s.pipeline.gather_s; });
+    row.disk_s = med([](const RunSample& s) { return s.pipeline.disk_s; });
+    row.wait_s = med([](const RunSample& s) { return s.pipeline.wait_s(); });
+    row.nvme_gbs = med([](const RunSample& s) {
+      return s.pipeline.disk_s > 0 ? static_cast<double>(s.pipeline.source_bytes) / s.pipeline.disk_s / 1e9 : 0.0;
+    });
+    rows.push_back(row);
+  }
+  if (rank != 0) return 0;
+
+  BenchHeader h;
+  h.backend = backend.name();
+  h.device = runtime::describe_cuda();
+  h.host_cores = std::thread::hardware_concurrency();
+  h.host_memory_bytes = host_memory_bytes();
+  h.h2d_gbs = setup.link.h2d_gbs;
+  h.h2d_probe_bytes = setup.link.bytes;
+  h.link = o.backend == "cpu" ? "cpu backend: a host memcpy, not a PCIe link" : "pinned host -> device";
+  h.model = o.model;
+  h.model_type = c.model_type;
+  h.quant = quant::quant_format_name(loaded.quant);
+  h.group_size = loaded.group_size;
+  h.weights = loaded.zero ? "zero3" : "resident";
+  h.offload = o.offload;
+  h.kv = o.kv_offload ? std::string("host (") + quant::kv_storage_name(setup.kv_storage) + ")" : "device";
+  h.dtype = quant::dtype_name(backend.compute_dtype());
+  h.ranks = ranks;
+  h.threads = setup.threads;
+  h.prompt_len = b.prompt_len;
+  h.gen_len = b.gen_len;
+  h.loops = b.loops;
+  h.load_s = load_s;
+  h.commit = git_commit();
+  h.date_utc = utc_now();
+  print_bench_header(std::cout, h);
+  print_bench_table(std::cout, rows);
+  if (!b.json.empty()) write_bench_json(b.json, h, rows);
+  if (!b.csv.empty()) write_bench_csv(b.csv, rows);
+  return 0;
+}
+
+}  // namespace zinc::cli

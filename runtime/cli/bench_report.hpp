@@ -1,0 +1,54 @@
+// The report of `zinc bench`: a run header (machine, build, model, the measured link) and
+// one row per batch size, written three ways from one column list so they always agree:
+// a fixed-width table with a units row (nccl-tests / llama-bench style), JSON (the header
+// and a "rows" array) and CSV (a header line and one line per batch size).
+#pragma once
+
+#include <nlohmann/json.hpp>
+#include <ostream>
+#include <string>
+#include <vector>
+
+namespace zinc::cli {
+
+struct BenchHeader {
+  std::string backend, device;        // backend name; runtime::describe_cuda()
+  unsigned host_cores = 0;            // std::thread::hardware_concurrency
+  size_t host_memory_bytes = 0;       // /proc/meminfo MemTotal
+  double h2d_gbs = 0;                 // the link measured at start by this binary
+  size_t h2d_probe_bytes = 0;
+  std::string link;                   // what the "H2D" copy is on this backend
+  std::string model, model_type, quant, weights, offload, kv, dtype;
+  int group_size = 0, ranks = 1, threads = 0, prompt_len = 0, gen_len = 0, loops = 0;
+  double load_s = 0;
+  std::string commit, date_utc;
+};
+
+// One batch size: medians over the timed loops (the warm-up excluded). Times are the max
+// over ranks; the pipeline's stage times and the NVMe rate are rank 0's, per run.
+struct BenchRow {
+  double batch_per_rank = 0, batch = 0;           // batch = per rank x ranks
+  double generated_tokens = 0, decode_tokens = 0; // per run: B*gen, B*(gen-1)
+  double prefill_s = 0, decode_s = 0;
+  double decode_tok_s = 0, total_tok_s = 0;       // B*(gen-1)/decode, B*gen/(prefill+decode)
+  double step_ms = 0;                             // decode latency / decode steps
+  double stream_bytes_per_step = 0, stream_gbs = 0, roofline_fraction = 0;
+  double peak_device_bytes = 0;                   // arena high-water mark, max over ranks
+  double dequantize_s = 0, copy_s = 0, gather_s = 0, disk_s = 0, wait_s = 0;
+  double nvme_gbs = 0;                            // bytes read / disk busy time; 0 without nvme
+};
+
+// Header helpers: MemTotal in bytes (0 when unreadable); "YYYY-MM-DDTHH:MM:SSZ"; the
+// commit the binary was configured at (ZINC_GIT_COMMIT, "unknown" without git).
+size_t host_memory_bytes();
+std::string utc_now();
+std::string git_commit();
+
+void print_bench_header(std::ostream& os, const BenchHeader& h);
+void print_bench_table(std::ostream& os, const std::vector<BenchRow>& rows);
+nlohmann::json bench_json(const BenchHeader& h, const std::vector<BenchRow>& rows);
+// Throws zinc::Error naming the file when it cannot be written.
+void write_bench_json(const std::string& path, const BenchHeader& h, const std::vector<BenchRow>& rows);
+void write_bench_csv(const std::string& path, const std::vector<BenchRow>& rows);
+
+}  // namespace zinc::cli

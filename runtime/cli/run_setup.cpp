@@ -1,0 +1,92 @@
+#include "runtime/cli/run_setup.hpp"
+
+#include <algorithm>
+#include <thread>
+
+#include "collectives/device_communicator.hpp"
+#include "offload/memory_arena.hpp"
+#include "runtime/backend/kv_cache.hpp"
+#include "runtime/common/paths.hpp"
+#include "runtime/model/config.hpp"
+
+namespace zinc::cli {
+namespace {
+
+// The compute dtype --dtype asks for, given the checkpoint's torch_dtype where it is an HF
+// directory (stores and dummy shapes use the default of the backend).
+quant::DType compute_dtype_for(const GenerateOptions& o, const std::string& backend) {
+  std::string torch_dtype;
+  if (is_directory(o.model)) torch_dtype = runtime::load_config(o.model).torch_dtype;
+  return runtime::choose_compute_dtype(o.dtype, backend, torch_dtype);
+}
+
+size_t budget_of(const GenerateOptions& o) {
+  return o.memory_budget.empty() ? 0 : offload::parse_bytes(o.memory_budget);
+}
+
+}  // namespace
+
+RunSetup make_run_setup(const GenerateOptions& o, collectives::MpiCommunicator& mpi, size_t probe_bytes) {
+  RunSetup r;
+  r.backend_name = runtime::resolve_backend(o.backend);
+  r.threads = o.threads;
+  if (r.threads == 0)
+    r.threads = std::max(1, static_cast<int>(std::thread::hardware_concurrency()) / std::max(1, mpi.local_size()));
+  runtime::BackendOptions bo;
+  bo.name = r.backend_name;
+  bo.budget_bytes = budget_of(o);
+  bo.threads = r.threads;
+  bo.dtype = compute_dtype_for(o, r.backend_name);
+  bo.local_rank = mpi.local_rank();
+  r.backend = runtime::make_backend(bo);
+  // Device buffers are gathered by NCCL on the GPU backends; the host work stays on MPI.
+  if (r.backend_name != "cpu") r.nccl = collectives::make_nccl_communicator(mpi);
+  r.comm = r.nccl ? r.nccl.get() : static_cast<collectives::Communicator*>(&mpi);
+  // The link the weights stream over, measured by this binary before the load.
+  if (probe_bytes > 0) {
+    r.link = offload::measure_h2d_bandwidth(*r.backend, probe_bytes);
+    r.backend->arena().reset_high_water_mark();  // the probe's buffer is gone: not part of the run's peak
+  }
+  r.kv_storage = runtime::parse_kv_quant(o.kv_quant, r.backend->compute_dtype());
+  return r;
+}
+
+runtime::LoadOptions make_load_options(const GenerateOptions& o, int step_batch, int step_prompt_len,
+                                       int step_t_max) {
+  runtime::LoadOptions lo;
+  lo.model = o.model;
+  lo.quant = quant::parse_quant_format(o.quant);
+  lo.quant_given = o.quant_given;
+  lo.group_size = o.group_size;
+  lo.group_size_given = o.group_size_given;
+  lo.force_zero = o.zero;
+  lo.offload = offload::parse_offload(o.offload);
+  lo.pipeline.prefetch_depth = o.prefetch_depth;
+  lo.pipeline.max_resident = o.resident_blobs;
+  lo.pipeline.host_budget = o.cpu_memory_budget.empty() ? 0 : offload::parse_bytes(o.cpu_memory_budget);
+  using Policy = offload::PlacementRequest::Policy;
+  lo.pipeline.residency = (budget_of(o) != 0 || o.resident_blobs >= 0) ? Policy::Fill : Policy::None;
+  lo.step_batch = step_batch;
+  lo.step_prompt_len = step_prompt_len;
+  lo.step_t_max = step_t_max;
+  lo.kv_on_device = !o.kv_offload;
+  lo.nvme.queue_depth = o.nvme_queue_depth;
+  lo.nvme.block_bytes = offload::parse_bytes(o.nvme_block_size);
+  return lo;
+}
+
+runtime::GenerationOptions make_generation_options(const GenerateOptions& o, const RunSetup& setup) {
+  runtime::GenerationOptions g;
+  g.max_new_tokens = o.max_new_tokens;
+  g.batch_size = o.batch_size;
+  g.sampling.temperature = o.temperature;
+  g.sampling.top_k = o.top_k;
+  g.sampling.top_p = o.top_p;
+  g.sampling.seed = o.seed;
+  g.kv.on_host = o.kv_offload;
+  g.kv.storage = setup.kv_storage;
+  g.lockstep = setup.comm;  // every rank runs the same forwards (ZeRO gathers are collective)
+  return g;
+}
+
+}  // namespace zinc::cli

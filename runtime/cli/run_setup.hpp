@@ -1,0 +1,41 @@
+// What `zinc generate` and `zinc bench` set up the same way before they generate: the
+// backend (threads, compute dtype, budget), the communicator the ZeRO gathers use (NCCL on
+// the GPU backends, MPI on the CPU), the measured pinned H2D link, the loader's options
+// and the generation options that come from the command line.
+#pragma once
+
+#include <memory>
+#include <string>
+
+#include "collectives/mpi_communicator.hpp"
+#include "offload/device_bandwidth.hpp"
+#include "runtime/backend/backend.hpp"
+#include "runtime/cli/options.hpp"
+#include "runtime/generate/generator.hpp"
+#include "runtime/model/loader.hpp"
+
+namespace zinc::cli {
+
+struct RunSetup {
+  std::string backend_name;  // resolved: "cpu" or "cuda"
+  int threads = 0;           // per rank
+  std::unique_ptr<runtime::Backend> backend;
+  std::unique_ptr<collectives::Communicator> nccl;  // null on the CPU backend
+  collectives::Communicator* comm = nullptr;        // nccl, else the MPI communicator
+  offload::CopyBandwidth link;                      // h2d_gbs 0 when not measured
+  quant::KvStorage kv_storage{};
+};
+
+// probe_bytes > 0 measures the pinned H2D link with copies of that size (the arena's high
+// water mark is reset after it); 0 skips the probe.
+RunSetup make_run_setup(const GenerateOptions& o, collectives::MpiCommunicator& mpi, size_t probe_bytes);
+
+// The loader's options for steps of up to step_batch sequences of step_prompt_len tokens
+// and a KV capacity of step_t_max.
+runtime::LoadOptions make_load_options(const GenerateOptions& o, int step_batch, int step_prompt_len,
+                                       int step_t_max);
+
+// max_new_tokens, batch_size, sampling, KV placement, lockstep over setup.comm.
+runtime::GenerationOptions make_generation_options(const GenerateOptions& o, const RunSetup& setup);
+
+}  // namespace zinc::cli
