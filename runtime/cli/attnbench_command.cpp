@@ -39,15 +39,6 @@ std::string cpu_model() {
   return "unknown";
 }
 
-std::string utc_now() {
-  const std::time_t t = std::time(nullptr);
-  std::tm tm{};
-  gmtime_r(&t, &tm);
-  char buf[32];
-  std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", &tm);
-  return buf;
-}
-
 std::vector<quant::KvStorage> parse_storage_list(const std::string& list) {
   std::vector<quant::KvStorage> out;
   std::stringstream ss(list);
@@ -261,7 +252,7 @@ int run_attnbench(const AttnBenchOptions& o) {
     }
     const nlohmann::json j{
         {"command_line", o.command_line},
-        {"date", utc_now()},
+        {"date", zinc::utc_now()},
         {"machine", {{"cores", omp_get_num_procs()}, {"cpu_model", cpu_model()}}},
         {"threads", threads},
         {"shape",

@@ -219,7 +219,7 @@ int run_bench(const BenchOptions& b, collectives::MpiCommunicator& mpi) {
   h.loops = b.loops;
   h.load_s = load_s;
   h.commit = git_commit();
-  h.date_utc = utc_now();
+  h.date_utc = zinc::utc_now();
   print_bench_header(std::cout, h);
   print_bench_table(std::cout, rows);
   if (!b.json.empty()) write_bench_json(b.json, h, rows);

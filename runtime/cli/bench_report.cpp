@@ -83,15 +83,6 @@ size_t host_memory_bytes() {
   return 0;
 }
 
-std::string utc_now() {
-  const std::time_t t = std::time(nullptr);
-  std::tm tm{};
-  gmtime_r(&t, &tm);
-  char buf[32];
-  std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", &tm);
-  return buf;
-}
-
 std::string git_commit() { return ZINC_GIT_COMMIT; }
 
 void print_bench_header(std::ostream& os, const BenchHeader& h) {

@@ -38,10 +38,10 @@ struct BenchRow {
   double nvme_gbs = 0;                            // bytes read / disk busy time; 0 without nvme
 };
 
-// Header helpers: MemTotal in bytes (0 when unreadable); "YYYY-MM-DDTHH:MM:SSZ"; the
-// commit the binary was configured at (ZINC_GIT_COMMIT, "unknown" without git).
+// Header helpers (the date is zinc::utc_now, runtime/common/clock.hpp): MemTotal in bytes
+// (0 when unreadable); the commit the binary was configured at (ZINC_GIT_COMMIT, "unknown"
+// without git).
 size_t host_memory_bytes();
-std::string utc_now();
 std::string git_commit();
 
 void print_bench_header(std::ostream& os, const BenchHeader& h);
