@@ -34,25 +34,30 @@ ZeroWeights::ZeroWeights(std::vector<partition::BlobManifest> manifests, SliceRe
         dequantize_blob(slot, blob, packed, unpacked, s);
       },
       backend.compute_stream(), std::move(opts));
-  tables_.resize(static_cast<size_t>(stream_->slots()));
+  tables_.resize(static_cast<size_t>(stream_->slots()) * manifests_.size());
+  held_.assign(static_cast<size_t>(stream_->slots()), nullptr);
 }
 
 void ZeroWeights::dequantize_blob(int slot, size_t blob, const uint8_t* packed, uint8_t* unpacked,
                                   const Stream& s) {
   const partition::BlobManifest& m = manifests_[blob];
-  ParamTable& table = tables_[static_cast<size_t>(slot)];
-  table = ParamTable();
-  table.blob = m.name;
-  const quant::DType t = backend_.compute_dtype();
-  for (const partition::BlobParam& p : m.params) {
-    const Tensor out(unpacked, t, p.shape);
-    backend_.dequantize(partition::param_view(p, m.group_size, packed), out, s);
-    table.set(p.name, out);
-    unpacked += unpacked_param_bytes(p, t);
+  std::unique_ptr<SlotBlob>& e = tables_[static_cast<size_t>(slot) * manifests_.size() + blob];
+  if (!e) {
+    e = std::make_unique<SlotBlob>();
+    e->table.blob = m.name;
+    const quant::DType t = backend_.compute_dtype();
+    for (const partition::BlobParam& p : m.params) {
+      e->outs.emplace_back(unpacked, t, p.shape);
+      e->table.set(p.name, e->outs.back());
+      unpacked += unpacked_param_bytes(p, t);
+    }
   }
+  for (size_t i = 0; i < m.params.size(); ++i)
+    backend_.dequantize(partition::param_view(m.params[i], m.group_size, packed), e->outs[i], s);
+  held_[static_cast<size_t>(slot)] = &e->table;
 }
 
-const ParamTable& ZeroWeights::acquire(int blob) { return tables_[static_cast<size_t>(stream_->acquire(blob))]; }
+const ParamTable& ZeroWeights::acquire(int blob) { return *held_[static_cast<size_t>(stream_->acquire(blob))]; }
 
 void ZeroWeights::release(int blob) { stream_->release(blob); }
 

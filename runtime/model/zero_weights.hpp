@@ -46,7 +46,14 @@ class ZeroWeights final : public WeightProvider {
 
   std::vector<partition::BlobManifest> manifests_;
   Backend& backend_;
-  std::vector<ParamTable> tables_;  // per slot: the blob it holds, as compute-dtype tensors
+  // The tensors of blob b in slot k, built on first use (a slot's memory never moves), so
+  // an acquire only queues the dequantize calls: [k * blobs + b].
+  struct SlotBlob {
+    ParamTable table;
+    std::vector<Tensor> outs;  // in manifest order
+  };
+  std::vector<std::unique_ptr<SlotBlob>> tables_;
+  std::vector<const ParamTable*> held_;  // per slot: the table of the blob it holds
   std::unique_ptr<offload::WeightStream> stream_;
 };
 
