@@ -180,9 +180,10 @@ int run_bench(const BenchOptions& b, collectives::MpiCommunicator& mpi) {
     row.decode_tok_s = med([](const RunSample& s) { return s.metrics.decode_tok_s; });
     row.total_tok_s = med([](const RunSample& s) { return s.metrics.total_tok_s; });
     row.step_ms = med([](const RunSample& s) { return s.metrics.decode_ms_per_token; });
-    row.stream_bytes_per_step = loaded.zero ? static_cast<double>(loaded.zero->placement().streamed_bytes_per_pass) : 0;
-    row.stream_gbs = row.step_ms > 0 ? row.stream_bytes_per_step / (row.step_ms * 1e-3) / 1e9 : 0;
-    row.roofline_fraction = setup.link.h2d_gbs > 0 ? row.stream_gbs / setup.link.h2d_gbs : 0;
+    const WeightStreamRate rate = weight_stream_rate(loaded, row.step_ms * 1e-3, setup.link);
+    row.stream_bytes_per_step = static_cast<double>(rate.bytes_per_step);
+    row.stream_gbs = rate.gbs;
+    row.roofline_fraction = rate.roofline_fraction;
     row.peak_device_bytes = static_cast<double>(samples.back().metrics.peak_bytes);  // since the reset
     row.dequantize_s = med([](const RunSample& s) { return s.pipeline.dequantize_s; });
     row.copy_s = med([](const RunSample& s) { return s.pipeline.copy_s; });

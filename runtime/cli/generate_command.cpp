@@ -91,22 +91,6 @@ nlohmann::json zero_stats_json(const runtime::ZeroWeights& z, int ranks) {
           {"compute_s", s.compute_s},           {"nvme_bytes", s.source_bytes}};
 }
 
-// Bytes of weights one decode step streams to the device (rank 0's packed blobs that are
-// not resident, per forward pass) over the measured decode step time.
-struct WeightStreamRate {
-  size_t bytes_per_step = 0;
-  double step_s = 0, gbs = 0;
-};
-WeightStreamRate weight_stream_rate(const runtime::LoadedModel& m, const runtime::GenerationStats& st,
-                                    const offload::CopyBandwidth&) {
-  WeightStreamRate r;
-  if (!m.zero || st.decode_steps == 0) return r;
-  r.bytes_per_step = m.zero->placement().streamed_bytes_per_pass;
-  r.step_s = st.decode_s / static_cast<double>(st.decode_steps);
-  r.gbs = r.step_s > 0 ? static_cast<double>(r.bytes_per_step) / r.step_s / 1e9 : 0.0;
-  return r;
-}
-
 }  // namespace
 
 int run_generate(const GenerateOptions& opts, collectives::MpiCommunicator& mpi) {
@@ -172,11 +156,13 @@ int run_generate(const GenerateOptions& opts, collectives::MpiCommunicator& mpi)
   }
   runtime::print_metrics_table(std::cout, metrics);
   if (loaded.zero) print_zero_stats(std::cout, *loaded.zero, size);
-  const WeightStreamRate rate = weight_stream_rate(loaded, result.stats, link);
+  const runtime::GenerationStats& st = result.stats;  // rank 0's
+  const WeightStreamRate rate =
+      weight_stream_rate(loaded, st.decode_steps > 0 ? st.decode_s / static_cast<double>(st.decode_steps) : 0.0, link);
   if (rate.bytes_per_step > 0)
     std::cout << "weight stream: " << offload::format_bytes(rate.bytes_per_step) << " per forward; decode steps "
               << rate.step_s * 1e3 << " ms each = " << rate.gbs << " GB/s"
-              << (link.h2d_gbs > 0 ? ", " + std::to_string(100.0 * rate.gbs / link.h2d_gbs) + "% of the pinned H2D " +
+              << (link.h2d_gbs > 0 ? ", " + std::to_string(100.0 * rate.roofline_fraction) + "% of the pinned H2D " +
                                          std::to_string(link.h2d_gbs) + " GB/s measured at start"
                                    : std::string())
               << " (rank 0)\n";
@@ -197,7 +183,7 @@ int run_generate(const GenerateOptions& opts, collectives::MpiCommunicator& mpi)
     j["h2d_gbs"] = link.h2d_gbs;
     j["driver_used_bytes"] = result.stats.driver_bytes;
     j["weight_stream"] = {{"bytes_per_step", rate.bytes_per_step}, {"step_s", rate.step_s}, {"gbs", rate.gbs},
-                          {"roofline_fraction", link.h2d_gbs > 0 ? rate.gbs / link.h2d_gbs : 0.0}};
+                          {"roofline_fraction", rate.roofline_fraction}};
     j["threads_per_rank"] = threads;
     j["max_new_tokens"] = o.max_new_tokens;
     j["batch_size"] = o.batch_size;

@@ -26,6 +26,16 @@ size_t budget_of(const GenerateOptions& o) {
 
 }  // namespace
 
+WeightStreamRate weight_stream_rate(const runtime::LoadedModel& m, double step_s, const offload::CopyBandwidth& link) {
+  WeightStreamRate r;
+  if (!m.zero || step_s <= 0) return r;
+  r.bytes_per_step = m.zero->placement().streamed_bytes_per_pass;
+  r.step_s = step_s;
+  r.gbs = static_cast<double>(r.bytes_per_step) / step_s / 1e9;
+  r.roofline_fraction = link.h2d_gbs > 0 ? r.gbs / link.h2d_gbs : 0.0;
+  return r;
+}
+
 RunSetup make_run_setup(const GenerateOptions& o, collectives::MpiCommunicator& mpi, size_t probe_bytes) {
   RunSetup r;
   r.backend_name = runtime::resolve_backend(o.backend);

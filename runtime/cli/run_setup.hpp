@@ -35,6 +35,15 @@ RunSetup make_run_setup(const GenerateOptions& o, collectives::MpiCommunicator& 
 runtime::LoadOptions make_load_options(const GenerateOptions& o, int step_batch, int step_prompt_len,
                                        int step_t_max);
 
+// The weight stream of a decode step: the packed bytes gathered per forward pass (the
+// blobs not resident; 0 when the weights are resident) over the step time, and that
+// rate's fraction of the pinned H2D link measured at start (the roofline fraction).
+struct WeightStreamRate {
+  size_t bytes_per_step = 0;
+  double step_s = 0, gbs = 0, roofline_fraction = 0;
+};
+WeightStreamRate weight_stream_rate(const runtime::LoadedModel& m, double step_s, const offload::CopyBandwidth& link);
+
 // max_new_tokens, batch_size, sampling, KV placement, lockstep over setup.comm.
 runtime::GenerationOptions make_generation_options(const GenerateOptions& o, const RunSetup& setup);
 
