@@ -63,7 +63,26 @@ int quant_bits(QuantFormat f);          // 8 or 4 (0 for None)
 bool quant_has_mins(QuantFormat f);     // asymmetric formats store a minimum per group
 
 // The 16 NF4 code values of bitsandbytes (create_normal_map), ascending, code[7] == 0.
-extern const float kNF4Codebook[16];
+// (bitsandbytes.functional.get_4bit_type("nf4"), as fp32; constexpr so the CUDA kernels'
+// __constant__ copy is initialised from these same values.)
+inline constexpr float kNF4Codebook[16] = {
+    -1.0f,
+    -0.6961928009986877f,
+    -0.5250730514526367f,
+    -0.39491748809814453f,
+    -0.28444138169288635f,
+    -0.18477343022823334f,
+    -0.09105003625154495f,
+    0.0f,
+    0.07958029955625534f,
+    0.16093020141124725f,
+    0.24611230194568634f,
+    0.33791524171829224f,
+    0.44070982933044434f,
+    0.5626170039176941f,
+    0.7229568362236023f,
+    1.0f,
+};
 
 // The codes part of a stored matrix is padded to a multiple of this many bytes.
 constexpr size_t kCodesAlign = 16;

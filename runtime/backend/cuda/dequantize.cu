@@ -37,25 +37,12 @@ using quant::QuantFormat;
 
 constexpr int kThreads = 256;
 
-// quant::kNF4Codebook (quant/quantize.cpp), literally.
+// quant::kNF4Codebook (quant/quantize.hpp), element by element from the one definition.
 __constant__ float c_nf4_codebook[16] = {
-    -1.0f,
-    -0.6961928009986877f,
-    -0.5250730514526367f,
-    -0.39491748809814453f,
-    -0.28444138169288635f,
-    -0.18477343022823334f,
-    -0.09105003625154495f,
-    0.0f,
-    0.07958029955625534f,
-    0.16093020141124725f,
-    0.24611230194568634f,
-    0.33791524171829224f,
-    0.44070982933044434f,
-    0.5626170039176941f,
-    0.7229568362236023f,
-    1.0f,
-};
+    quant::kNF4Codebook[0],  quant::kNF4Codebook[1],  quant::kNF4Codebook[2],  quant::kNF4Codebook[3],
+    quant::kNF4Codebook[4],  quant::kNF4Codebook[5],  quant::kNF4Codebook[6],  quant::kNF4Codebook[7],
+    quant::kNF4Codebook[8],  quant::kNF4Codebook[9],  quant::kNF4Codebook[10], quant::kNF4Codebook[11],
+    quant::kNF4Codebook[12], quant::kNF4Codebook[13], quant::kNF4Codebook[14], quant::kNF4Codebook[15]};
 
 template <QuantFormat F>
 constexpr bool kFourBit = F == QuantFormat::Int4 || F == QuantFormat::Int4Sym || F == QuantFormat::NF4;
