@@ -88,4 +88,15 @@ inline std::vector<float> make_data(Data kind, int64_t rows, int64_t cols, int g
   return w;
 }
 
+// Shapes whose codes are not a multiple of 16 bytes (the layout pads them; the scales sit
+// after the padding, 2-byte aligned), with a group that divides each row.
+struct OddShape {
+  QuantFormat f;
+  int64_t rows, cols;
+  int group;
+};
+inline constexpr OddShape kOddShapes[] = {{QuantFormat::Int4, 1, 2, 2},    {QuantFormat::Int8, 3, 5, 5},
+                                          {QuantFormat::Int8Asym, 3, 5, 5}, {QuantFormat::Int4Sym, 3, 10, 10},
+                                          {QuantFormat::NF4, 5, 6, 6},      {QuantFormat::Int4, 7, 18, 6}};
+
 }  // namespace zinc::test::quant_data

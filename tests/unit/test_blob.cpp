@@ -1,6 +1,7 @@
 // partition/blob: layer blob layout, manifests and their JSON, packing a blob (whole or one
 // shard's slice, which must agree for every cut), param views read back with
-// quant::dequantize, odd shapes (the codes' padding), and the --dummy filler.
+// quant::dequantize, and odd shapes (the codes' padding). The --dummy filler is in
+// test_dummy_blob.cpp; shared helpers in blob_test_util.hpp.
 #include <algorithm>
 #include <cmath>
 #include <cstring>
@@ -9,7 +10,6 @@
 #include <random>
 #include <string>
 #include <vector>
-
 #include "partition/blob.hpp"
 #include "partition/shard.hpp"
 #include "quant/dtype.hpp"
@@ -17,134 +17,15 @@
 #include "quant/quantize.hpp"
 #include "runtime/common/error.hpp"
 #include "unit/test_util.hpp"
+#include "unit/blob_test_util.hpp"
+#include "unit/quant_test_data.hpp"
 
 using namespace zinc::partition;
+using namespace zinc::test::blob_util;
 using nlohmann::json;
 using zinc::quant::DType;
 using zinc::quant::QuantFormat;
 
-namespace {
-
-const QuantFormat kAllFormats[] = {QuantFormat::None, QuantFormat::Int8,    QuantFormat::Int8Asym,
-                                   QuantFormat::Int4, QuantFormat::Int4Sym, QuantFormat::NF4};
-const std::string kPrefix = "model.layers.0.";
-
-// A LLaMA decoder layer: seven projections (quantizable) and two RMSNorm weights.
-std::vector<ParamSpec> llama_layer(int64_t hidden = 64, int64_t inter = 160) {
-  return {{kPrefix + "self_attn.q_proj.weight", {hidden, hidden}, DType::F16, true},
-          {kPrefix + "self_attn.k_proj.weight", {hidden, hidden}, DType::F16, true},
-          {kPrefix + "self_attn.v_proj.weight", {hidden, hidden}, DType::F16, true},
-          {kPrefix + "self_attn.o_proj.weight", {hidden, hidden}, DType::F16, true},
-          {kPrefix + "mlp.gate_proj.weight", {inter, hidden}, DType::F16, true},
-          {kPrefix + "mlp.up_proj.weight", {inter, hidden}, DType::F16, true},
-          {kPrefix + "mlp.down_proj.weight", {hidden, inter}, DType::F16, true},
-          {kPrefix + "input_layernorm.weight", {hidden}, DType::F32, false},
-          {kPrefix + "post_attention_layernorm.weight", {hidden}, DType::BF16, false}};
-}
-
-// Source tensors for a manifest, in a mix of dtypes (F32, F16, BF16 by turns) so packing
-// converts; counts how often each is fetched.
-struct Sources {
-  std::map<std::string, std::vector<uint8_t>> data;
-  std::map<std::string, DType> dtype;
-  std::map<std::string, int> fetched;
-
-  Sources(const BlobManifest& m, uint32_t seed) {
-    std::mt19937 rng(seed);
-    std::normal_distribution<float> normal(0.0f, 0.02f);
-    const DType kinds[] = {DType::F32, DType::F16, DType::BF16};
-    size_t turn = 0;
-    for (const BlobParam& p : m.params) {
-      const DType t = kinds[turn++ % 3];
-      std::vector<uint8_t> bytes(p.numel() * zinc::quant::dtype_size(t));
-      for (int64_t i = 0; i < p.numel(); ++i) {
-        const float x = p.shape.size() == 1 ? 1.0f + normal(rng) : normal(rng);
-        if (t == DType::F32) {
-          std::memcpy(&bytes[i * 4], &x, 4);
-        } else {
-          const uint16_t h =
-              t == DType::F16 ? zinc::quant::f32_to_f16(x) : zinc::quant::f32_to_bf16(x);
-          std::memcpy(&bytes[i * 2], &h, 2);
-        }
-      }
-      data[p.name] = std::move(bytes);
-      dtype[p.name] = t;
-    }
-  }
-  FetchTensor fetch() {
-    return [this](const BlobParam& p) {
-      ++fetched[p.name];
-      return SourceTensor{dtype.at(p.name), data.at(p.name).data()};
-    };
-  }
-};
-
-std::vector<uint8_t> pack_whole(const BlobManifest& m, Sources& src) {
-  std::vector<uint8_t> blob(m.bytes, 0xEE);
-  pack_slice(m, 0, m.bytes, src.fetch(), blob.data());
-  return blob;
-}
-
-// Every shard of every cut (N = 1..5, several alignments), concatenated, equals `whole`
-// followed by zero padding. `make` produces one slice.
-void check_every_cut(const std::vector<uint8_t>& whole,
-                     const std::function<void(size_t, size_t, uint8_t*)>& make) {
-  for (size_t align : {size_t{1}, size_t{100}, kPageBytes}) {
-    for (int world = 1; world <= 5; ++world) {
-      INFO("world " << world << ", align " << align);
-      const size_t s = shard_bytes(whole.size(), world, align);
-      std::vector<uint8_t> all(world * s, 0xEE);
-      for (int r = 0; r < world; ++r) {
-        const ShardRange range = shard_range(whole.size(), world, r, align);
-        make(range.offset, range.shard_bytes, all.data() + range.offset);
-      }
-      REQUIRE(std::memcmp(all.data(), whole.data(), whole.size()) == 0);
-      REQUIRE(std::all_of(all.begin() + whole.size(), all.end(), [](uint8_t b) { return b == 0; }));
-    }
-  }
-}
-
-// Bytes of the blob outside every param are zero.
-void require_gaps_zero(const BlobManifest& m, const std::vector<uint8_t>& blob) {
-  size_t end = 0;
-  for (const BlobParam& p : m.params) {
-    for (size_t i = end; i < p.offset; ++i) REQUIRE(blob[i] == 0);
-    end = p.offset + p.bytes;
-  }
-}
-
-// Param `name` of a whole blob as fp32, through its view.
-std::vector<float> unpack(const BlobManifest& m, const std::string& name,
-                          const std::vector<uint8_t>& blob) {
-  const BlobParam* p = m.find(name);
-  REQUIRE(p != nullptr);
-  std::vector<float> out(p->numel());
-  zinc::quant::dequantize(param_view(*p, m.group_size, blob.data()), out.data());
-  return out;
-}
-
-void require_same_manifest(const BlobManifest& a, const BlobManifest& b) {
-  REQUIRE(a.name == b.name);
-  REQUIRE(a.format == b.format);
-  REQUIRE(a.group_size == b.group_size);
-  REQUIRE(a.bytes == b.bytes);
-  REQUIRE(a.params.size() == b.params.size());
-  for (size_t i = 0; i < a.params.size(); ++i) {
-    const BlobParam &x = a.params[i], &y = b.params[i];
-    REQUIRE(x.name == y.name);
-    REQUIRE(x.shape == y.shape);
-    REQUIRE(x.format == y.format);
-    REQUIRE(x.dtype == y.dtype);
-    REQUIRE(x.offset == y.offset);
-    REQUIRE(x.bytes == y.bytes);
-    REQUIRE(x.layout.codes_used_bytes == y.layout.codes_used_bytes);
-    REQUIRE(x.layout.codes_bytes == y.layout.codes_bytes);
-    REQUIRE(x.layout.scales_bytes == y.layout.scales_bytes);
-    REQUIRE(x.layout.mins_bytes == y.layout.mins_bytes);
-  }
-}
-
-}  // namespace
 
 TEST_CASE("plan_blob aligns every param and sizes it for its format", "[blob]") {
   for (QuantFormat f : kAllFormats) {
@@ -465,14 +346,7 @@ TEST_CASE("param_view only computes addresses", "[blob]") {
 
 TEST_CASE("odd shapes: padded codes, aligned scales, every cut and the dummy filler agree",
           "[blob]") {
-  const struct {
-    QuantFormat f;
-    int64_t rows, cols;
-    int group;
-  } cases[] = {{QuantFormat::Int4, 1, 2, 2},      {QuantFormat::Int8, 3, 5, 5},
-               {QuantFormat::Int8Asym, 3, 5, 5},  {QuantFormat::Int4Sym, 3, 10, 10},
-               {QuantFormat::NF4, 5, 6, 6},       {QuantFormat::Int4, 7, 18, 6}};
-  for (const auto& c : cases) {
+  for (const auto& c : zinc::test::quant_data::kOddShapes) {
     INFO("format " << zinc::quant::quant_format_name(c.f) << " [" << c.rows << ", " << c.cols
                    << "] group " << c.group);
     const BlobManifest m = plan_blob("layer.0000",
@@ -558,66 +432,4 @@ TEST_CASE("odd shapes: padded codes, aligned scales, every cut and the dummy fil
       fill_dummy_slice(m, offset, bytes, 77, 0.02f, dst);
     });
   }
-}
-
-TEST_CASE("fill_dummy_slice is independent of the cut and deterministic", "[blob]") {
-  for (QuantFormat f : kAllFormats) {
-    INFO("format " << zinc::quant::quant_format_name(f));
-    const BlobManifest m = plan_blob("layer.0001", llama_layer(), f, 32);
-    std::vector<uint8_t> whole(m.bytes, 0xEE);
-    fill_dummy_slice(m, 0, m.bytes, 1234, 0.02f, whole.data());
-    require_gaps_zero(m, whole);
-    check_every_cut(whole, [&](size_t offset, size_t bytes, uint8_t* dst) {
-      fill_dummy_slice(m, offset, bytes, 1234, 0.02f, dst);
-    });
-    std::vector<uint8_t> again(m.bytes);
-    fill_dummy_slice(m, 0, m.bytes, 1234, 0.02f, again.data());
-    REQUIRE(again == whole);
-
-    // Another seed, or another blob with the same params, gives other weights.
-    std::vector<uint8_t> other(m.bytes);
-    fill_dummy_slice(m, 0, m.bytes, 1235, 0.02f, other.data());
-    const BlobParam& q = m.params[0];
-    REQUIRE(std::memcmp(other.data() + q.offset, whole.data() + q.offset, q.bytes) != 0);
-    BlobManifest renamed = m;
-    renamed.name = "layer.0002";
-    fill_dummy_slice(renamed, 0, m.bytes, 1234, 0.02f, other.data());
-    REQUIRE(std::memcmp(other.data() + q.offset, whole.data() + q.offset, q.bytes) != 0);
-  }
-}
-
-TEST_CASE("fill_dummy_slice weights have about the requested spread", "[blob]") {
-  const float stddev = 0.02f;
-  for (QuantFormat f : kAllFormats) {
-    INFO("format " << zinc::quant::quant_format_name(f));
-    const BlobManifest m = plan_blob("layer.0005", llama_layer(), f, 32);
-    std::vector<uint8_t> blob(m.bytes);
-    fill_dummy_slice(m, 0, m.bytes, 99, stddev, blob.data());
-    for (const BlobParam& p : m.params) {
-      INFO("tensor " << p.name);
-      const std::vector<float> w = unpack(m, p.name, blob);
-      double sum = 0, sq = 0;
-      for (float x : w) {
-        REQUIRE(std::isfinite(x));
-        sum += x;
-        sq += static_cast<double>(x) * x;
-      }
-      const double mean = sum / w.size();
-      const double sd = std::sqrt(std::max(0.0, sq / w.size() - mean * mean));
-      if (p.shape.size() == 1) {  // a norm weight: 1 plus a little noise
-        REQUIRE(
-            std::all_of(w.begin(), w.end(), [](float x) { return std::fabs(x - 1.0f) < 0.03f; }));
-      } else {
-        REQUIRE(sd > stddev / 2);
-        REQUIRE(sd < stddev * 2);
-        REQUIRE(std::fabs(mean) < 0.3 * stddev);  // int4-sym codes average -0.5
-      }
-    }
-  }
-  const BlobManifest m = plan_blob("layer.0005", llama_layer(), QuantFormat::NF4, 32);
-  std::vector<uint8_t> blob(m.bytes);
-  REQUIRE_THROWS_WITH(fill_dummy_slice(m, 0, m.bytes, 1, 0.0f, blob.data()),
-                      ZINC_CONTAINS("stddev"));
-  REQUIRE_THROWS_WITH(fill_dummy_slice(m, 0, m.bytes, 1, NAN, blob.data()),
-                      ZINC_CONTAINS("stddev"));
 }

@@ -170,14 +170,7 @@ TEST_CASE("quant: dequantize(QuantView) equals the reference bit for bit", "[qua
 TEST_CASE("quant: a view of an odd shape reads its padded layout in place", "[quant][view]") {
   // Shapes whose codes are not a multiple of 16 bytes: the scales sit after the padding,
   // 2-byte aligned, and the view dequantizes to what was quantized.
-  const struct {
-    QuantFormat f;
-    int64_t rows, cols;
-    int group;
-  } cases[] = {{QuantFormat::Int4, 1, 2, 2},    {QuantFormat::Int8, 3, 5, 5},
-               {QuantFormat::Int8Asym, 3, 5, 5}, {QuantFormat::Int4Sym, 3, 10, 10},
-               {QuantFormat::NF4, 5, 6, 6},      {QuantFormat::Int4, 7, 18, 6}};
-  for (const auto& c : cases) {
+  for (const auto& c : kOddShapes) {
     CAPTURE(quant_format_name(c.f), c.rows, c.cols, c.group);
     const std::vector<float> w = make_data(Data::Normal, c.rows, c.cols, c.group, 5);
     const Stored s(c.f, c.group, w, c.rows, c.cols);
