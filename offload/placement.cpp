@@ -1,6 +1,7 @@
 #include "offload/placement.hpp"
 
 #include <algorithm>
+#include <map>
 #include <numeric>
 #include <sstream>
 
@@ -9,6 +10,30 @@
 #include "runtime/common/hash.hpp"
 
 namespace zinc::offload {
+
+namespace {
+
+// Among blobs of equal size and uses (a model's layers), keeps how many `home` gives `tier`
+// but spaces them evenly in blob order (the forward's order): a run of resident layers
+// would leave the copy stream idle (it only works `slots` blobs ahead) while the compute
+// races through them; spread out, every streamed layer's copy overlaps the compute of
+// the resident ones around it. Only blobs with `eligible` set take part.
+void spread_evenly(std::vector<Tier>& home, Tier tier, Tier other, const std::vector<size_t>& bytes,
+                   const std::vector<int>& uses, const std::vector<bool>& eligible) {
+  std::map<std::pair<size_t, int>, std::vector<size_t>> groups;  // blob order within a group
+  for (size_t b = 0; b < home.size(); ++b)
+    if (eligible[b]) groups[{bytes[b], uses[b]}].push_back(b);
+  for (const auto& [key, members] : groups) {
+    const size_t m = members.size();
+    size_t k = 0;
+    for (size_t b : members) k += home[b] == tier;
+    if (k == 0 || k == m) continue;
+    for (size_t b : members) home[b] = other;
+    for (size_t j = 0; j < k; ++j) home[members[(2 * j + 1) * m / (2 * k)]] = tier;
+  }
+}
+
+}  // namespace
 
 const char* tier_name(Tier t) {
   switch (t) {
@@ -104,6 +129,7 @@ Placement plan_placement(const PlacementRequest& req) {
     p.resident_bytes += req.packed_bytes[b];
     ++kept;
   }
+  spread_evenly(p.home, Tier::Device, Tier::Cpu, req.packed_bytes, req.uses_per_pass, std::vector<bool>(n, true));
   p.planned_bytes = p.minimum_bytes + p.resident_bytes;
   for (size_t b = 0; b < n; ++b)
     if (!p.resident(b)) p.streamed_bytes_per_pass += req.packed_bytes[b] * req.uses_per_pass[b];
@@ -133,6 +159,9 @@ Placement plan_placement(const PlacementRequest& req) {
       p.nvme_bytes_per_pass += shard[b] * req.uses_per_pass[b];
     }
   }
+  std::vector<bool> streamed(n);
+  for (size_t b = 0; b < n; ++b) streamed[b] = !p.resident(b);
+  spread_evenly(p.home, Tier::Cpu, Tier::Nvme, shard, req.uses_per_pass, streamed);
   return p;
 }
 

@@ -96,7 +96,9 @@ bool parse_bench_options(int argc, char** argv, BenchOptions* o, std::string* he
       ("prompt-len", po::value<int>(&o->prompt_len)->default_value(512), "tokens per prompt (random ids)")
       ("gen-len", po::value<int>(&o->gen_len)->default_value(32), "tokens generated per sequence (>= 2)")
       ("loops", po::value<int>(&o->loops)->default_value(3),
-       "timed runs per batch size, after one warm-up run (medians are reported)")
+       "timed runs per batch size, after the warm-up runs (medians are reported)")
+      ("warmup", po::value<int>(&o->warmup)->default_value(1),
+       "untimed runs per batch size before the timed ones (0: none, e.g. for long single runs)")
       ("seed", po::value<uint64_t>(&o->run.seed)->default_value(0), "seed of the random prompt ids")
       ("json", po::value<std::string>(&o->json), "write the header and rows as JSON to this file")
       ("csv", po::value<std::string>(&o->csv), "write the rows as CSV to this file (launch/plot_bench.py)")
@@ -108,6 +110,7 @@ bool parse_bench_options(int argc, char** argv, BenchOptions* o, std::string* he
   if (o->gen_len < 2) throw UsageError("--gen-len must be >= 2 (decode needs a step after the prefill)");
   if (o->prompt_len < 1) throw UsageError("--prompt-len must be >= 1");
   if (o->loops < 1) throw UsageError("--loops must be >= 1");
+  if (o->warmup < 0) throw UsageError("--warmup must be >= 0");
   return true;
 }
 
@@ -149,8 +152,10 @@ int run_bench(const BenchOptions& b, collectives::MpiCommunicator& mpi) {
     g.batch_size = batch;
     g.progress = nullptr;
     backend.arena().reset_high_water_mark();  // this batch size's peak
-    say("batch " + std::to_string(batch) + ": warm-up");
-    runtime::generate(model, backend, prompts, g);
+    for (int w = 1; w <= b.warmup; ++w) {
+      say("batch " + std::to_string(batch) + ": warm-up " + std::to_string(w) + "/" + std::to_string(b.warmup));
+      runtime::generate(model, backend, prompts, g);
+    }
     std::vector<RunSample> samples;
     for (int loop = 1; loop <= b.loops; ++loop) {
       say("loop " + std::to_string(loop) + "/" + std::to_string(b.loops) + ": prefill");
@@ -218,6 +223,7 @@ int run_bench(const BenchOptions& b, collectives::MpiCommunicator& mpi) {
   h.prompt_len = b.prompt_len;
   h.gen_len = b.gen_len;
   h.loops = b.loops;
+  h.warmup = b.warmup;
   h.load_s = load_s;
   h.commit = git_commit();
   h.date_utc = zinc::utc_now();

@@ -1,5 +1,5 @@
 // zinc bench: the benchmark users run (shaped like DeepSpeed's run_model.py). Loads a model
-// once, sized for the largest batch, then per batch size runs one warm-up and --loops
+// once, sized for the largest batch, then per batch size runs --warmup untimed runs and --loops
 // timed generate calls of --prompt-len random tokens and exactly --gen-len new tokens per
 // sequence (EOS ignored), and reports medians: prefill and decode latency, decode and
 // total throughput, the weight stream against the pinned H2D link measured at start (the
@@ -20,7 +20,8 @@ struct BenchOptions {
   std::vector<int> batch_sizes;   // per rank; a sweep when several
   int prompt_len = 512;
   int gen_len = 32;
-  int loops = 3;                  // timed runs per batch size, after one warm-up
+  int loops = 3;                  // timed runs per batch size, after the warm-ups
+  int warmup = 1;                 // untimed runs per batch size before them
   std::string json, csv;          // "" = not written
   bool quiet = false;             // no progress on stderr
 };

@@ -100,7 +100,8 @@ void print_bench_header(std::ostream& os, const BenchHeader& h) {
   os << ", weights " << h.weights << ", offload " << h.offload << ", KV " << h.kv << "; loaded in " << h.load_s
      << " s\n"
      << "# prompt " << h.prompt_len << " tokens, " << h.gen_len << " generated (EOS ignored), " << h.loops
-     << " timed loop" << (h.loops > 1 ? "s" : "") << " after 1 warm-up: medians\n";
+     << " timed loop" << (h.loops > 1 ? "s" : "") << " after " << h.warmup << " warm-up" << (h.warmup == 1 ? "" : "s")
+     << ": medians\n";
 }
 
 void print_bench_table(std::ostream& os, const std::vector<BenchRow>& rows) {
@@ -142,6 +143,7 @@ nlohmann::json bench_json(const BenchHeader& h, const std::vector<BenchRow>& row
                            {"prompt_len", h.prompt_len},
                            {"gen_len", h.gen_len},
                            {"loops", h.loops},
+                           {"warmup", h.warmup},
                            {"load_s", h.load_s},
                            {"commit", h.commit},
                            {"date_utc", h.date_utc}};

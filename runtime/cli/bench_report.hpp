@@ -19,7 +19,7 @@ struct BenchHeader {
   size_t h2d_probe_bytes = 0;
   std::string link;                   // what the "H2D" copy is on this backend
   std::string model, model_type, quant, weights, offload, kv, dtype;
-  int group_size = 0, ranks = 1, threads = 0, prompt_len = 0, gen_len = 0, loops = 0;
+  int group_size = 0, ranks = 1, threads = 0, prompt_len = 0, gen_len = 0, loops = 0, warmup = 1;
   double load_s = 0;
   std::string commit, date_utc;
 };

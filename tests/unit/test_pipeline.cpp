@@ -98,8 +98,9 @@ TEST_CASE("placement keeps the most uses per byte first, within the budget", "[p
   r.budget = 2275 + 250;  // the embedding (2 uses / 150 B) first, then one 100 B layer
   offload::Placement p = offload::plan_placement(r);
   CHECK(p.minimum_bytes == 2275);
-  CHECK(p.home == std::vector<offload::Tier>{offload::Tier::Device, offload::Tier::Device,
-                                               offload::Tier::Cpu, offload::Tier::Cpu,
+  // (the one layer of three: the middle one, so the copy stream has work on both sides)
+  CHECK(p.home == std::vector<offload::Tier>{offload::Tier::Device, offload::Tier::Cpu,
+                                               offload::Tier::Device, offload::Tier::Cpu,
                                                offload::Tier::Cpu});
   CHECK(p.resident_bytes == 250);
   CHECK(p.planned_bytes <= r.budget);
@@ -129,8 +130,8 @@ TEST_CASE("placement keeps the most uses per byte first, within the budget", "[p
   r.nvme = true;
   r.staging_bytes = 200;  // 174 left: the embedding (2 uses / 75 B), one layer; 49 left
   p = offload::plan_placement(r);
-  CHECK(p.home == std::vector<offload::Tier>{offload::Tier::Cpu, offload::Tier::Cpu,
-                                                 offload::Tier::Nvme, offload::Tier::Nvme,
+  CHECK(p.home == std::vector<offload::Tier>{offload::Tier::Cpu, offload::Tier::Nvme,
+                                                 offload::Tier::Cpu, offload::Tier::Nvme,
                                                  offload::Tier::Nvme});
   CHECK(p.host_bytes == 125);
   CHECK(p.nvme_bytes_per_pass == 50 + 50 + 150);
@@ -141,6 +142,25 @@ TEST_CASE("placement keeps the most uses per byte first, within the budget", "[p
   REQUIRE_THROWS_WITH(offload::plan_placement(r), ZINC_CONTAINS("--offload none"));
   r.budget = 2275 + 750;
   CHECK(offload::plan_placement(r).resident_count() == 5);
+}
+
+TEST_CASE("placement spaces the resident layers evenly in forward order", "[placement]") {
+  offload::PlacementRequest r;
+  r.packed_bytes.assign(12, 100);  // 12 equal layers
+  r.packed_bytes.front() = 40;     // a small embedding
+  r.unpacked_bytes.assign(12, 200);
+  r.uses_per_pass.assign(12, 1);
+  r.slots = 2;
+  r.policy = Policy::Fill;
+  r.budget = 2 * 300 + 40 + 3 * 100;  // the embedding and 3 of the 11 layers
+  const offload::Placement p = offload::plan_placement(r);
+  std::vector<int> resident;
+  for (size_t b = 0; b < 12; ++b)
+    if (p.resident(b)) resident.push_back(static_cast<int>(b));
+  // layers are blobs 1..11; 3 of 11 at (2j + 1) * 11 / 6 = 1, 5, 9 of the group: blobs 2, 6, 10
+  CHECK(resident == std::vector<int>{0, 2, 6, 10});
+  CHECK(p.resident_bytes == 40 + 300);
+  CHECK(p.streamed_bytes_per_pass == 8 * 100);
 }
 
 TEST_CASE("the pinned pool hands out aligned zeroed memory from large chunks", "[pinned]") {

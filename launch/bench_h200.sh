@@ -1,0 +1,56 @@
+#!/usr/bin/env bash
+# Issue 11's benchmarks on the one-GPU H200 machine (docs/DESIGN.md, "The GPU machines"):
+# `zinc bench` over the target configurations, one section per argument, each writing
+# SECTION.txt (the command line and the table), SECTION.json and SECTION.csv to OUT_DIR.
+# Run from the repository root after launch/stage_gpu.sh staged .gpu/build here.
+# usage (there): bash launch/bench_h200.sh OUT_DIR SECTION...
+#   sections: opt30b-int4 opt30b-nf4 kv-offload llama70b baseline-fp16 nvme attn
+# env: LOOPS (timed runs per batch, default 1), WARMUP (default 1), GEN (gen len, 32)
+set -uo pipefail
+root=$(pwd)
+out=${1:?usage: bench_h200.sh OUT_DIR SECTION...}
+shift
+mkdir -p "$out"
+export LD_LIBRARY_PATH=/usr/local/cuda/lib64:${LD_LIBRARY_PATH:-}
+export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1
+Z=$root/.gpu/build/runtime/zinc
+LOOPS=${LOOPS:-1} WARMUP=${WARMUP:-1} GEN=${GEN:-32}
+common=(--prompt-len 512 --gen-len "$GEN" --loops "$LOOPS" --warmup "$WARMUP" --backend cuda --quiet)
+
+# bench NAME ARGS...: one `zinc bench` run, its command line first in NAME.txt.
+bench() {
+  local name=$1
+  shift
+  local cmd=(mpirun -np 1 "$Z" bench "$@" "${common[@]}" --json "$out/$name.json" --csv "$out/$name.csv")
+  echo "\$ ${cmd[*]}" | sed "s|$root/.gpu/||g; s|$out/||g" >"$out/$name.txt"
+  local t0=$SECONDS
+  timeout "${BENCH_TIMEOUT:-400}" "${cmd[@]}" >>"$out/$name.txt" 2>&1 || echo "exit $?" >>"$out/$name.txt"
+  echo "($((SECONDS - t0)) s wall)" >>"$out/$name.txt"
+  echo "== $name"
+  grep -v '^#' "$out/$name.txt" | tail -n +2
+}
+
+opt=(--model dummy:opt-30b --group-size 64 --offload cpu)
+for section in "$@"; do
+  case $section in
+    opt30b-int4) bench opt30b-int4 "${opt[@]}" --quant int4 --batch-size "${BATCHES:-16,32,64,128}" ;;
+    opt30b-nf4) bench opt30b-nf4 "${opt[@]}" --quant nf4 --batch-size "${BATCHES:-128}" ;;
+    kv-offload)
+      for kq in ${KV_QUANTS:-f16 int8 int4}; do
+        bench "kv-offload-$kq" "${opt[@]}" --quant int4 --kv-offload --kv-quant "$kq" --batch-size "${KV_BATCHES:-96}"
+      done ;;
+    llama70b)
+      for bs in ${LLAMA_BATCHES:-64 128}; do
+        bench "llama70b-nf4-budget48-b$bs" --model dummy:llama-2-70b --quant nf4 --group-size 64 --offload cpu \
+          --gpu-memory-budget 48GiB --batch-size "$bs"
+      done ;;
+    baseline-fp16)
+      bench opt30b-fp16-streamed --model dummy:opt-30b --quant none --zero --offload cpu --batch-size "${BATCHES:-128}"
+      bench opt30b-fp16-resident --model dummy:opt-30b --quant none --offload none --batch-size "${BATCHES:-128}" ;;
+    attn)
+      { echo "\$ zinc attnbench (launch/bench_attention.sh)"; THREADS=0 bash "$root/launch/bench_attention.sh" "$Z" "$out/attn.json"; } \
+        >"$out/attn.txt" 2>&1
+      tail -n 30 "$out/attn.txt" ;;
+    *) echo "bench_h200: unknown section '$section'" >&2; exit 2 ;;
+  esac
+done
