@@ -5,12 +5,17 @@
 // Every element's fp32 value is quant::dequantize_reference's, operation for operation,
 // with the _rn intrinsics so nvcc cannot contract or approximate anything:
 //   int8       float(int8_t(q)) * s
-//   int8-asym  float(q) / s + min      (IEEE division, no reciprocal)
+//   int8-asym  float(q) / s + min      (the IEEE quotient, see below)
 //   int4       float(q) / s + min      (q the nibble; element 2k in the HIGH nibble of byte k)
 //   int4-sym   float(q - 8) * s
 //   nf4        kNF4Codebook[q] * s
 // with s and min the group's fp16 scale and minimum widened exactly; then one rounding to
-// out_t (nearest even). Groups run along the rows and cols % group == 0, so over the
+// out_t (nearest even). The asymmetric formats' quotient q / s is not a division per
+// element (that ran at 37% of a device copy for int4): with r = 1/s correctly rounded,
+// y = q r, e = fma(-y, s, q), fma(e, r, y) is the correctly rounded q / s for every code
+// q in 0..255 and every finite nonzero fp16 scale (Markstein's correction; checked
+// exhaustively by tests/unit/test_quant.cpp, "the reciprocal quotient ..."); a group
+// whose scale is 0 or infinite divides. Groups run along the rows and cols % group == 0, so over the
 // row-major elements the group of element i is simply i / group.
 //
 // Two kernels per (format, out_t):
@@ -49,13 +54,32 @@ constexpr bool kFourBit = F == QuantFormat::Int4 || F == QuantFormat::Int4Sym ||
 template <QuantFormat F>
 constexpr bool kHasMins = F == QuantFormat::Int8Asym || F == QuantFormat::Int4;
 
+// A group's scale as decode() takes it: s, and for the asymmetric formats r = 1/s (0 when
+// s is 0 or infinite: decode divides then).
+struct Scale {
+  float s, r;
+};
+template <QuantFormat F>
+__device__ __forceinline__ Scale group_scale(float s) {
+  if constexpr (kHasMins<F>) return {s, (s != 0.0f && isfinite(s)) ? __frcp_rn(s) : 0.0f};
+  return {s, 0.0f};
+}
+
+// q / s correctly rounded (the header's correction; r = 0 falls back to the division).
+__device__ __forceinline__ float quotient(float q, Scale sc) {
+  if (sc.r == 0.0f) return __fdiv_rn(q, sc.s);
+  const float y = __fmul_rn(q, sc.r);
+  return __fmaf_rn(__fmaf_rn(-y, sc.s, q), sc.r, y);
+}
+
 // One element from its code q (the byte for 8-bit formats, the nibble for 4-bit ones).
 template <QuantFormat F>
-__device__ __forceinline__ float decode(uint32_t q, float s, float m, const float* nf4) {
+__device__ __forceinline__ float decode(uint32_t q, Scale sc, float m, const float* nf4) {
+  const float s = sc.s;
   if constexpr (F == QuantFormat::Int8) {
     return __fmul_rn(static_cast<float>(static_cast<int8_t>(static_cast<uint8_t>(q))), s);
   } else if constexpr (F == QuantFormat::Int8Asym || F == QuantFormat::Int4) {
-    return __fadd_rn(__fdiv_rn(static_cast<float>(q), s), m);
+    return __fadd_rn(quotient(static_cast<float>(q), sc), m);
   } else if constexpr (F == QuantFormat::Int4Sym) {
     return __fmul_rn(static_cast<float>(static_cast<int>(q) - 8), s);
   } else {
@@ -100,7 +124,7 @@ __global__ void dequant_fast_kernel(const uint8_t* __restrict codes, const uint1
   const uint32_t stride = gridDim.x * blockDim.x;  // p + stride < 2^32: packs < 2^31
   for (uint32_t p = blockIdx.x * blockDim.x + threadIdx.x; p < packs; p += stride) {
     const uint32_t g = packs_per_group.div(p);
-    const float s = f16_bits_to_f32(__ldg(scales + g));
+    const Scale s = group_scale<F>(f16_bits_to_f32(__ldg(scales + g)));
     float m = 0.0f;
     if constexpr (kHasMins<F>) m = f16_bits_to_f32(__ldg(mins + g));
     float v[kPack];
@@ -135,7 +159,7 @@ __global__ void dequant_general_kernel(const uint8_t* __restrict codes, const ui
     const int64_t i0 = c * kPack;
     int64_t g = i0 / group;
     int64_t r = i0 - g * group;  // position of element i in its group
-    float s = f16_bits_to_f32(scales[g]);
+    Scale s = group_scale<F>(f16_bits_to_f32(scales[g]));
     float m = kHasMins<F> ? f16_bits_to_f32(mins[g]) : 0.0f;
     const int n = numel - i0 < kPack ? static_cast<int>(numel - i0) : kPack;
     for (int j = 0; j < n; ++j, ++r) {
@@ -143,7 +167,7 @@ __global__ void dequant_general_kernel(const uint8_t* __restrict codes, const ui
       if (r == group) {
         r = 0;
         ++g;
-        s = f16_bits_to_f32(scales[g]);
+        s = group_scale<F>(f16_bits_to_f32(scales[g]));
         if constexpr (kHasMins<F>) m = f16_bits_to_f32(mins[g]);
       }
       uint32_t q;
