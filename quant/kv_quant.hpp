@@ -79,6 +79,13 @@ struct KvView {
     return data + r * static_cast<int64_t>(kv_row_code_bytes(storage, head_dim));
   }
   uint16_t* row_params(int64_t r) const { return params + r * 2 * groups(); }
+  // The view whose sequence 0 is this one's sequence b0 (a micro-batch of the batch).
+  KvView from_sequence(int b0) const {
+    KvView v = *this;
+    v.data = row_codes(b0 * seq_stride);
+    if (params) v.params = row_params(b0 * seq_stride);
+    return v;
+  }
 };
 
 // Checks a view's fields (group, strides, non-null pointers); `what` names it in errors.

@@ -68,7 +68,7 @@ KvCache::KvCache(Backend& backend, const KvShape& shape, int batch, int t_max, K
 }
 
 void KvCache::begin(int batch) {
-  ZINC_CHECK(batch > 0 && batch <= capacity_, "KV cache: a micro-batch of " << batch << " sequences, room for "
+  ZINC_CHECK(batch > 0 && batch <= capacity_, "KV cache: a round of " << batch << " sequences, room for "
                                                                             << capacity_);
   batch_ = batch;
   std::memset(host_mask_.data(), 0, host_mask_.bytes());
@@ -86,26 +86,29 @@ void KvCache::set_mask(int t0, int cols, const uint8_t* host_mask) {
     backend_.copy_to_device(mask_.data(), mirror, static_cast<size_t>(batch_) * t_max_, backend_.compute_stream());
 }
 
-void KvCache::attend(int layer, const Tensor& q, const Tensor& k, const Tensor& v, const AttentionShape& sh,
-                     const AttentionBias& bias, float scale, const Tensor& out, const Stream& s) {
-  ZINC_CHECK(sh.batch == batch_ && sh.t_max == t_max_, "KV cache: a step of " << sh.batch << " sequences x "
-                                                                              << sh.t_max << " positions over a "
-                                                                              << batch_ << " x " << t_max_
-                                                                              << " cache");
+void KvCache::attend(int layer, int first_seq, const Tensor& q, const Tensor& k, const Tensor& v,
+                     const AttentionShape& sh, const AttentionBias& bias, float scale, const Tensor& out,
+                     const Stream& s) {
+  ZINC_CHECK(first_seq >= 0 && first_seq + sh.batch <= batch_ && sh.t_max == t_max_,
+             "KV cache: a step of sequences " << first_seq << " .. " << first_seq + sh.batch - 1 << " x "
+                                              << sh.t_max << " positions over a " << batch_ << " x " << t_max_
+                                              << " cache");
   if (host_) {
-    attend_on_host(layer, q, k, v, sh, bias, scale, out, s);
+    attend_on_host(layer, first_seq, q, k, v, sh, bias, scale, out, s);
     return;
   }
   const quant::DType t = backend_.compute_dtype();
-  const std::initializer_list<int64_t> dims = {batch_, t_max_, shape_.kv_heads, shape_.head_dim};
-  const Tensor kc(k_[layer].data(), t, dims), vc(v_[layer].data(), t, dims);
-  const Tensor mask(mask_.data(), quant::DType::U8, {batch_, t_max_});
+  const std::initializer_list<int64_t> dims = {sh.batch, t_max_, shape_.kv_heads, shape_.head_dim};
+  const size_t seq_bytes = static_cast<size_t>(t_max_) * shape_.kv_heads * shape_.head_dim * quant::dtype_size(t);
+  const Tensor kc(k_[layer].bytes_ptr() + first_seq * seq_bytes, t, dims);
+  const Tensor vc(v_[layer].bytes_ptr() + first_seq * seq_bytes, t, dims);
+  const Tensor mask(mask_.bytes_ptr() + static_cast<size_t>(first_seq) * t_max_, quant::DType::U8, {sh.batch, t_max_});
   backend_.kv_write(k, kc, sh, s);
   backend_.kv_write(v, vc, sh, s);
   backend_.attention(q, kc, vc, mask, bias.slopes, sh, scale, out, s);
 }
 
-void KvCache::attend_on_host(int layer, const Tensor& q, const Tensor& k, const Tensor& v,
+void KvCache::attend_on_host(int layer, int first_seq, const Tensor& q, const Tensor& k, const Tensor& v,
                              const AttentionShape& sh, const AttentionBias& bias, float scale, const Tensor& out,
                              const Stream& s) {
   ZINC_CHECK(q.numel() * sizeof(float) <= staging_[0].bytes() && k.numel() * sizeof(float) <= staging_[1].bytes() &&
@@ -121,11 +124,13 @@ void KvCache::attend_on_host(int layer, const Tensor& q, const Tensor& k, const 
   if (!f32)
     for (int i = 0; i < 3; ++i)
       quant::convert(q.dtype, raw_[i].data(), quant::DType::F32, staging_[i].data(), static_cast<size_t>(src[i]->numel()));
-  const quant::KvView kview = host_->k(layer), vview = host_->v(layer);
+  const quant::KvView kview = host_->k(layer).from_sequence(first_seq);
+  const quant::KvView vview = host_->v(layer).from_sequence(first_seq);
   quant::kv_store(kview, staging_[1].as<float>(), sh.batch, sh.tq, sh.t0, sh.kv_heads);
   quant::kv_store(vview, staging_[2].as<float>(), sh.batch, sh.tq, sh.t0, sh.kv_heads);
+  const uint8_t* mask = host_mask_.as<uint8_t>() + static_cast<size_t>(first_seq) * t_max_;
   const CpuAttentionProblem p = cpu_attention_problem(sh, scale, staging_[0].as<float>(), staging_[3].as<float>(),
-                                                      host_mask_.as<uint8_t>(), bias.host_slopes);
+                                                      mask, bias.host_slopes);
   cpu_attention(p, kview, vview);
   if (!f32) quant::convert(quant::DType::F32, staging_[3].data(), out.dtype, raw_[3].data(), static_cast<size_t>(out.numel()));
   backend_.upload(out, f32 ? staging_[3].data() : raw_[3].data(), s);

@@ -10,7 +10,7 @@
 //           an event, stores K/V and runs the CPU attention kernel
 //           (backend/cpu/cpu_attention.hpp), and the output goes back on the stream. (The
 //           speed issue overlaps this with GPU work: a host worker and micro-batches.)
-// Allocated once per run for the largest micro-batch (begin() starts each one); nothing
+// Allocated once per run for the largest round (begin() starts each one); nothing
 // is allocated per step. Positions are shared by the batch: prompts are left-padded to a
 // common length T and decode step s writes position T + s for every sequence, as
 // transformers' generate() lays it out.
@@ -63,15 +63,16 @@ class KvCache {
   int t_max() const { return t_max_; }
   bool on_host() const { return host_ != nullptr; }
 
-  // Starts a micro-batch of `batch` <= capacity() sequences: every key masked out.
+  // Starts a round of `batch` <= capacity() sequences: every key masked out.
   void begin(int batch);
   // Marks positions [t0, t0 + cols) of every sequence from a host mask [batch, cols] (U8)
   // and uploads the mask on the compute stream.
   void set_mask(int t0, int cols, const uint8_t* host_mask);
 
-  // The step's k, v [B*tq, KVH*hd] into layer `layer` at positions t0 .. t0+tq-1, then
+  // The step's k, v [B*tq, KVH*hd] of sequences first_seq .. first_seq+B-1 (a micro-batch
+  // of the round, B = sh.batch) into layer `layer` at positions t0 .. t0+tq-1, then
   // out = attention(q over the cache) (Backend::attention's semantics); on stream s.
-  void attend(int layer, const Tensor& q, const Tensor& k, const Tensor& v, const AttentionShape& sh,
+  void attend(int layer, int first_seq, const Tensor& q, const Tensor& k, const Tensor& v, const AttentionShape& sh,
               const AttentionBias& bias, float scale, const Tensor& out, const Stream& s);
 
   size_t bytes() const;  // device or host bytes of K, V and the mask
@@ -79,7 +80,7 @@ class KvCache {
   static size_t device_bytes(const KvShape& shape, int batch, int t_max, quant::DType t);
 
  private:
-  void attend_on_host(int layer, const Tensor& q, const Tensor& k, const Tensor& v, const AttentionShape& sh,
+  void attend_on_host(int layer, int first_seq, const Tensor& q, const Tensor& k, const Tensor& v, const AttentionShape& sh,
                       const AttentionBias& bias, float scale, const Tensor& out, const Stream& s);
 
   Backend& backend_;

@@ -49,6 +49,12 @@ class Tensor {
     return Tensor(static_cast<uint8_t*>(data) + first * cols() * quant::dtype_size(dtype), dtype,
                   {rows() - first, cols()});
   }
+  // Rows [first, first + n) viewed as [n, cols] (a micro-batch's rows of a step).
+  Tensor row_range(int64_t first, int64_t n) const {
+    ZINC_CHECK(first >= 0 && n >= 0 && first + n <= rows(),
+               "row_range(" << first << ", " << n << ") of a tensor of " << rows() << " rows");
+    return rows_from(first).first_rows(n);
+  }
   // The same elements under another shape of equal element count.
   Tensor reshaped(std::initializer_list<int64_t> dims) const {
     Tensor t(data, dtype, dims);

@@ -113,6 +113,10 @@ void add_run_options(po::options_description& desc, GenerateOptions* o) {
       ("resident-blobs", po::value<int>(&o->resident_blobs)->default_value(-1),
        "keep at most this many blobs resident on the device (-1: as many as "
        "--gpu-memory-budget allows; none without a budget)")
+      ("micro-batch", po::value<int>(&o->micro_batch)->default_value(0),
+       "sequences per micro-batch inside each forward: every layer runs the batch in "
+       "micro-batches while its weights are loaded once (0: auto, micro-batches of up to "
+       "16384 token rows, so a big prefill's activations stay small)")
       ("kv-offload", po::bool_switch(&o->kv_offload),
        "keep the KV cache in host memory; attention runs on the CPU over it")
       ("kv-quant", po::value<std::string>(&o->kv_quant)->default_value("none"),
@@ -151,6 +155,7 @@ void finish_run_options(const po::variables_map& vm, GenerateOptions* o) {
   if (o->threads < 0) throw UsageError("--threads must be >= 0");
   if (o->group_size <= 0) throw UsageError("--group-size must be > 0");
   if (o->prefetch_depth < 1) throw UsageError("--prefetch-depth must be >= 1");
+  if (o->micro_batch < 0) throw UsageError("--micro-batch must be >= 0 (0: auto)");
   if (o->resident_blobs < -1) throw UsageError("--resident-blobs must be >= -1");
   if (o->kv_quant != "none" && !o->kv_offload)
     throw UsageError("--kv-quant " + o->kv_quant + " quantizes the host KV cache: add --kv-offload");

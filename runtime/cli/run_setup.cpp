@@ -79,6 +79,7 @@ runtime::LoadOptions make_load_options(const GenerateOptions& o, int step_batch,
   lo.step_batch = step_batch;
   lo.step_prompt_len = step_prompt_len;
   lo.step_t_max = step_t_max;
+  lo.micro_batch = o.micro_batch;
   lo.kv_on_device = !o.kv_offload;
   lo.nvme.queue_depth = o.nvme_queue_depth;
   lo.nvme.block_bytes = offload::parse_bytes(o.nvme_block_size);
@@ -89,6 +90,7 @@ runtime::GenerationOptions make_generation_options(const GenerateOptions& o, con
   runtime::GenerationOptions g;
   g.max_new_tokens = o.max_new_tokens;
   g.batch_size = o.batch_size;
+  g.micro_batch = o.micro_batch;
   g.sampling.temperature = o.temperature;
   g.sampling.top_k = o.top_k;
   g.sampling.top_p = o.top_p;

@@ -1,6 +1,6 @@
 // The generation loop (the contract is in generator.hpp). Per run: one KV cache, one
 // logits buffer, the model's workspace and the pinned step buffers, all sized for the
-// largest micro-batch; per step: the forward, the sample op and one host wait for the B
+// largest round; per step: the forward, the sample op and one host wait for the B
 // token ids — the only device -> host traffic of a step.
 #include "runtime/generate/generator.hpp"
 
@@ -9,6 +9,7 @@
 
 #include "runtime/common/clock.hpp"
 #include "runtime/generate/batch.hpp"
+#include "runtime/model/workspace.hpp"
 
 namespace zinc::runtime {
 namespace {
@@ -41,14 +42,15 @@ bool all_done(int unfinished, collectives::Communicator* lockstep) {
   return lockstep->allreduce_max({static_cast<double>(unfinished)})[0] == 0.0;
 }
 
-// Everything a run allocates, once, for micro-batches of up to `batch` sequences with
+// Everything a run allocates, once, for rounds of up to `batch` sequences with
 // prompts of up to `prompt_len` tokens.
 struct RunBuffers {
   RunBuffers(Model& model, Backend& be, int batch, int prompt_len, const GenerationOptions& opts)
-      : kv(be, kv_shape(model.config()), batch, prompt_len + opts.max_new_tokens, opts.kv, batch * prompt_len) {
+      : kv(be, kv_shape(model.config()), batch, prompt_len + opts.max_new_tokens, opts.kv,
+           static_cast<int>(workspace_rows(batch, prompt_len, opts.micro_batch).micro)) {
     const ModelConfig& c = model.config();
     const quant::DType t = be.compute_dtype();
-    model.reserve(batch, prompt_len);
+    model.reserve(batch, prompt_len, opts.micro_batch);
     be.reserve_sampling(batch, c.vocab_size);
     logits = be.alloc(static_cast<size_t>(batch) * c.vocab_size * quant::dtype_size(t), "logits");
     ids = be.alloc(static_cast<size_t>(batch) * sizeof(int32_t), "sampled token ids");
@@ -66,10 +68,10 @@ struct RunBuffers {
   Event sampled;  // the step's token ids are on the host
 };
 
-// Runs one micro-batch: prompts [chunk_first, chunk_first + chunk.size()) of the request.
+// Runs one round: prompts [chunk_first, chunk_first + chunk.size()) of the request.
 // A throwaway batch (filler: this rank has no prompts left but others do) only keeps the
 // forwards in step; its tokens are dropped.
-void run_micro_batch(Model& model, Backend& backend, RunBuffers& rb, const std::vector<const Prompt*>& chunk,
+void run_round(Model& model, Backend& backend, RunBuffers& rb, const std::vector<const Prompt*>& chunk,
                      size_t chunk_first, bool filler, const GenerationOptions& opts, GenerationResult* result) {
   const ModelConfig& c = model.config();
   const Stream& stream = backend.compute_stream();
@@ -169,7 +171,7 @@ GenerationResult generate(Model& model, Backend& backend, const std::vector<Prom
   if (opts.lockstep && opts.lockstep->size() > 1)
     batches = static_cast<size_t>(opts.lockstep->allreduce_max({static_cast<double>(batches)})[0]);
   const Prompt filler{{model.config().bos_token_id >= 0 ? model.config().bos_token_id : 0}, 0};
-  // Sized once for the largest micro-batch: its sequence count and longest prompt.
+  // Sized once for the largest round: its sequence count and longest prompt.
   int max_batch = 1, max_len = 1;
   for (size_t mb = 0; mb * step < prompts.size(); ++mb) {
     const size_t first = mb * step, last = std::min(prompts.size(), first + step);
@@ -184,8 +186,8 @@ GenerationResult generate(Model& model, Backend& backend, const std::vector<Prom
     for (size_t i = first; i < std::min(prompts.size(), first + step); ++i) chunk.push_back(&prompts[i]);
     const bool is_filler = chunk.empty();
     if (is_filler) chunk.push_back(&filler);
-    run_micro_batch(model, backend, buffers, chunk, first, is_filler, opts, &result);
-    if (!is_filler) ++st.micro_batches;
+    run_round(model, backend, buffers, chunk, first, is_filler, opts, &result);
+    if (!is_filler) ++st.rounds;
   }
   st.weight_bytes = model.weight_bytes();
   st.peak_bytes = backend.arena().high_water_mark();

@@ -1,4 +1,4 @@
-// The generation loop: prompts -> left-padded micro-batches -> prefill -> decode steps
+// The generation loop: prompts -> left-padded rounds (--batch-size prompts each) -> prefill -> decode steps
 // with a KV cache, per-sequence EOS stop, greedy or sampled tokens, and the timings the
 // metrics table reports. Backend- and family-agnostic: it only calls Model::forward.
 #pragma once
@@ -17,17 +17,18 @@ namespace zinc::runtime {
 
 struct GenerationOptions {
   int max_new_tokens = 32;
-  int batch_size = 0;  // sequences per forward (micro-batch); 0 = all at once
+  int batch_size = 0;  // sequences per round (one generation over them); 0 = all at once
+  int micro_batch = 0; // sequences per micro-batch inside a forward (workspace.hpp); 0 = auto
   SamplingOptions sampling;
   KvPlacement kv;      // device (default) or host memory, and the host storage
   // ZeRO-3 ranks must run the same forwards (each one all-gathers every blob). With a
-  // communicator here, ranks agree on the number of micro-batches (a rank with fewer
-  // prompts runs throwaway one-token batches) and a micro-batch stops only when every
+  // communicator here, ranks agree on the number of rounds (a rank with fewer
+  // prompts runs throwaway one-token batches) and a round stops only when every
   // rank's sequences are done. Null: this rank decides alone.
   collectives::Communicator* lockstep = nullptr;
   // Benchmarks: no sequence stops at EOS, so every one makes exactly max_new_tokens.
   bool ignore_eos = false;
-  // Called by this rank after each forward of a micro-batch (step 1 is the prefill) with
+  // Called by this rank after each forward of a round (step 1 is the prefill) with
   // steps = max_new_tokens (the last step may come earlier when every sequence stopped).
   std::function<void(int step, int steps)> progress;
 };
@@ -37,18 +38,18 @@ struct Prompt {
   uint64_t index = 0;  // position in the whole request: seeds its random stream
 };
 
-// Sums over micro-batches; times in seconds on the host clock, each step ending with the
+// Sums over rounds; times in seconds on the host clock, each step ending with the
 // host wait for its token ids.
 struct GenerationStats {
   double load_s = 0;           // filled by the caller (model load)
-  double prefill_s = 0;        // first forward of each micro-batch incl. choosing token 1
+  double prefill_s = 0;        // first forward of each round incl. choosing token 1
   double decode_s = 0;         // the remaining steps
   int64_t sequences = 0;
   int64_t prompt_tokens = 0;   // real (unpadded) prompt tokens
   int64_t generated_tokens = 0;// tokens produced, up to and including EOS
-  int64_t decode_steps = 0;    // decode forwards, summed over micro-batches
-  int64_t padded_slots = 0;    // sum over micro-batches of batch * tokens-per-sequence steps
-  int micro_batches = 0;
+  int64_t decode_steps = 0;    // decode forwards, summed over rounds
+  int64_t padded_slots = 0;    // sum over rounds of batch * tokens-per-sequence steps
+  int rounds = 0;
   size_t peak_bytes = 0;       // backend arena high-water mark
   size_t driver_bytes = 0;     // device memory in use by the driver's count once the run's
                                // buffers exist (0 on the CPU): the cross-check of peak_bytes

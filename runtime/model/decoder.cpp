@@ -1,5 +1,7 @@
 #include "runtime/model/decoder.hpp"
 
+#include <algorithm>
+
 namespace zinc::runtime {
 
 std::vector<ForwardStep> forward_steps(const ModelConfig& c) {
@@ -30,34 +32,60 @@ Decoder::Decoder(const ModelConfig& c, std::unique_ptr<WeightProvider> weights, 
   attn_.head_dim = c.head_dim;
 }
 
-void Decoder::reserve(int max_batch, int max_tokens) {
-  ws_.reserve(static_cast<int64_t>(max_batch) * max_tokens);
+void Decoder::reserve(int max_batch, int max_tokens, int micro_batch) {
+  ws_.reserve(workspace_rows(max_batch, max_tokens, micro_batch));
+  micro_batch_ = micro_batch;
 }
 
 void Decoder::forward(const StepInputs& in, KvCache& kv, const Tensor& logits, bool all_positions) {
   const int64_t n = static_cast<int64_t>(in.batch) * in.tq, d = config_.hidden_size;
-  StepState st;
-  st.in = &in;
-  st.kv = &kv;
-  st.ids = ws_.get(Slot::Ids, 1, n);
-  st.positions = ws_.get(Slot::Positions, 1, n);
-  backend_.upload(st.ids, in.ids, stream_);
-  backend_.upload(st.positions, in.positions, stream_);
-  st.h = ws_.get(Slot::Hidden, n, d);
-  st.x = ws_.get(Slot::Normed, n, d);
-  st.branch = ws_.get(Slot::Branch, n, d);
+  const int mb = all_positions ? in.batch : micro_batch_size(in.batch, in.tq, micro_batch_);
+  StepState all;
+  all.in = &in;
+  all.kv = &kv;
+  all.ids = ws_.get(Slot::Ids, n, 1);
+  all.positions = ws_.get(Slot::Positions, n, 1);
+  backend_.upload(all.ids, in.ids, stream_);
+  backend_.upload(all.positions, in.positions, stream_);
+  all.h = ws_.get(Slot::Hidden, n, d);
+  all.x = ws_.get(Slot::Normed, std::max<int64_t>(in.batch, static_cast<int64_t>(mb) * in.tq), d);
+  all.branch = ws_.get(Slot::Branch, static_cast<int64_t>(mb) * in.tq, d);
+  // The micro-batches: sequences [b0, b0 + m), rows [b0 tq, (b0 + m) tq) of the step.
+  std::vector<StepInputs> part_in;
+  for (int b0 = 0; b0 < in.batch; b0 += mb) {
+    const int m = std::min(mb, in.batch - b0);
+    const int64_t r0 = static_cast<int64_t>(b0) * in.tq;
+    part_in.push_back({m, in.tq, in.t0, in.ids + r0, in.positions + r0, in.first_seq + b0});
+  }
+  std::vector<StepState> parts(part_in.size());
+  for (size_t j = 0; j < parts.size(); ++j) {
+    const int64_t r0 = static_cast<int64_t>(part_in[j].first_seq - in.first_seq) * in.tq;
+    const int64_t rows = static_cast<int64_t>(part_in[j].batch) * in.tq;
+    StepState& p = parts[j];
+    p.in = &part_in[j];
+    p.kv = &kv;
+    p.ids = all.ids.row_range(r0, rows);
+    p.positions = all.positions.row_range(r0, rows);
+    p.h = all.h.row_range(r0, rows);
+    p.x = all.x.first_rows(rows);
+    p.branch = all.branch.first_rows(rows);
+  }
   for (const ForwardStep& step : steps_) {
     const ParamTable& w = weights_->acquire(step.blobs[0]);
     switch (step.kind) {
-      case ForwardStep::Kind::Embed: embed(w, st); break;
-      case ForwardStep::Kind::Layer: layer(step.layer, w, st); break;
+      case ForwardStep::Kind::Embed:
+        for (StepState& p : parts) embed(w, p);
+        break;
+      case ForwardStep::Kind::Layer:
+        for (StepState& p : parts) layer(step.layer, w, p);
+        break;
       case ForwardStep::Kind::Head: {
-        Tensor rows = st.h;
+        Tensor rows = all.h;
         if (!all_positions) {
           rows = ws_.get(Slot::Last, in.batch, d);
-          backend_.last_rows(st.h, in.batch, in.tq, rows, stream_);
+          backend_.last_rows(all.h, in.batch, in.tq, rows, stream_);
         }
-        const Tensor x = final_rows(w, rows, st);
+        const Tensor x = final_rows(w, rows, all);
         if (step.blobs.size() == 2) {  // tied: the embedding is the projection
           const ParamTable& e = weights_->acquire(step.blobs[1]);
           backend_.linear(x, e.at(tied_embedding()), Tensor(), logits, stream_);

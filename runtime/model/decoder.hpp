@@ -5,6 +5,8 @@
 //
 //   h = embed(ids, positions)                     hook: embed         blob "embed"
 //   per layer l: h = layer_l(h)                   hook: layer         blob "layer.NNNN"
+//   (the embedding and each layer run once per micro-batch of sequences, the blob loaded
+//    once for all of them: workspace.hpp)
 //   rows = h, or each sequence's last new row
 //   logits = final(rows) @ lm_head^T               hook: final_rows    blob "head" (and
 //            (lm_head = the tied embedding, or "lm_head.weight")        "embed" when tied)
@@ -42,7 +44,7 @@ class Decoder : public Model {
  public:
   Decoder(const ModelConfig& config, std::unique_ptr<WeightProvider> weights, Backend& backend);
   size_t weight_bytes() const override { return weights_->resident_bytes(); }
-  void reserve(int max_batch, int max_tokens) override;
+  void reserve(int max_batch, int max_tokens, int micro_batch = 0) override;
   void forward(const StepInputs& in, KvCache& kv, const Tensor& logits, bool all_positions) final;
 
  protected:
@@ -64,6 +66,7 @@ class Decoder : public Model {
  private:
   std::unique_ptr<WeightProvider> weights_;
   std::vector<ForwardStep> steps_;
+  int micro_batch_ = 0;  // reserve()'s: sequences per micro-batch, 0 = auto
 };
 
 }  // namespace zinc::runtime

@@ -29,7 +29,7 @@ LoadedModel load_for_generation(const LoadOptions& o, Backend& backend,
   const auto size_step = [&](const ModelConfig& c) {
     if (o.step_batch <= 0) return;
     const quant::DType t = backend.compute_dtype();
-    zo.activation_bytes = activation_bytes(c, o.step_batch, o.step_prompt_len, t);
+    zo.activation_bytes = activation_bytes(c, o.step_batch, o.step_prompt_len, o.micro_batch, t);
     zo.kv_bytes = o.kv_on_device ? KvCache::device_bytes(kv_shape(c), o.step_batch, o.step_t_max, t) : 0;
   };
 

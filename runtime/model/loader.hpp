@@ -37,6 +37,7 @@ struct LoadOptions {
   // sequences per forward, padded prompt length, KV capacity, and whether the KV cache
   // is on the device.
   int step_batch = 0, step_prompt_len = 0, step_t_max = 0;
+  int micro_batch = 0;  // sequences per micro-batch of a forward (workspace.hpp; 0 = auto)
   bool kv_on_device = true;
 };
 

@@ -27,6 +27,7 @@ struct StepInputs {
   // the caller leaves unchanged until a later host wait on that stream (Device's rule).
   const int32_t* ids = nullptr;       // token ids (pads included; checked against V by the caller)
   const int32_t* positions = nullptr; // position ids: cumsum(mask) - 1 (pads: 0)
+  int first_seq = 0;                  // KV-cache index of sequence 0 (a micro-batch's offset)
 };
 
 class Model {
@@ -35,14 +36,16 @@ class Model {
   const ModelConfig& config() const { return config_; }
   // Bytes of weights held on the backend.
   virtual size_t weight_bytes() const = 0;
-  // Sizes the activation workspace for steps of up to max_batch x max_tokens rows (once
-  // per run, before the first forward; a larger step is an error, not a regrowth).
-  virtual void reserve(int max_batch, int max_tokens) = 0;
+  // Sizes the activation workspace for steps of up to max_batch x max_tokens rows, each
+  // layer run in micro-batches of `micro_batch` sequences (0 = auto: workspace.hpp's
+  // micro_batch_size), once per run before the first forward; a larger step is an error,
+  // not a regrowth.
+  virtual void reserve(int max_batch, int max_tokens, int micro_batch = 0) = 0;
 
   // Queues one step on the backend's compute stream: writes this step's K/V into `kv`
   // (whose key mask the caller has set for positions [0, t0 + tq)) and logits (compute
   // dtype) into `logits`: [B, V] for each sequence's last new token, or [B*tq, V] when
-  // all_positions.
+  // all_positions (one micro-batch: the head's rows are the step's).
   virtual void forward(const StepInputs& in, KvCache& kv, const Tensor& logits, bool all_positions) = 0;
 
  protected:
