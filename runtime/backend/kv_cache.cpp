@@ -55,6 +55,18 @@ KvCache::KvCache(Backend& backend, const KvShape& shape, int batch, int t_max, K
       raw_[3] = backend.alloc_host(rows * q_row / sizeof(float) * e, "KV offload staging (outputs, compute dtype)");
     }
     staged_ = backend.create_event();
+    const size_t e_kv = kv_row / sizeof(float) * e;
+    for (PrefillSlot& slot : prefill_) {
+      slot.mask = backend.alloc_host(rows, "KV offload prefill staging (key mask)");
+      for (int i = 0; i < 2; ++i) {
+        slot.f32[i] = backend.alloc_host(rows * kv_row, "KV offload prefill staging (keys/values)");
+        if (backend.compute_dtype() != quant::DType::F32)
+          slot.raw[i] = backend.alloc_host(rows * e_kv, "KV offload prefill staging (keys/values, compute dtype)");
+      }
+      slot.ready = backend.create_event();
+    }
+    prefill_mask_ = backend.alloc(rows, "KV offload prefill key mask");
+    worker_ = std::make_unique<HostWorker>();
     return;
   }
   const quant::DType t = backend.compute_dtype();
@@ -70,6 +82,7 @@ KvCache::KvCache(Backend& backend, const KvShape& shape, int batch, int t_max, K
 void KvCache::begin(int batch) {
   ZINC_CHECK(batch > 0 && batch <= capacity_, "KV cache: a round of " << batch << " sequences, room for "
                                                                             << capacity_);
+  if (worker_) worker_->wait_all();  // the last round's stores (and their errors)
   batch_ = batch;
   std::memset(host_mask_.data(), 0, host_mask_.bytes());
   if (!host_)
@@ -94,7 +107,10 @@ void KvCache::attend(int layer, int first_seq, const Tensor& q, const Tensor& k,
                                               << sh.t_max << " positions over a " << batch_ << " x " << t_max_
                                               << " cache");
   if (host_) {
-    attend_on_host(layer, first_seq, q, k, v, sh, bias, scale, out, s);
+    if (sh.t0 == 0)
+      prefill_on_host(layer, first_seq, q, k, v, sh, bias, scale, out, s);
+    else
+      attend_on_host(layer, first_seq, q, k, v, sh, bias, scale, out, s);
     return;
   }
   const quant::DType t = backend_.compute_dtype();
@@ -108,9 +124,49 @@ void KvCache::attend(int layer, int first_seq, const Tensor& q, const Tensor& k,
   backend_.attention(q, kc, vc, mask, bias.slopes, sh, scale, out, s);
 }
 
+void KvCache::prefill_on_host(int layer, int first_seq, const Tensor& q, const Tensor& k, const Tensor& v,
+                              const AttentionShape& sh, const AttentionBias& bias, float scale, const Tensor& out,
+                              const Stream& s) {
+  const size_t rows = static_cast<size_t>(sh.batch) * sh.tq;
+  ZINC_CHECK(rows <= prefill_[0].mask.bytes(),
+             "KV offload: a prefill of " << rows << " rows exceeds the run's staging buffers");
+  const uint64_t job = worker_->submitted() + 1;
+  worker_->wait(job > 2 ? job - 2 : 0);  // the job that last used this slot is done
+  PrefillSlot& slot = prefill_[job % 2];
+  // The mask first: the slot's event (recorded after it) then covers its upload too.
+  uint8_t* m = slot.mask.as<uint8_t>();
+  for (int b = 0; b < sh.batch; ++b)
+    std::memcpy(m + static_cast<size_t>(b) * sh.tq, host_mask_.as<uint8_t>() + static_cast<size_t>(first_seq + b) * t_max_,
+                static_cast<size_t>(sh.tq));
+  const Tensor mask(prefill_mask_.data(), quant::DType::U8, {sh.batch, sh.tq});
+  backend_.upload(mask, m, s);
+  const bool f32 = k.dtype == quant::DType::F32;
+  backend_.download(f32 ? slot.f32[0].data() : slot.raw[0].data(), k, s);
+  backend_.download(f32 ? slot.f32[1].data() : slot.raw[1].data(), v, s);
+  slot.ready.record(s);
+  AttentionShape own = sh;  // the step's k, v as a cache of exactly its tq positions
+  own.t_max = sh.tq;
+  const std::initializer_list<int64_t> dims = {sh.batch, sh.tq, shape_.kv_heads, shape_.head_dim};
+  backend_.attention(q, k.reshaped(dims), v.reshaped(dims), mask, bias.slopes, own, scale, out, s);
+
+  const quant::KvView kview = host_->k(layer).from_sequence(first_seq);
+  const quant::KvView vview = host_->v(layer).from_sequence(first_seq);
+  const quant::DType t = k.dtype;
+  const size_t n = static_cast<size_t>(k.numel());
+  worker_->submit([this, &slot, kview, vview, sh, t, n, f32] {
+    backend_.bind_thread();
+    slot.ready.synchronize();
+    if (!f32)
+      for (int i = 0; i < 2; ++i) quant::convert(t, slot.raw[i].data(), quant::DType::F32, slot.f32[i].data(), n);
+    quant::kv_store(kview, slot.f32[0].as<float>(), sh.batch, sh.tq, 0, sh.kv_heads);
+    quant::kv_store(vview, slot.f32[1].as<float>(), sh.batch, sh.tq, 0, sh.kv_heads);
+  });
+}
+
 void KvCache::attend_on_host(int layer, int first_seq, const Tensor& q, const Tensor& k, const Tensor& v,
                              const AttentionShape& sh, const AttentionBias& bias, float scale, const Tensor& out,
                              const Stream& s) {
+  worker_->wait_all();  // the prefill's stores are in the cache
   ZINC_CHECK(q.numel() * sizeof(float) <= staging_[0].bytes() && k.numel() * sizeof(float) <= staging_[1].bytes() &&
                  out.numel() * sizeof(float) <= staging_[3].bytes(),
              "KV offload: a step of " << q.rows() << " rows exceeds the run's staging buffers");

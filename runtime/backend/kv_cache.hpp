@@ -6,10 +6,15 @@
 //           stays 0), all in the backend's budgeted arena; Backend::kv_write + attention.
 //   host    offload/host_kv_cache.hpp: per layer K and V as [B, KVH, t_max, hd] rows in a
 //           storage of choice (the compute dtype, f16, or int8/int4 group-wise along hd);
-//           the step's q, k, v go to pinned host staging on the stream, the host waits on
-//           an event, stores K/V and runs the CPU attention kernel
-//           (backend/cpu/cpu_attention.hpp), and the output goes back on the stream. (The
-//           speed issue overlaps this with GPU work: a host worker and micro-batches.)
+//           decode: the step's q, k, v go to pinned host staging on the stream, the host
+//           waits on an event, stores K/V and runs the CPU attention kernel
+//           (backend/cpu/cpu_attention.hpp), and the output goes back on the stream.
+//           prefill (t0 = 0: the keys are exactly the step's own): attention runs on the
+//           device over the step's k, v, as the device cache would, and only k, v go to
+//           the host, where a worker thread (common/host_worker.hpp) stores them while
+//           the GPU goes on; two staging slots alternate, so micro-batch j + 1's copies
+//           overlap micro-batch j's store. A decode step (or a new round) first waits for
+//           every pending store.
 // Allocated once per run for the largest round (begin() starts each one); nothing
 // is allocated per step. Positions are shared by the batch: prompts are left-padded to a
 // common length T and decode step s writes position T + s for every sequence, as
@@ -27,6 +32,7 @@
 #include <vector>
 
 #include "offload/host_kv_cache.hpp"
+#include "runtime/common/host_worker.hpp"
 #include "runtime/backend/backend.hpp"
 
 namespace zinc::runtime {
@@ -80,6 +86,9 @@ class KvCache {
   static size_t device_bytes(const KvShape& shape, int batch, int t_max, quant::DType t);
 
  private:
+  void prefill_on_host(int layer, int first_seq, const Tensor& q, const Tensor& k, const Tensor& v,
+                       const AttentionShape& sh, const AttentionBias& bias, float scale, const Tensor& out,
+                       const Stream& s);
   void attend_on_host(int layer, int first_seq, const Tensor& q, const Tensor& k, const Tensor& v, const AttentionShape& sh,
                       const AttentionBias& bias, float scale, const Tensor& out, const Stream& s);
 
@@ -93,6 +102,15 @@ class KvCache {
   HostBuffer staging_[4];  // host path: q, k, v, out, pinned, [max_step_rows, width] fp32
   HostBuffer raw_[4];      // the same in the compute dtype, when that is not fp32
   Event staged_;           // host path: the step's q, k, v have reached the host
+  // Host path, prefill: per staging slot the compacted key mask [B, tq] (pinned), k and v
+  // as they arrive (compute dtype) and as fp32, and the event of their arrival.
+  struct PrefillSlot {
+    HostBuffer mask, raw[2], f32[2];
+    Event ready;
+  };
+  PrefillSlot prefill_[2];
+  DeviceBuffer prefill_mask_;           // [B, tq] on the device
+  std::unique_ptr<HostWorker> worker_;  // last: destroyed (its jobs finished) first
 };
 
 }  // namespace zinc::runtime
