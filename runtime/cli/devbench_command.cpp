@@ -1,5 +1,6 @@
 #include "runtime/cli/devbench_command.hpp"
 
+#include <algorithm>
 #include <cstdio>
 #include <fstream>
 #include <functional>
@@ -42,6 +43,40 @@ double time_op(runtime::Backend& be, const Stream& s, int repeat, const std::fun
     if (i > 0) t.push_back(Event::elapsed_s(a, b));
   }
   return median(t);
+}
+
+struct GemmRow {
+  std::string what;
+  double flops = 0, seconds = 0;
+};
+
+// Backend::linear (cuBLAS on the GPU) at the shapes of an OPT-30B layer: a prefill
+// micro-batch of 16384 rows (workspace.hpp) and a decode step of 128 rows.
+std::vector<GemmRow> time_gemms(runtime::Backend& be, const Stream& s, int repeat) {
+  struct Shape {
+    const char* what;
+    int64_t n, in, out;
+  };
+  const Shape shapes[] = {{"prefill fc1", 16384, 7168, 28672}, {"prefill fc2", 16384, 28672, 7168},
+                          {"prefill q/k/v/o", 16384, 7168, 7168}, {"decode fc1", 128, 7168, 28672}};
+  const quant::DType t = be.compute_dtype();
+  const size_t e = quant::dtype_size(t);
+  std::vector<GemmRow> out;
+  for (const Shape& sh : shapes) {
+    DeviceBuffer x = be.alloc(static_cast<size_t>(sh.n * sh.in) * e, "devbench gemm input");
+    DeviceBuffer w = be.alloc(static_cast<size_t>(sh.out * sh.in) * e, "devbench gemm weight");
+    DeviceBuffer y = be.alloc(static_cast<size_t>(sh.n * sh.out) * e, "devbench gemm output");
+    // Zeros are as fast as any data for the tensor cores; the memory just must be defined.
+    HostBuffer zeros = be.alloc_host(std::max(x.bytes(), w.bytes()), "devbench zeros");
+    be.copy_to_device(x.data(), zeros.data(), x.bytes(), s);
+    be.copy_to_device(w.data(), zeros.data(), w.bytes(), s);
+    const runtime::Tensor tx(x.data(), t, {sh.n, sh.in}), tw(w.data(), t, {sh.out, sh.in}), ty(y.data(), t, {sh.n, sh.out});
+    const double sec = time_op(be, s, repeat, [&] { be.linear(tx, tw, runtime::Tensor(), ty, s); });
+    out.push_back({std::string(sh.what) + " " + std::to_string(sh.n) + "x" + std::to_string(sh.in) + "->" +
+                       std::to_string(sh.out),
+                   2.0 * sh.n * sh.in * sh.out, sec});
+  }
+  return out;
 }
 
 }  // namespace
@@ -127,6 +162,13 @@ int run_devbench(const DevBenchOptions& o) {
     j["results"].push_back({{"what", r.what}, {"bytes", r.bytes}, {"seconds", r.seconds}, {"gbs", r.gbs()}});
   }
   std::printf("(rates count bytes read + written; dequantize: packed bytes read + %s written)\n", quant::dtype_name(out_t));
+  if (be.name() != "cpu") {  // the CPU's GEMMs at these shapes would take minutes
+    std::printf("%-36s %10s %10s\n%-36s %10s %10s\n", "linear (y = x w^T)", "time", "rate", "", "ms", "TFLOP/s");
+    for (const GemmRow& g : time_gemms(be, s, o.repeat)) {
+      std::printf("%-36s %10.3f %10.1f\n", g.what.c_str(), g.seconds * 1e3, g.flops / g.seconds / 1e12);
+      j["gemm"].push_back({{"what", g.what}, {"flops", g.flops}, {"seconds", g.seconds}});
+    }
+  }
   if (!o.json.empty()) {
     std::ofstream f(o.json);
     f << j.dump(2) << "\n";
