@@ -9,7 +9,8 @@
 // memory starts as NaN bits and masked / out-of-range cache rows hold NaN, so reading a row that was
 // not copied (or waiting too little: a cp.async lands only at the cp.async.wait_group that covers it)
 // shows as NaN; a warp primitive that not all 32 lanes reach, or that lanes reach as different
-// primitives, fails. What it cannot show: timing, bank conflicts, the real hardware's rounding order.
+// primitives, fails. What it cannot show: a race that a missing __syncthreads opens (the fibers take
+// turns at every primitive, nearly in lock step), timing, bank conflicts, the mma's own rounding order.
 #include <ucontext.h>
 
 #include <algorithm>
@@ -17,7 +18,6 @@
 #include <cstdint>
 #include <cstring>
 #include <functional>
-#include <limits>
 #include <memory>
 #include <random>
 #include <sstream>
