@@ -1,9 +1,11 @@
 #include "runtime/cli/devbench_command.hpp"
 
 #include <algorithm>
+#include <cmath>
 #include <cstdio>
 #include <fstream>
 #include <functional>
+#include <utility>
 #include <vector>
 
 #include <nlohmann/json.hpp>
@@ -11,6 +13,7 @@
 #include "offload/memory_arena.hpp"
 #include "quant/quant_view.hpp"
 #include "runtime/backend/backend.hpp"
+#include "runtime/backend/cuda_factory.hpp"
 #include "runtime/backend/cuda_probe.hpp"
 #include "runtime/cli/options.hpp"
 #include "runtime/common/hash.hpp"
@@ -79,11 +82,90 @@ std::vector<GemmRow> time_gemms(runtime::Backend& be, const Stream& s, int repea
   return out;
 }
 
+// One prefill attention shape on the CUDA backend: the kernel Backend::attention picks
+// against the SIMT rows kernel (kernels.hpp's attention_prefill_reference), same inputs.
+struct AttnRow {
+  std::string what;
+  quant::DType dtype = quant::DType::F16;
+  runtime::AttentionShape sh;
+  std::string kernel;        // what Backend::attention runs here ("mma" on the tensor cores)
+  double flop = 0;           // causal: 4 B H T^2 hd / 2
+  double seconds = 0;        // median, the picked kernel
+  double rows_seconds = 0;   // median, the rows kernel
+  double max_abs_diff = 0;   // between the two outputs
+  double tflops(double sec) const { return sec > 0 ? flop / sec / 1e12 : 0.0; }
+};
+
+// Values in [-1, 1) from a counter (the same inputs for both kernels and every run).
+float bench_value(uint64_t key, uint64_t i) {
+  return static_cast<float>(splitmix64_at(key, i) >> 40) * (2.0f / 16777216.0f) - 1.0f;
+}
+
+AttnRow bench_prefill_attention(runtime::Backend& be, const Stream& s, int repeat, quant::DType t, int kv_heads) {
+  AttnRow r;
+  r.dtype = t;
+  r.sh = runtime::AttentionShape{4, 512, 0, 512, 64, kv_heads, 128};  // B, tq, t0, t_max, H, KVH, hd
+  const runtime::AttentionShape& sh = r.sh;
+  r.what = std::string("attn ") + quant::dtype_name(t) + " KVH=" + std::to_string(kv_heads);
+  r.flop = 4.0 * sh.batch * sh.heads * double(sh.tq) * sh.tq * sh.head_dim / 2;
+  const size_t es = quant::dtype_size(t);
+  const size_t q_n = size_t(sh.batch) * sh.tq * sh.heads * sh.head_dim;
+  const size_t kv_n = size_t(sh.batch) * sh.t_max * sh.kv_heads * sh.head_dim;
+  HostBuffer host = be.alloc_host(std::max(q_n, kv_n) * es, "devbench attention staging");
+  DeviceBuffer q = be.alloc(q_n * es, "devbench attention q"), k = be.alloc(kv_n * es, "devbench key cache"),
+               v = be.alloc(kv_n * es, "devbench value cache"), out = be.alloc(q_n * es, "devbench attention out"),
+               out_rows = be.alloc(q_n * es, "devbench attention out (rows)"),
+               mask = be.alloc(size_t(sh.batch) * sh.t_max, "devbench key mask");
+  std::vector<float> f;
+  auto upload = [&](const DeviceBuffer& dst, size_t n, uint64_t key) {
+    f.resize(n);
+    for (size_t i = 0; i < n; ++i) f[i] = bench_value(key, i);
+    quant::convert(quant::DType::F32, f.data(), t, host.data(), n);
+    be.copy_to_device(dst.data(), host.data(), n * es, s);
+    s.synchronize();  // the staging buffer is reused
+  };
+  upload(q, q_n, 11);
+  upload(k, kv_n, 12);
+  upload(v, kv_n, 13);
+  std::fill_n(host.as<uint8_t>(), mask.bytes(), uint8_t{1});  // every key real
+  be.copy_to_device(mask.data(), host.data(), mask.bytes(), s);
+  s.synchronize();
+  const float scale = 1.0f / std::sqrt(float(sh.head_dim));
+  auto run = [&](bool reference, const DeviceBuffer& o) {
+    runtime::cuda_attention_kernel(reference, t, q.data(), k.data(), v.data(), mask.bytes_ptr(), nullptr, sh, scale,
+                                   o.data(), s);
+  };
+  r.kernel = runtime::cuda_attention_kernel_name(t, sh, q.data(), k.data(), v.data(), out.data());
+  // Several launches per timed run, so that the host's launch gaps are a small part of it.
+  constexpr int kLaunches = 10;
+  r.seconds = time_op(be, s, repeat, [&] {
+    for (int i = 0; i < kLaunches; ++i) run(false, out);
+  }) / kLaunches;
+  r.rows_seconds = time_op(be, s, repeat, [&] {
+    for (int i = 0; i < kLaunches; ++i) run(true, out_rows);
+  }) / kLaunches;
+  std::vector<float> a(q_n), b(q_n);
+  for (auto [dev, dst] : {std::pair{&out, &a}, std::pair{&out_rows, &b}}) {
+    be.copy_to_host(host.data(), dev->data(), q_n * es, s);
+    s.synchronize();
+    quant::convert(t, host.data(), quant::DType::F32, dst->data(), q_n);
+  }
+  for (size_t i = 0; i < q_n; ++i) {
+    const double d = std::fabs(double(a[i]) - double(b[i]));
+    if (std::isnan(d)) {  // NaN in either output: reported as inf
+      r.max_abs_diff = INFINITY;
+      break;
+    }
+    r.max_abs_diff = std::max(r.max_abs_diff, d);
+  }
+  return r;
+}
+
 }  // namespace
 
 bool parse_devbench_options(int argc, char** argv, DevBenchOptions* o, std::string* help) {
   po::options_description desc(
-      "zinc devbench: copy bandwidths and dequantize kernels of a backend, measured here\n"
+      "zinc devbench: copy bandwidths, dequantize kernels and (CUDA) prefill attention of a backend, measured here\n"
       "usage: zinc devbench [--backend auto|cpu|cuda] [--dtype auto|fp32|fp16|bf16] [--bytes 1GiB]\n"
       "       [--rows 8192 --cols 28672 --group-size 64] [--repeat 5] [--json F]\noptions");
   desc.add_options()("help,h", "show this help")(
@@ -148,6 +230,11 @@ int run_devbench(const DevBenchOptions& o) {
                     time_op(be, s, o.repeat, [&] { be.dequantize(v, t, s); })});
   }
 
+  std::vector<AttnRow> attn;
+  if (be.name() == "cuda")
+    for (quant::DType t : {quant::DType::F16, quant::DType::BF16})
+      for (int kv_heads : {8, 64}) attn.push_back(bench_prefill_attention(be, s, o.repeat, t, kv_heads));
+
   std::printf("zinc devbench: backend %s (%s), compute %s; %s per copy; dequantize [%ld, %ld] group %d; median of %d\n",
               be.name().c_str(), runtime::describe_cuda().c_str(), quant::dtype_name(out_t),
               offload::format_bytes(bytes).c_str(), o.rows, o.cols, o.group_size, o.repeat);
@@ -168,6 +255,29 @@ int run_devbench(const DevBenchOptions& o) {
       std::printf("%-36s %10.3f %10.1f\n", g.what.c_str(), g.seconds * 1e3, g.flops / g.seconds / 1e12);
       j["gemm"].push_back({{"what", g.what}, {"flops", g.flops}, {"seconds", g.seconds}});
     }
+  }
+  if (attn.empty()) {
+    std::printf("(prefill attention: CUDA backend only)\n");
+  } else {
+    const runtime::AttentionShape& sh = attn.front().sh;
+    std::printf("\nprefill attention, causal, B=%d H=%d hd=%d T=%d (t0=0), all keys real, no ALiBi; the kernel "
+                "Backend::attention picks vs the rows kernel\n",
+                sh.batch, sh.heads, sh.head_dim, sh.tq);
+    std::printf("%-18s %7s %10s %10s %10s %10s %8s %10s\n", "what", "kernel", "time", "rate", "rows time",
+                "rows rate", "speedup", "max|diff|");
+    std::printf("%-18s %7s %10s %10s %10s %10s %8s %10s\n", "", "", "ms", "TFLOP/s", "ms", "TFLOP/s", "x", "");
+    for (const AttnRow& r : attn) {
+      std::printf("%-18s %7s %10.3f %10.2f %10.3f %10.2f %8.2f %10.3g\n", r.what.c_str(), r.kernel.c_str(),
+                  r.seconds * 1e3, r.tflops(r.seconds), r.rows_seconds * 1e3, r.tflops(r.rows_seconds),
+                  r.seconds > 0 ? r.rows_seconds / r.seconds : 0.0, r.max_abs_diff);
+      j["attention"].push_back({{"what", r.what}, {"dtype", quant::dtype_name(r.dtype)}, {"batch", r.sh.batch},
+                                {"heads", r.sh.heads}, {"kv_heads", r.sh.kv_heads}, {"head_dim", r.sh.head_dim},
+                                {"tokens", r.sh.tq}, {"kernel", r.kernel}, {"flop", r.flop},
+                                {"seconds", r.seconds}, {"tflops", r.tflops(r.seconds)},
+                                {"rows_seconds", r.rows_seconds}, {"rows_tflops", r.tflops(r.rows_seconds)},
+                                {"max_abs_diff", r.max_abs_diff}});
+    }
+    std::printf("(FLOP = 4 B H T^2 hd / 2: the causal half of QK^T and PV; max|diff| between the two outputs)\n");
   }
   if (!o.json.empty()) {
     std::ofstream f(o.json);

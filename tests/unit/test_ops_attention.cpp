@@ -1,10 +1,13 @@
 // Backend ops against independent references, table-driven over every backend under test: kv_write into a
 // [B, t_max, KVH, hd] cache and causal attention over it (prefill, chunks after a prefix, decode; MHA, GQA,
-// MQA; left padding, masks with holes, ALiBi). How the inputs, references and bounds work and how a
+// MQA; left padding, masks with holes, ALiBi; on CUDA each of the three kernels: decode (tq < 8), the
+// tensor-core prefill kernel (F16/BF16, hd 64/128) and the rows kernel (F32, other head_dims); NaN in the
+// cache rows no query may read). How the inputs, references and bounds work and how a
 // backend joins the table: backend_ops_harness.hpp.
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
+#include <limits>
 #include <sstream>
 #include <string>
 #include <vector>
@@ -31,6 +34,7 @@ struct AttnCase {
   bool alibi;
   int hole = 0;            // > 0: sequence 0 also masks every hole-th key (a mask that is not a prefix)
   bool dead_last = false;  // the last sequence has no real key at all (its queries output zeros)
+  bool nan_cache = false;  // the caches start as NaN and masked keys are written as NaN (never to be read)
   Bound f32 = {1e-5, 1e-5};
 };
 
@@ -39,7 +43,8 @@ std::string describe(const AttnCase& c) {
   o << "attention B=" << c.batch << " H=" << c.heads << " KVH=" << c.kv_heads << " hd=" << c.head_dim
     << " t_max=" << c.t_max << " t0=" << c.t0 << " tq=" << c.tq << " pads={";
   for (size_t i = 0; i < c.pads.size(); ++i) o << (i ? "," : "") << c.pads[i];
-  o << "}" << (c.alibi ? " alibi" : "") << (c.hole ? " holes" : "") << (c.dead_last ? " dead-last" : "");
+  o << "}" << (c.alibi ? " alibi" : "") << (c.hole ? " holes" : "") << (c.dead_last ? " dead-last" : "")
+    << (c.nan_cache ? " nan-cache" : "");
   return o.str();
 }
 
@@ -56,6 +61,14 @@ TEST_CASE("backend ops: kv_write and causal attention over a [B, t_max, KVH, hd]
       {1, 8, 1, 24, 12, 0, 12, {0}, false},         // MQA, the cache full
       {2, 4, 2, 24, 10, 0, 8, {0, 2}, true, 3},     // mask with holes
       {2, 8, 2, 64, 32, 6, 5, {0, 3}, true},        // a chunk after a prefix (t0 > 0, tq > 1)
+      // prefill on the tensor-core kernel (F16/BF16, hd 64/128, tq >= 8; the rows kernel on F32): query
+      // blocks of 64 rows, key tiles of 64, T not a multiple of either; NaN in every cache row not to be read
+      {2, 8, 2, 64, 80, 0, 77, {0, 13}, true, 0, false, true},             // GQA, left padding, ALiBi
+      {2, 4, 1, 128, 140, 0, 130, {5, 0}, false, 0, false, true},          // MQA, 3 query blocks, 3 tiles
+      {3, 8, 2, 128, 160, 20, 77, {0, 9, 0}, true, 5, true, true},         // after a prefix, holes, dead seq
+      {2, 4, 4, 64, 100, 64, 16, {0, 70}, true, 0, false, true},           // t0 = one tile, seq 1 padded past it
+      {1, 8, 8, 128, 300, 0, 257, {0}, true},                              // MHA, 5 query blocks
+      {2, 8, 2, 128, 72, 0, 65, {0, 64}, false, 0, false, true},           // a one-row block; seq 1: 1 real key
       // decode (tq = 1, t0 > 0)
       {1, 4, 4, 24, 16, 9, 1, {0}, false},
       {3, 8, 2, 64, 40, 23, 1, {0, 5, 22}, true},
@@ -74,23 +87,38 @@ TEST_CASE("backend ops: kv_write and causal attention over a [B, t_max, KVH, hd]
       // The keys and values of positions 0 .. T-1 of every sequence, [B, T, KVH*hd].
       auto k_all = randn(static_cast<size_t>(B) * T * kv_row, seed + 1);
       auto v_all = randn(k_all.size(), seed + 2);
-      round_to(rig.dtype(), k_all);
-      round_to(rig.dtype(), v_all);
       auto q = randn(static_cast<size_t>(B) * c.tq * q_row, seed + 3);
       std::vector<uint8_t> mask(static_cast<size_t>(B) * c.t_max, 0);
+      const float nan = std::numeric_limits<float>::quiet_NaN();
       for (int b = 0; b < B; ++b)
         for (int j = 0; j < T; ++j) {
           bool real = j >= c.pads[b];
           if (c.hole > 0 && b == 0 && j % c.hole == c.hole - 1) real = false;
           if (c.dead_last && b == B - 1) real = false;
           mask[static_cast<size_t>(b) * c.t_max + j] = real;
+          if (!real && c.nan_cache) {
+            std::fill_n(k_all.begin() + (static_cast<size_t>(b) * T + j) * kv_row, kv_row, nan);
+            std::fill_n(v_all.begin() + (static_cast<size_t>(b) * T + j) * kv_row, kv_row, nan);
+          }
         }
+      round_to(rig.dtype(), k_all);
+      round_to(rig.dtype(), v_all);
       std::vector<float> slopes(static_cast<size_t>(H));
       for (int h = 0; h < H; ++h) slopes[h] = std::pow(2.0f, -8.0f * (h + 1) / H);  // BLOOM's slopes
 
-      // Caches start as the sentinel; kv_write fills positions 0 .. T-1 in one or two steps.
+      // Caches start as the sentinel (or NaN); kv_write fills positions 0 .. T-1 in one or two steps.
       std::vector<float> sentinel;
-      Tensor kc = rig.sentinel({B, c.t_max, KVH, hd}, &sentinel), vc = rig.sentinel({B, c.t_max, KVH, hd});
+      Tensor kc, vc;
+      if (c.nan_cache) {
+        sentinel.assign(static_cast<size_t>(B) * c.t_max * kv_row, nan);
+        std::vector<float> k0 = sentinel, v0 = sentinel;
+        kc = rig.input(k0, {B, c.t_max, KVH, hd});
+        vc = rig.input(v0, {B, c.t_max, KVH, hd});
+        round_to(rig.dtype(), sentinel);
+      } else {
+        kc = rig.sentinel({B, c.t_max, KVH, hd}, &sentinel);
+        vc = rig.sentinel({B, c.t_max, KVH, hd});
+      }
       auto write_step = [&](int t0, int tq) {
         std::vector<float> ks(static_cast<size_t>(B) * tq * kv_row), vs(ks.size());
         for (int b = 0; b < B; ++b)

@@ -1,6 +1,8 @@
 // attention_prefill.cu: the rows kernel of kernels.hpp's `attention` (tq >= kRowsMinTq,
-// prefill) and its launcher attn::launch_prefill; attention.cu describes the semantics and
-// chooses between this kernel and the decode kernel (attention_decode.cu).
+// prefill, where the tensor-core kernel attention_prefill_mma.cu does not fit: F32, head_dim
+// not 64 / 128, unaligned pointers) and of attention_prefill_reference (any shape), with its
+// launcher attn::launch_prefill; attention.cu describes the semantics and chooses between
+// the kernels.
 //
 // attention_rows_kernel: one block of 128 threads per (query block of BQ rows, head h,
 // sequence b), keys in tiles of BK = 32 rows staged in shared memory as fp32 (Q tile

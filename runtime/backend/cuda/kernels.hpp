@@ -11,7 +11,8 @@
 //
 // Files, one per op family: elementwise.cu (add, bias, activations, silu_mul, embedding,
 // split_qkv, last_rows, kv_write, convert), norms.cu, rope.cu, attention.cu (the launcher;
-// attention_prefill.cu and attention_decode.cu hold the two kernels),
+// attention_prefill.cu (the SIMT rows kernel), attention_prefill_mma.cu (the tensor-core
+// prefill kernel, F16/BF16) and attention_decode.cu hold the three kernels),
 // dequantize.cu, sampling.cu.
 #pragma once
 
@@ -78,8 +79,17 @@ void rope(quant::DType t, void* x, const int32_t* positions, int64_t n, int head
 // Backend::attention: causal, key mask, GQA/MQA, optional ALiBi (slopes F32 [H] or null),
 // over caches [B, t_max, KVH, hd]; q, out [B*tq, H*hd]. Memory bounded by tiles (online
 // softmax over key blocks): no [B, H, T, T] buffer; head_dim <= 256.
+// The kernel is chosen by tq, type, head_dim and alignment (attention.cu).
 void attention(quant::DType t, const void* q, const void* k_cache, const void* v_cache, const uint8_t* key_mask,
                const float* alibi_slopes, const AttentionShape& sh, float scale, void* out, cudaStream_t s);
+// The same op on the SIMT rows kernel whatever the shape (the reference the tensor-core
+// prefill kernel is measured and compared against: `zinc devbench`).
+void attention_prefill_reference(quant::DType t, const void* q, const void* k_cache, const void* v_cache,
+                                 const uint8_t* key_mask, const float* alibi_slopes, const AttentionShape& sh,
+                                 float scale, void* out, cudaStream_t s);
+// The kernel `attention` runs for these arguments: "decode", "mma" (tensor cores) or "rows".
+const char* attention_kernel_name(quant::DType t, const AttentionShape& sh, const void* q, const void* k_cache,
+                                  const void* v_cache, const void* out);
 
 // ---- dequantize.cu ----
 // out[numel] (out_t: F32/F16/BF16) = the view's values: one kernel per stored format
