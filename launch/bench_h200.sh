@@ -21,7 +21,7 @@ common=(--prompt-len 512 --gen-len "$GEN" --loops "$LOOPS" --warmup "$WARMUP" --
 bench() {
   local name=$1
   shift
-  local cmd=(mpirun -np 1 "$Z" bench "$@" "${common[@]}" --json "$out/$name.json" --csv "$out/$name.csv")
+  local cmd=(mpirun --bind-to none -np 1 "$Z" bench "$@" "${common[@]}" --json "$out/$name.json" --csv "$out/$name.csv")
   echo "\$ ${cmd[*]}" | sed "s|$root/.gpu/||g; s|$out/||g" >"$out/$name.txt"
   local t0=$SECONDS
   timeout "${BENCH_TIMEOUT:-400}" "${cmd[@]}" >>"$out/$name.txt" 2>&1 || echo "exit $?" >>"$out/$name.txt"

@@ -33,7 +33,7 @@ python3 "$root/launch/make_synthetic_checkpoint.py" "$work/llama-1b" >/dev/null
   echo "## Load and one forward of dummy:llama-2-13b (nf4, group 64), 1 and 2 ranks"
   for np in 1 2; do
     echo '```'
-    run mpirun -np $np --oversubscribe "$Z" generate --dummy llama-2-13b --quant nf4 \
+    run mpirun -np $np --oversubscribe --bind-to none "$Z" generate --dummy llama-2-13b --quant nf4 \
       --prompt-ids 1,2,3,4,5,6,7,8 --max-new-tokens 2 --metrics-json "$work/13b-np$np.json"
     echo '```'
     cp "$work/13b-np$np.json" "$root/launch/results/zero3-cpu-$day-13b-np$np.json"

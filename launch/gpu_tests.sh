@@ -41,7 +41,7 @@ work=$(mktemp -d)
 for run in "--offload cpu" "--offload nvme" "--offload none" "--offload cpu --kv-offload" \
            "--offload nvme --kv-offload --kv-quant int8" "--offload cpu --prefetch-depth 3 --resident-blobs 2"; do
   # shellcheck disable=SC2086
-  mpirun -np 1 "$Z" generate --model "$work/m.zinc.h5" "${P[@]}" --backend cuda --dtype fp32 $run >"$work/g.txt" 2>&1
+  mpirun --bind-to none -np 1 "$Z" generate --model "$work/m.zinc.h5" "${P[@]}" --backend cuda --dtype fp32 $run >"$work/g.txt" 2>&1
   if cmp -s <(grep "output:" "$work/cpu.txt") <(grep "output:" "$work/g.txt"); then r=same; else r=DIFFER; fi
   [[ "$run" == *int8* ]] && r="$r (int8 KV: compared for information)"
   echo "cuda $run: tokens $r as the cpu backend"
@@ -65,7 +65,7 @@ with open(sys.argv[1], "w") as f:
 PY
 for bs in ${BENCH_BATCHES:-16 64}; do
   head -n $bs "$work/p512.txt" >"$work/p$bs.txt"
-  cmd=(mpirun -np 1 "$Z" generate --dummy llama-2-70b --quant nf4 --group-size 64 --offload cpu --backend cuda
+  cmd=(mpirun --bind-to none -np 1 "$Z" generate --dummy llama-2-70b --quant nf4 --group-size 64 --offload cpu --backend cuda
        --prompt-ids-file "$work/p$bs.txt" --max-new-tokens 32 --quiet --metrics-json "$out/llama70b-nf4-b$bs.json")
   echo "\$ ${cmd[*]}" | sed "s|$root/||g; s|$work/||g" >"$out/llama70b-nf4-b$bs.txt"
   timeout "${BENCH_TIMEOUT:-420}" "${cmd[@]}" >>"$out/llama70b-nf4-b$bs.txt" 2>&1 || echo "exit $?" >>"$out/llama70b-nf4-b$bs.txt"

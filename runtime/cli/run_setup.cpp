@@ -1,6 +1,9 @@
 #include "runtime/cli/run_setup.hpp"
 
+#include <sched.h>
+
 #include <algorithm>
+#include <iostream>
 #include <thread>
 
 #include "collectives/device_communicator.hpp"
@@ -36,12 +39,35 @@ WeightStreamRate weight_stream_rate(const runtime::LoadedModel& m, double step_s
   return r;
 }
 
+namespace {
+
+// Threads per rank when --threads is 0: this rank's share of the node's cores, or of the
+// cores it is bound to. mpirun binds each rank to ONE core by default when it starts one
+// or two ranks, which would run the host KV attention and the shard packing on one core
+// (16x slower on the GPU machine): say so, with the fix, instead of running slowly.
+int default_threads(const collectives::MpiCommunicator& mpi) {
+  const int node = std::max(1, static_cast<int>(std::thread::hardware_concurrency()));
+  const int share = std::max(1, node / std::max(1, mpi.local_size()));
+  cpu_set_t set;
+  CPU_ZERO(&set);
+  if (sched_getaffinity(0, sizeof set, &set) != 0) return share;
+  const int bound = CPU_COUNT(&set);
+  if (bound >= node) return share;  // not bound
+  if (bound < share && mpi.rank() == 0)
+    std::cerr << "zinc: warning: rank 0 is bound to " << bound << " of the node's " << node
+              << " cores (mpirun binds each rank to one core by default for 1-2 ranks); its host work "
+                 "(--kv-offload attention, the CPU backend) runs on " << bound
+              << (bound == 1 ? " core" : " cores") << ". Start mpirun with --bind-to none, or --map-by slot:PE="
+              << share << ", or pass --threads." << std::endl;
+  return std::max(1, std::min(bound, share));
+}
+
+}  // namespace
+
 RunSetup make_run_setup(const GenerateOptions& o, collectives::MpiCommunicator& mpi, size_t probe_bytes) {
   RunSetup r;
   r.backend_name = runtime::resolve_backend(o.backend);
-  r.threads = o.threads;
-  if (r.threads == 0)
-    r.threads = std::max(1, static_cast<int>(std::thread::hardware_concurrency()) / std::max(1, mpi.local_size()));
+  r.threads = o.threads > 0 ? o.threads : default_threads(mpi);
   runtime::BackendOptions bo;
   bo.name = r.backend_name;
   bo.budget_bytes = budget_of(o);
