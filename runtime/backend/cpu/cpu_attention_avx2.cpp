@@ -63,7 +63,7 @@ template <class L>
 ZINC_AVX2 void k_scores_rows(const quant::KvView& k, const int64_t* rows, int n, const float* q,
                              const float*, int, float* scores, int, float*) {
   const int hd = k.head_dim;
-  const Geometry geo(k);
+  const Geometry geo(k, kRows);
   for (int base = 0; base < n; base += kRows) {
     Block blk;
     prefetch_ahead(geo, rows, base, n);
@@ -106,7 +106,7 @@ template <class L>
 ZINC_AVX2 void v_accumulate_rows(const quant::KvView& v, const int64_t* rows, int n, const float* p, int,
                                  int, float* acc, float*, float*) {
   const int hd = v.head_dim;
-  const Geometry geo(v);
+  const Geometry geo(v, kRows);
   const __m256i lane = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
   alignas(32) float w[kRows];
   for (int base = 0; base < n; base += kRows) {
