@@ -1,6 +1,7 @@
-// cpu_attention: checks, the work split, one work item (visible keys, scores, softmax,
-// weighted values) and the merge of key chunks. The inner loops are in
-// cpu_attention_avx2.cpp / cpu_attention_scalar.cpp; the contract is in cpu_attention.hpp.
+// cpu_attention: checks, the choice of inner loops, the work split, one work item (visible
+// keys, scores, softmax, weighted values) and the merge of key chunks. The inner loops are
+// in cpu_attention_avx512*.cpp / cpu_attention_avx2*.cpp / cpu_attention_scalar.cpp; the
+// contract is in cpu_attention.hpp.
 #include "runtime/backend/cpu/cpu_attention.hpp"
 
 #include <omp.h>
@@ -68,16 +69,24 @@ Plan make_plan(const CpuAttentionProblem& p, const quant::KvView& k, const quant
   return plan;
 }
 
-AttentionKernels kernels_for(const quant::KvView& v) {
+// The most capable inner loops at or below `cap` that the CPU and the view allow.
+AttentionKernels kernels_for(const quant::KvView& v, CpuAttentionIsa cap, bool keys) {
   const bool quant = quant::kv_storage_quantized(v.storage);
-  if (detail::cpu_has_avx2_fma_f16c() && v.head_dim % 16 == 0 && (!quant || v.group % 16 == 0))
+  if (cap >= CpuAttentionIsa::Avx512Vnni && keys && detail::cpu_has_avx512_vnni() &&
+      detail::avx512_vnni_fits(v))
+    return detail::avx512_vnni_k_kernels(v.storage);
+  if (cap >= CpuAttentionIsa::Avx512 && detail::cpu_has_avx512() && v.head_dim % 32 == 0 &&
+      (!quant || v.group % 32 == 0))
+    return detail::avx512_attention_kernels(v.storage);
+  if (cap >= CpuAttentionIsa::Avx2 && detail::cpu_has_avx2_fma_f16c() && v.head_dim % 16 == 0 &&
+      (!quant || v.group % 16 == 0))
     return detail::avx2_attention_kernels(v.storage);
   return detail::scalar_attention_kernels(v.storage);
 }
 
 // Per-thread scratch, sized for the plan once per call.
 struct Workspace {
-  int stride = 0;                     // scores row length: chunk_len rounded up to 8
+  int stride = 0;                     // scores row length: chunk_len rounded up to 16
   std::vector<int64_t> krows, vrows;  // visible keys' rows in K and V
   std::vector<float> pos;             // ALiBi position of each visible key
   std::vector<int> keys;              // visible keys, in cache order
@@ -90,7 +99,7 @@ struct Workspace {
   std::vector<float> mx, sum;         // [group]
 
   Workspace(const Plan& plan, int hd, int kgroups, int vgroups) {
-    stride = (plan.chunk_len + 7) / 8 * 8;
+    stride = (plan.chunk_len + 15) / 16 * 16;
     krows.resize(plan.chunk_len);
     vrows.resize(plan.chunk_len);
     pos.resize(plan.chunk_len);
@@ -108,28 +117,31 @@ struct Workspace {
   }
 };
 
-// Kernel order <-> natural order of one head (see cpu_attention_kernels.hpp).
-void to_kernel_order(const float* x, int hd, bool split, float* out) {
-  if (!split) {
+// Kernel order <-> natural order of one head (see cpu_attention_kernels.hpp): nibble
+// blocks of `block` elements, 0 = natural order.
+void to_kernel_order(const float* x, int hd, int block, float* out) {
+  if (block == 0) {
     std::memcpy(out, x, sizeof(float) * hd);
     return;
   }
-  for (int b = 0; b < hd; b += 16)
-    for (int t = 0; t < 8; ++t) {
+  const int half = block / 2;
+  for (int b = 0; b < hd; b += block)
+    for (int t = 0; t < half; ++t) {
       out[b + t] = x[b + 2 * t];
-      out[b + 8 + t] = x[b + 2 * t + 1];
+      out[b + half + t] = x[b + 2 * t + 1];
     }
 }
 
-void from_kernel_order(const float* x, int hd, bool split, float* out) {
-  if (!split) {
+void from_kernel_order(const float* x, int hd, int block, float* out) {
+  if (block == 0) {
     std::memcpy(out, x, sizeof(float) * hd);
     return;
   }
-  for (int b = 0; b < hd; b += 16)
-    for (int t = 0; t < 8; ++t) {
+  const int half = block / 2;
+  for (int b = 0; b < hd; b += block)
+    for (int t = 0; t < half; ++t) {
       out[b + 2 * t] = x[b + t];
-      out[b + 2 * t + 1] = x[b + 8 + t];
+      out[b + 2 * t + 1] = x[b + half + t];
     }
 }
 
@@ -203,7 +215,7 @@ void run_item(const Context& cx, int64_t item, Workspace& ws) {
   const int kgroups = cx.k.groups(), vgroups = cx.v.groups();
   for (int g = 0; g < group; ++g) {
     const float* qh = p.q + bi * q_row + static_cast<int64_t>(kvh * group + g) * hd;
-    to_kernel_order(qh, hd, cx.kk.split_nibbles, ws.q.data() + g * hd);
+    to_kernel_order(qh, hd, cx.kk.nibble_block, ws.q.data() + g * hd);
     for (int cg = 0; cg < kgroups; ++cg) {
       float s = 0.0f;
       for (int e = 0; e < cx.k.group; ++e) s += qh[cg * cx.k.group + e];
@@ -236,10 +248,10 @@ void run_item(const Context& cx, int64_t item, Workspace& ws) {
       float* pg = part + g * (hd + 2);
       pg[0] = ws.mx[g];
       pg[1] = ws.sum[g];
-      from_kernel_order(ag, hd, cx.vk.split_nibbles, pg + 2);
+      from_kernel_order(ag, hd, cx.vk.nibble_block, pg + 2);
     } else {
       float* o = p.out + bi * q_row + static_cast<int64_t>(kvh * group + g) * hd;
-      from_kernel_order(ag, hd, cx.vk.split_nibbles, ws.row.data());
+      from_kernel_order(ag, hd, cx.vk.nibble_block, ws.row.data());
       const float inv = 1.0f / ws.sum[g];
       for (int d = 0; d < hd; ++d) o[d] = ws.row[d] * inv;
     }
@@ -303,13 +315,45 @@ void check_problem(const CpuAttentionProblem& p, const quant::KvView& k, const q
 
 }  // namespace
 
-const char* cpu_attention_isa(const quant::KvView& view) { return kernels_for(view).isa; }
+CpuAttentionIsa parse_cpu_attention_isa(const std::string& name) {
+  for (auto isa : {CpuAttentionIsa::Auto, CpuAttentionIsa::Avx512Vnni, CpuAttentionIsa::Avx512,
+                   CpuAttentionIsa::Avx2, CpuAttentionIsa::Scalar})
+    if (name == cpu_attention_isa_name(isa)) return isa;
+  ZINC_THROW("unknown CPU attention instruction set '"
+            << name << "' (choices: auto, avx512-vnni, avx512, avx2, scalar)");
+}
+
+const char* cpu_attention_isa_name(CpuAttentionIsa isa) {
+  switch (isa) {
+    case CpuAttentionIsa::Scalar:
+      return "scalar";
+    case CpuAttentionIsa::Avx2:
+      return "avx2";
+    case CpuAttentionIsa::Avx512:
+      return "avx512";
+    case CpuAttentionIsa::Avx512Vnni:
+      return "avx512-vnni";
+    case CpuAttentionIsa::Auto:
+      break;
+  }
+  return "auto";
+}
+
+void cpu_attention_vnni_query(quant::KvStorage s, int hd, const float* q, float* out) {
+  ZINC_CHECK(quant::kv_storage_quantized(s), "cpu_attention_vnni_query: " << quant::kv_storage_name(s)
+                                                                          << " keys have no grid");
+  detail::vnni_query(s, hd, q, out);
+}
+
+const char* cpu_attention_isa(const quant::KvView& view, CpuAttentionIsa isa, bool keys) {
+  return kernels_for(view, isa, keys).isa;
+}
 
 void cpu_attention(const CpuAttentionProblem& p, const quant::KvView& k, const quant::KvView& v) {
   check_problem(p, k, v);
   if (p.batch == 0 || p.tq == 0) return;
   const Plan plan = make_plan(p, k, v);
-  const AttentionKernels kk = kernels_for(k), vk = kernels_for(v);
+  const AttentionKernels kk = kernels_for(k, p.isa, true), vk = kernels_for(v, p.isa, false);
   std::vector<float> partial;
   if (plan.chunks > 1)
     partial.resize(static_cast<size_t>(plan.items) * plan.group * (p.head_dim + 2));

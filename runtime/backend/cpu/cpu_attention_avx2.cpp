@@ -209,7 +209,7 @@ AttentionKernels make_kernels(KScoresFn k_scores, VAccumulateFn v_accumulate, bo
   k.k_scores = k_scores;
   k.v_accumulate = v_accumulate;
   k.softmax = softmax_avx2;
-  k.split_nibbles = split;
+  k.nibble_block = split ? 16 : 0;
   k.isa = "avx2";
   return k;
 }
@@ -222,6 +222,8 @@ bool cpu_has_avx2_fma_f16c() {
   return yes;
 }
 
+SoftmaxFn avx2_softmax() { return softmax_avx2; }
+
 AttentionKernels avx2_attention_kernels(quant::KvStorage s) {
   switch (s) {
     case quant::KvStorage::F32:
@@ -229,7 +231,7 @@ AttentionKernels avx2_attention_kernels(quant::KvStorage s) {
     case quant::KvStorage::F16:
       return make_kernels(k_scores_avx2<LoadF16>, v_accumulate_avx2<LoadF16>, false);
     case quant::KvStorage::Int8:
-    case quant::KvStorage::Int4:  // int4: kernel order (split_nibbles), see LoadI4
+    case quant::KvStorage::Int4:  // int4: kernel order (nibble_block 16), see LoadI4
       return make_kernels(blocked_k_scores(s), blocked_v_accumulate(s), s == quant::KvStorage::Int4);
   }
   return make_kernels(k_scores_avx2<LoadF32>, v_accumulate_avx2<LoadF32>, false);
