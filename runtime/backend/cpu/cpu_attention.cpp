@@ -342,6 +342,9 @@ const char* cpu_attention_isa_name(CpuAttentionIsa isa) {
 void cpu_attention_vnni_query(quant::KvStorage s, int hd, const float* q, float* out) {
   ZINC_CHECK(quant::kv_storage_quantized(s), "cpu_attention_vnni_query: " << quant::kv_storage_name(s)
                                                                           << " keys have no grid");
+  ZINC_CHECK(detail::cpu_has_avx512_vnni() && hd % (s == quant::KvStorage::Int4 ? 64 : 32) == 0,
+             "cpu_attention_vnni_query: needs the CPU's AVX512_VNNI and a head_dim the "
+             "avx512-vnni loops take (" << hd << ")");
   detail::vnni_query(s, hd, q, out);
 }
 

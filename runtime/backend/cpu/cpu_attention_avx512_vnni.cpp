@@ -61,45 +61,57 @@ ZINC_AVX512 inline void transpose16(__m512i* r) {
   }
 }
 
-// One head of q on the grid of the keys' storage: qi[d] in [-top, top], q ~= sq * qi.
-float q_grid(const float* q, int hd, bool int4, int* qi) {
-  const float top = int4 ? 127.0f : 32639.0f;
-  float mx = 0.0f;
-  for (int d = 0; d < hd; ++d) mx = std::max(mx, std::fabs(q[d]));
-  const float inv = mx > 0.0f ? top / mx : 0.0f;
-  for (int d = 0; d < hd; ++d)
-    qi[d] = static_cast<int>(std::lrint(std::min(top, std::max(-top, q[d] * inv))));
-  return mx / top;
-}
-
-// q of `group` heads as fixed-point bytes, per head h: sq[h], the sums of q' over each of
-// the ng quant groups G, qs[h * ng + c], and the columns' dwords
-// qd[(piece * group + h) * cols + k] (int8: piece 0 = hi, 1 = lo; int4: 0 = the even
-// elements of column k, 1 = the odd ones). qi: hd ints of scratch.
+// q of `group` heads on the grid of the keys' storage, q ~= sq * qi with qi in [-top, top]
+// rounded to nearest even (vcvtps2dq), per head h: sq[h], the sums of q' over each of the
+// ng quant groups G, qs[h * ng + c], and the columns' dwords qd[(piece * group + h) * cols
+// + k] (int8: piece 0 = the high bytes, 1 = the low bytes of qi = 256 * hi + lo; int4: 0 =
+// the even elements of column k, 1 = the odd ones).
 template <bool kInt4>
-void quantize_q(const float* q, int group, int hd, int G, float* sq, float* qs, int32_t* qd,
-                int* qi) {
+ZINC_AVX512 void quantize_q(const float* q, int group, int hd, int G, float* sq, float* qs,
+                            int32_t* qd) {
+  const float topf = kInt4 ? 127.0f : 32639.0f;
+  const __m512 top = _mm512_set1_ps(topf), ntop = _mm512_set1_ps(-topf);
   const int cols = kInt4 ? hd / 8 : hd / 4, ng = hd / G;
+  // int4: 16 codes (two columns) -> [even of column 2m, of 2m + 1, odd of 2m, of 2m + 1]
+  const __m128i split = _mm_setr_epi8(0, 2, 4, 6, 8, 10, 12, 14, 1, 3, 5, 7, 9, 11, 13, 15);
   for (int h = 0; h < group; ++h) {
-    sq[h] = q_grid(q + static_cast<int64_t>(h) * hd, hd, kInt4, qi);
-    for (int c = 0; c < ng; ++c) {
-      int64_t sum = 0;
-      for (int e = 0; e < G; ++e) sum += qi[c * G + e];
-      qs[h * ng + c] = sq[h] * static_cast<float>(sum);
-    }
+    const float* qh = q + static_cast<int64_t>(h) * hd;
+    __m512 mx = _mm512_setzero_ps();
+    for (int d = 0; d < hd; d += 16) mx = _mm512_max_ps(mx, _mm512_abs_ps(_mm512_loadu_ps(qh + d)));
+    const float m = _mm512_reduce_max_ps(mx);
+    const __m512 inv = _mm512_set1_ps(m > 0.0f ? topf / m : 0.0f);
+    sq[h] = m / topf;
     auto* p0 = reinterpret_cast<int8_t*>(qd + static_cast<int64_t>(h) * cols);
     auto* p1 = reinterpret_cast<int8_t*>(qd + static_cast<int64_t>(group + h) * cols);
-    for (int d = 0; d < hd; ++d) {
-      const int v = qi[d];
-      if (kInt4) {  // element d = 8k + 2i + odd -> byte 4k + i of piece `odd`
-        (d % 2 ? p1 : p0)[(d / 8) * 4 + (d % 8) / 2] = static_cast<int8_t>(v);
-      } else {
-        const int hi = (v + 128) >> 8;  // floor: v = 256 * hi + lo, both in [-128, 127]
-        p0[d] = static_cast<int8_t>(hi);
-        p1[d] = static_cast<int8_t>(v - 256 * hi);
+    for (int c = 0; c < ng; ++c) {
+      __m512i sum = _mm512_setzero_si512();
+      for (int d = c * G; d < (c + 1) * G; d += 16) {
+        const __m512i v = _mm512_cvtps_epi32(
+            _mm512_min_ps(top, _mm512_max_ps(ntop, _mm512_mul_ps(_mm512_loadu_ps(qh + d), inv))));
+        sum = _mm512_add_epi32(sum, v);
+        if (kInt4) {
+          const __m128i b = _mm_shuffle_epi8(_mm512_cvtepi32_epi8(v), split);
+          _mm_storel_epi64(reinterpret_cast<__m128i*>(p0 + d / 2), b);
+          _mm_storel_epi64(reinterpret_cast<__m128i*>(p1 + d / 2), _mm_unpackhi_epi64(b, b));
+        } else {  // floor: v = 256 * hi + lo, both in [-128, 127]
+          const __m512i hi = _mm512_srai_epi32(_mm512_add_epi32(v, _mm512_set1_epi32(128)), 8);
+          const __m512i lo = _mm512_sub_epi32(v, _mm512_slli_epi32(hi, 8));
+          _mm_storeu_si128(reinterpret_cast<__m128i*>(p0 + d), _mm512_cvtepi32_epi8(hi));
+          _mm_storeu_si128(reinterpret_cast<__m128i*>(p1 + d), _mm512_cvtepi32_epi8(lo));
+        }
       }
+      qs[h * ng + c] = sq[h] * static_cast<float>(_mm512_reduce_add_epi32(sum));
     }
   }
+}
+
+// acc += the four-byte dot products of x's lanes with the dword *q (broadcast). Inline
+// assembly: GCC 12 copies each accumulator out of and back into its register around every
+// _mm512_dpbusd_epi32 in these loops (two moves per dot product) and loads the broadcast
+// separately; "+v" keeps the accumulator in place and {1to16} folds the broadcast.
+ZINC_AVX512_VNNI inline __m512i dpbusd_bcast(__m512i acc, __m512i x, const int32_t* q) {
+  asm("vpdpbusd %2%{1to16%}, %1, %0" : "+v"(acc) : "v"(x), "m"(*q));
+  return acc;
 }
 
 // Heads h0 .. h0 + HT - 1 of one block: X [cols][16] the transposed codes.
@@ -124,14 +136,14 @@ ZINC_AVX512_VNNI inline void block_scores(const __m512i* X, int ng, int cpg, int
         const __m512i lo = _mm512_and_si512(x, m), hi = _mm512_and_si512(_mm512_srli_epi32(x, 4), m);
 #pragma GCC unroll 8
         for (int h = 0; h < HT; ++h) {
-          a0[h] = _mm512_dpbusd_epi32(a0[h], lo, _mm512_set1_epi32(q0[h * cols + k]));
-          a1[h] = _mm512_dpbusd_epi32(a1[h], hi, _mm512_set1_epi32(q1[h * cols + k]));
+          a0[h] = dpbusd_bcast(a0[h], lo, q0 + h * cols + k);
+          a1[h] = dpbusd_bcast(a1[h], hi, q1 + h * cols + k);
         }
       } else {
 #pragma GCC unroll 8
         for (int h = 0; h < HT; ++h) {
-          a0[h] = _mm512_dpbusd_epi32(a0[h], x, _mm512_set1_epi32(q0[h * cols + k]));
-          a1[h] = _mm512_dpbusd_epi32(a1[h], x, _mm512_set1_epi32(q1[h * cols + k]));
+          a0[h] = dpbusd_bcast(a0[h], x, q0 + h * cols + k);
+          a1[h] = dpbusd_bcast(a1[h], x, q1 + h * cols + k);
         }
       }
     }
@@ -168,8 +180,7 @@ ZINC_AVX512_VNNI void k_scores_vnni(const quant::KvView& k, const int64_t* rows,
   float* sq = reinterpret_cast<float*>(X + cols);
   float* qs = sq + group;                           // [group][ng]
   auto* qd = reinterpret_cast<int32_t*>(qs + group * ng);  // [2][group][cols]
-  quantize_q<kInt4>(q, group, hd, k.group, sq, qs, qd,
-                    reinterpret_cast<int*>(qd + 2 * group * cols));
+  quantize_q<kInt4>(q, group, hd, k.group, sq, qs, qd);
   const Geometry geo(k, kRows);
   for (int base = 0; base < n; base += kRows) {
     Block blk;
@@ -211,9 +222,22 @@ bool avx512_vnni_fits(const quant::KvView& k) {
 }
 
 void vnni_query(quant::KvStorage s, int hd, const float* q, float* out) {
-  std::vector<int> qi(hd);
-  const float sq = q_grid(q, hd, s == quant::KvStorage::Int4, qi.data());
-  for (int d = 0; d < hd; ++d) out[d] = sq * static_cast<float>(qi[d]);
+  const bool int4 = s == quant::KvStorage::Int4;
+  const int cols = int4 ? hd / 8 : hd / 4;
+  float sq = 0.0f, qs = 0.0f;
+  std::vector<int32_t> qd(2 * cols);
+  if (int4) {
+    quantize_q<true>(q, 1, hd, hd, &sq, &qs, qd.data());
+  } else {
+    quantize_q<false>(q, 1, hd, hd, &sq, &qs, qd.data());
+  }
+  const auto* p0 = reinterpret_cast<const int8_t*>(qd.data());
+  const auto* p1 = reinterpret_cast<const int8_t*>(qd.data() + cols);
+  for (int d = 0; d < hd; ++d) {
+    const int i = (d / 8) * 4 + (d % 8) / 2;
+    const int qi = int4 ? (d % 2 ? p1 : p0)[i] : 256 * p0[d] + p1[d];
+    out[d] = sq * static_cast<float>(qi);
+  }
 }
 
 AttentionKernels avx512_vnni_k_kernels(quant::KvStorage s) {
