@@ -26,7 +26,6 @@ using quant::KvView;
 
 using namespace zinc::test::attn;
 
-
 TEST_CASE("cpu_attention equals a double-precision reference for every storage and layout",
           "[attention]") {
   uint32_t seed = 100;
@@ -72,8 +71,8 @@ TEST_CASE("cpu_attention's blocked loops: every query group size, head_dim 64 an
             for (auto isa : kAllIsas)
               check_isa(pr, k.view, v.view, isa,
                         "hd " + std::to_string(hd) + ", group " + std::to_string(group) +
-                            ", keys " + std::to_string(t0 + 1) + ", " +
-                            quant::kv_storage_name(s) + " G " + std::to_string(g));
+                            ", keys " + std::to_string(t0 + 1) + ", " + quant::kv_storage_name(s) +
+                            " G " + std::to_string(g));
           }
         }
       }

@@ -1,7 +1,7 @@
-// cpu_attention: checks, the choice of inner loops, the work split, one work item (visible
-// keys, scores, softmax, weighted values) and the merge of key chunks. The inner loops are
-// in cpu_attention_avx512*.cpp / cpu_attention_avx2*.cpp / cpu_attention_scalar.cpp; the
-// contract is in cpu_attention.hpp.
+// cpu_attention: checks, the work split, one work item (visible keys, scores, softmax,
+// weighted values) and the merge of key chunks. The choice of inner loops is in
+// cpu_attention_isa.cpp, the loops in cpu_attention_avx512*.cpp / cpu_attention_avx2*.cpp /
+// cpu_attention_scalar.cpp; the contract is in cpu_attention.hpp.
 #include "runtime/backend/cpu/cpu_attention.hpp"
 
 #include <omp.h>
@@ -18,6 +18,7 @@ namespace zinc::runtime {
 namespace {
 
 using detail::AttentionKernels;
+using detail::kernels_for;
 
 // Keys are split into chunks only while there are fewer than kMinItems work items (so
 // decode of a small batch still fills up to 64 cores), and no chunk is shorter than
@@ -67,21 +68,6 @@ Plan make_plan(const CpuAttentionProblem& p, const quant::KvView& k, const quant
   plan.streams = std::max(quant::kv_row_code_bytes(k.storage, k.head_dim),
                           quant::kv_row_code_bytes(v.storage, v.head_dim)) >= kStreamsMinRowBytes;
   return plan;
-}
-
-// The most capable inner loops at or below `cap` that the CPU and the view allow.
-AttentionKernels kernels_for(const quant::KvView& v, CpuAttentionIsa cap, bool keys) {
-  const bool quant = quant::kv_storage_quantized(v.storage);
-  if (cap >= CpuAttentionIsa::Avx512Vnni && keys && detail::cpu_has_avx512_vnni() &&
-      detail::avx512_vnni_fits(v))
-    return detail::avx512_vnni_k_kernels(v.storage);
-  if (cap >= CpuAttentionIsa::Avx512 && detail::cpu_has_avx512() && v.head_dim % 32 == 0 &&
-      (!quant || v.group % 32 == 0))
-    return detail::avx512_attention_kernels(v.storage);
-  if (cap >= CpuAttentionIsa::Avx2 && detail::cpu_has_avx2_fma_f16c() && v.head_dim % 16 == 0 &&
-      (!quant || v.group % 16 == 0))
-    return detail::avx2_attention_kernels(v.storage);
-  return detail::scalar_attention_kernels(v.storage);
 }
 
 // Per-thread scratch, sized for the plan once per call.
@@ -314,43 +300,6 @@ void check_problem(const CpuAttentionProblem& p, const quant::KvView& k, const q
 }
 
 }  // namespace
-
-CpuAttentionIsa parse_cpu_attention_isa(const std::string& name) {
-  for (auto isa : {CpuAttentionIsa::Auto, CpuAttentionIsa::Avx512Vnni, CpuAttentionIsa::Avx512,
-                   CpuAttentionIsa::Avx2, CpuAttentionIsa::Scalar})
-    if (name == cpu_attention_isa_name(isa)) return isa;
-  ZINC_THROW("unknown CPU attention instruction set '"
-            << name << "' (choices: auto, avx512-vnni, avx512, avx2, scalar)");
-}
-
-const char* cpu_attention_isa_name(CpuAttentionIsa isa) {
-  switch (isa) {
-    case CpuAttentionIsa::Scalar:
-      return "scalar";
-    case CpuAttentionIsa::Avx2:
-      return "avx2";
-    case CpuAttentionIsa::Avx512:
-      return "avx512";
-    case CpuAttentionIsa::Avx512Vnni:
-      return "avx512-vnni";
-    case CpuAttentionIsa::Auto:
-      break;
-  }
-  return "auto";
-}
-
-void cpu_attention_vnni_query(quant::KvStorage s, int hd, const float* q, float* out) {
-  ZINC_CHECK(quant::kv_storage_quantized(s), "cpu_attention_vnni_query: " << quant::kv_storage_name(s)
-                                                                          << " keys have no grid");
-  ZINC_CHECK(detail::cpu_has_avx512_vnni() && hd % (s == quant::KvStorage::Int4 ? 64 : 32) == 0,
-             "cpu_attention_vnni_query: needs the CPU's AVX512_VNNI and a head_dim the "
-             "avx512-vnni loops take (" << hd << ")");
-  detail::vnni_query(s, hd, q, out);
-}
-
-const char* cpu_attention_isa(const quant::KvView& view, CpuAttentionIsa isa, bool keys) {
-  return kernels_for(view, isa, keys).isa;
-}
 
 void cpu_attention(const CpuAttentionProblem& p, const quant::KvView& k, const quant::KvView& v) {
   check_problem(p, k, v);

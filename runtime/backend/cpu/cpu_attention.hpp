@@ -27,11 +27,12 @@
 //
 // Quantized K: q.k' = sum over groups g of scale_g * (q . codes_g) + min_g * sum(q_g);
 // quantized V: out = sum_j (p_j * scale_jg) * codes_j + sum_j p_j * min_jg. Both equal
-// the attention over the dequantized rows up to fp32 rounding, except with avx512-vnni
-// keys, where q . codes_g is an integer dot product of the codes with q rounded to a
-// fixed-point grid per query head (cpu_attention_avx512_vnni.cpp): 16 bits for int8 keys,
-// 8 bits for int4 keys, each a small fraction of the keys' own quantization error (the
-// min term keeps the exact sum(q_g)).
+// the attention over the dequantized rows up to fp32 rounding, except on the avx512-vnni
+// rung: int8 / int4 keys score q' . k', q' = q rounded to a fixed-point grid per query head
+// (16 bits for int8 keys, 8 bits for int4; cpu_attention_avx512_vnni.cpp), and int4 values
+// (avx512-bf16, where the CPU has AVX512_BF16) take the weights p_j * scale_jg rounded to
+// bf16 (cpu_attention_avx512_bf16.cpp). Each adds about 1/1000 (int8 keys: far less) of
+// the variance that the storage's own rounding puts into the outputs.
 #pragma once
 
 #include <cstdint>
@@ -42,9 +43,9 @@
 namespace zinc::runtime {
 
 // Which inner loops run: the most capable that the CPU and the views allow, up to a cap.
-// Auto = no cap. Avx512Vnni applies to int8 / int4 keys only (the values, and f32 / f16
-// keys, run the avx512 loops under it). Each rung falls back to the next below it when the
-// CPU or the shape does not allow it (see cpu_attention_kernels.hpp for the conditions).
+// Auto = no cap. Avx512Vnni: integer dot products for int8 / int4 keys, bf16 ones for int4
+// values (everything else runs the avx512 loops under it). Each rung falls back to the next
+// below it when the CPU or the shape does not allow it (conditions: cpu_attention_isa).
 enum class CpuAttentionIsa { Scalar, Avx2, Avx512, Avx512Vnni, Auto };
 
 // "auto", "avx512-vnni", "avx512", "avx2", "scalar"; parse throws zinc::Error listing them.
@@ -71,9 +72,11 @@ struct CpuAttentionProblem {
 // and strides may differ). Throws zinc::Error for inconsistent shapes or views.
 void cpu_attention(const CpuAttentionProblem& p, const quant::KvView& k, const quant::KvView& v);
 
-// "avx512-vnni", "avx512", "avx2" or "scalar": which inner loops a view of this storage /
-// head_dim / group runs as the keys (keys = true) or the values, under the cap `isa`.
-// avx512-vnni: keys only, int8 / int4, the CPU's AVX512_VNNI, and the avx512 conditions;
+// "avx512-vnni", "avx512-bf16", "avx512", "avx2" or "scalar": which inner loops a view of
+// this storage / head_dim / group runs as the keys (keys = true) or the values, under the
+// cap `isa`. avx512-vnni: keys, int8 / int4, the CPU's AVX512_VNNI, G <= 256, head_dim %
+// 32 == 0 (int8) or % 64 == 0 (int4) and the avx512 conditions; avx512-bf16: int4 values
+// under the avx512-vnni cap, the CPU's AVX512_BF16 and the avx512 conditions;
 // avx512: the CPU's AVX-512 F, BW, VL and DQ, head_dim % 32 == 0 and, quantized,
 // G % 32 == 0; avx2: the CPU's AVX2, FMA and F16C, head_dim % 16 == 0 and, quantized,
 // G % 16 == 0.

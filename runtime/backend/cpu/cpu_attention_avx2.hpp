@@ -1,8 +1,9 @@
 // Internal to cpu_attention: the pieces the AVX2 + FMA + F16C inner loops share
 // (cpu_attention_avx2.cpp: the row-order f32 / f16 single-head loops, softmax and the
 // dispatch; cpu_attention_avx2_blocked.cpp: the register-blocked loops every other case
-// runs); the ISA-free row bookkeeping is in cpu_attention_rows.hpp. Every function carries the target attribute, so the rest of the program stays
-// baseline x86-64; include this only from those files.
+// runs); the ISA-free row bookkeeping is in cpu_attention_rows.hpp. Every function carries
+// the target attribute, so the rest of the program stays baseline x86-64; include this only
+// from those files.
 #pragma once
 
 #include <immintrin.h>

@@ -10,9 +10,9 @@
 // into the sixteen dots, folding in scale * dot + min * sum(q) as one vector (the AVX2
 // loops of cpu_attention_avx2_blocked.cpp, twice as wide). With one head, each row is read
 // from start to end before the next (sequential addresses for the prefetchers).
-#include <cmath>
-
 #include "runtime/backend/cpu/cpu_attention_avx512.hpp"
+
+#include <cmath>
 
 namespace zinc::runtime::detail {
 namespace {
@@ -59,8 +59,7 @@ ZINC_AVX512 inline void store_dots(__m512 d, float* out, int stride) {
 // Slice j of one row into the accumulators a[h * R] of the H heads q[h * hd].
 template <class L, int R, int H>
 ZINC_AVX512 inline __attribute__((always_inline)) void k_slice(const uint8_t* row, int j,
-                                                                const float* q, int hd,
-                                                                __m512* a) {
+                                                               const float* q, int hd, __m512* a) {
   __m512 lo, hi;
   L::load(row, j, lo, hi);
 #pragma GCC unroll 16
@@ -74,8 +73,7 @@ ZINC_AVX512 inline __attribute__((always_inline)) void k_slice(const uint8_t* ro
 // scores[g * stride + t] for t < n rounded up to 16 (the rows past n repeat the last one).
 template <class L, bool kQuant, int R>
 ZINC_AVX512 void k_scores_rxh(const quant::KvView& k, const int64_t* rows, int n, const float* q,
-                              const float* qsum, int group, float* scores, int stride,
-                              float* tmp) {
+                              const float* qsum, int group, float* scores, int stride, float* tmp) {
   constexpr int H = kRows / R;
   const int hd = k.head_dim, gsz = kQuant ? k.group : hd, ng = hd / gsz, bpg = gsz / 32;
   float* sc = align64(tmp);
@@ -126,8 +124,8 @@ ZINC_AVX512 void k_scores_rxh(const quant::KvView& k, const int64_t* rows, int n
 }
 
 template <class L, bool kQuant>
-void k_scores(const quant::KvView& k, const int64_t* rows, int n, const float* q,
-              const float* qsum, int group, float* scores, int stride, float* tmp) {
+void k_scores(const quant::KvView& k, const int64_t* rows, int n, const float* q, const float* qsum,
+              int group, float* scores, int stride, float* tmp) {
   if (group % 16 == 0)
     return k_scores_rxh<L, kQuant, 1>(k, rows, n, q, qsum, group, scores, stride, tmp);
   if (group % 8 == 0)

@@ -21,6 +21,7 @@
 #include <immintrin.h>
 
 #include <cstdint>
+#include <type_traits>
 
 #include "runtime/backend/cpu/cpu_attention_kernels.hpp"
 #include "runtime/backend/cpu/cpu_attention_rows.hpp"
@@ -133,7 +134,8 @@ ZINC_AVX512 inline __m512i rows_qword(const uint16_t* const* p, int off, int h) 
 // d lane r = {scale, min} of row r (fp16 pair) -> sc[16 c + r], mn[16 c + r].
 ZINC_AVX512 inline void store_params(__m512i d, int c, float* sc, float* mn) {
   _mm512_storeu_ps(sc + kRows * c, _mm512_cvtph_ps(_mm512_cvtepi32_epi16(d)));
-  _mm512_storeu_ps(mn + kRows * c, _mm512_cvtph_ps(_mm512_cvtepi32_epi16(_mm512_srli_epi32(d, 16))));
+  _mm512_storeu_ps(mn + kRows * c,
+                   _mm512_cvtph_ps(_mm512_cvtepi32_epi16(_mm512_srli_epi32(d, 16))));
 }
 
 // The block's params transposed: sc[16 * c + r], mn[16 * c + r] (scale and min of group c of
@@ -149,6 +151,55 @@ ZINC_AVX512 inline void load_params(const Geometry& g, const Block& blk, float* 
     store_params(_mm512_permutex2var_epi32(a, odd, b), c + 1, sc, mn);
   }
   if (c < g.groups) store_params(rows_dword(blk.params, 2 * c), c, sc, mn);
+}
+
+// The weighted-value tile for `group` query heads per kv head and `slices` 32-element
+// slices per row: H heads x SL slices, 2 * H * SL <= 16 zmm accumulators (8 x 1 for groups
+// of 8 or more, 4 x 2, 2 x 4, 1 x 8 or 1 x 4, fewer slices where they do not divide):
+// returns f(std::integral_constant<int, H>(), std::integral_constant<int, SL>()).
+template <class F>
+inline void with_v_tile(int group, int slices, F&& f) {
+  auto tile = [&](auto h, auto sl) { f(h, sl); };
+  using I1 = std::integral_constant<int, 1>;
+  using I2 = std::integral_constant<int, 2>;
+  using I4 = std::integral_constant<int, 4>;
+  using I8 = std::integral_constant<int, 8>;
+  if (group % 8 == 0) return tile(I8(), I1());
+  if (group % 4 == 0) return slices % 2 == 0 ? tile(I4(), I2()) : tile(I4(), I1());
+  if (group % 2 == 0) {
+    if (slices % 4 == 0) return tile(I2(), I4());
+    return slices % 2 == 0 ? tile(I2(), I2()) : tile(I2(), I1());
+  }
+  if (slices % 8 == 0) return tile(I1(), I8());
+  if (slices % 4 == 0) return tile(I1(), I4());
+  return slices % 2 == 0 ? tile(I1(), I2()) : tile(I1(), I1());
+}
+
+// The accumulator tile of with_v_tile: a[h][s] = acc of head g0 + h (hd elements each),
+// elements [32 (j0 + s), 32 (j0 + s) + 32) as two zmm; store_tile writes it back.
+template <int H, int SL>
+ZINC_AVX512 inline void load_tile(const float* acc, int hd, int g0, int j0, __m512 (&a)[H][SL][2]) {
+#pragma GCC unroll 8
+  for (int s = 0; s < SL; ++s)
+#pragma GCC unroll 8
+    for (int h = 0; h < H; ++h) {
+      const float* ah = acc + static_cast<int64_t>(g0 + h) * hd + 32 * (j0 + s);
+      a[h][s][0] = _mm512_loadu_ps(ah);
+      a[h][s][1] = _mm512_loadu_ps(ah + 16);
+    }
+}
+
+template <int H, int SL>
+ZINC_AVX512 inline void store_tile(float* acc, int hd, int g0, int j0,
+                                   const __m512 (&a)[H][SL][2]) {
+#pragma GCC unroll 8
+  for (int s = 0; s < SL; ++s)
+#pragma GCC unroll 8
+    for (int h = 0; h < H; ++h) {
+      float* ah = acc + static_cast<int64_t>(g0 + h) * hd + 32 * (j0 + s);
+      _mm512_storeu_ps(ah, a[h][s][0]);
+      _mm512_storeu_ps(ah + 16, a[h][s][1]);
+    }
 }
 
 // The weighted-value loops of every storage (cpu_attention_avx512_v.cpp).

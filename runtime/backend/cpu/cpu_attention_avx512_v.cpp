@@ -6,8 +6,7 @@
 // feeds the H heads, with the weights p * scale (per group, head and row) prepared once per
 // block as vectors and p * min summed on the side (the caller adds it to every element of
 // the group). With one head (MHA) the tile is a whole row of up to 256 elements, read
-// from start to end, so the rows stream in order. Tiles: 8 heads x 1 slice for groups of
-// 8 or more, 4 x 2, 2 x 4, 1 x 4 (or fewer slices where hd / 32 does not divide).
+// from start to end, so the rows stream in order. The tiles: with_v_tile.
 #include <algorithm>
 #include <vector>
 
@@ -18,8 +17,8 @@ namespace {
 
 template <class L, bool kQuant, int H, int SL>
 ZINC_AVX512 void v_accumulate_hxs(const quant::KvView& v, const int64_t* rows, int n,
-                                  const float* p, int stride, int group, float* acc,
-                                  float* msum, float* tmp) {
+                                  const float* p, int stride, int group, float* acc, float* msum,
+                                  float* tmp) {
   const int hd = v.head_dim, gsz = kQuant ? v.group : hd, ng = hd / gsz, bpg = gsz / 32;
   float* sc = align64(tmp);
   float* mn = sc + kRows * ng;
@@ -44,8 +43,8 @@ ZINC_AVX512 void v_accumulate_hxs(const quant::KvView& v, const int64_t* rows, i
           _mm512_storeu_ps(w + (c * group + g) * kRows,
                            _mm512_mul_ps(p16, _mm512_loadu_ps(sc + kRows * c)));
           float* ms = msv + (g * ng + c) * kRows;
-          _mm512_storeu_ps(ms, _mm512_fmadd_ps(p16, _mm512_loadu_ps(mn + kRows * c),
-                                               _mm512_loadu_ps(ms)));
+          _mm512_storeu_ps(
+              ms, _mm512_fmadd_ps(p16, _mm512_loadu_ps(mn + kRows * c), _mm512_loadu_ps(ms)));
         }
       } else {
         _mm512_storeu_ps(w + g * kRows, p16);
@@ -54,17 +53,10 @@ ZINC_AVX512 void v_accumulate_hxs(const quant::KvView& v, const int64_t* rows, i
     for (int g0 = 0; g0 < group; g0 += H) {
       for (int j0 = 0; j0 < hd / 32; j0 += SL) {
         __m512 a[H][SL][2];
+        load_tile<H, SL>(acc, hd, g0, j0, a);
         const float* wc[SL];  // the weights of slice j0 + s: its quant group, head g0
 #pragma GCC unroll 8
-        for (int s = 0; s < SL; ++s) {
-          wc[s] = w + (cg[j0 + s] * group + g0) * kRows;
-#pragma GCC unroll 8
-          for (int h = 0; h < H; ++h) {
-            const float* ah = acc + static_cast<int64_t>(g0 + h) * hd + 32 * (j0 + s);
-            a[h][s][0] = _mm512_loadu_ps(ah);
-            a[h][s][1] = _mm512_loadu_ps(ah + 16);
-          }
-        }
+        for (int s = 0; s < SL; ++s) wc[s] = w + (cg[j0 + s] * group + g0) * kRows;
 #pragma GCC unroll 4
         for (int r = 0; r < kRows; ++r) {
 #pragma GCC unroll 8
@@ -79,14 +71,7 @@ ZINC_AVX512 void v_accumulate_hxs(const quant::KvView& v, const int64_t* rows, i
             }
           }
         }
-#pragma GCC unroll 8
-        for (int s = 0; s < SL; ++s)
-#pragma GCC unroll 8
-          for (int h = 0; h < H; ++h) {
-            float* ah = acc + static_cast<int64_t>(g0 + h) * hd + 32 * (j0 + s);
-            _mm512_storeu_ps(ah, a[h][s][0]);
-            _mm512_storeu_ps(ah + 16, a[h][s][1]);
-          }
+        store_tile<H, SL>(acc, hd, g0, j0, a);
       }
     }
   }
@@ -99,28 +84,10 @@ ZINC_AVX512 void v_accumulate_hxs(const quant::KvView& v, const int64_t* rows, i
 template <class L, bool kQuant>
 void v_accumulate(const quant::KvView& v, const int64_t* rows, int n, const float* p, int stride,
                   int group, float* acc, float* msum, float* tmp) {
-  const int slices = v.head_dim / 32;
-  if (group % 8 == 0)
-    return v_accumulate_hxs<L, kQuant, 8, 1>(v, rows, n, p, stride, group, acc, msum, tmp);
-  if (group % 4 == 0) {
-    if (slices % 2 == 0)
-      return v_accumulate_hxs<L, kQuant, 4, 2>(v, rows, n, p, stride, group, acc, msum, tmp);
-    return v_accumulate_hxs<L, kQuant, 4, 1>(v, rows, n, p, stride, group, acc, msum, tmp);
-  }
-  if (group % 2 == 0) {
-    if (slices % 4 == 0)
-      return v_accumulate_hxs<L, kQuant, 2, 4>(v, rows, n, p, stride, group, acc, msum, tmp);
-    if (slices % 2 == 0)
-      return v_accumulate_hxs<L, kQuant, 2, 2>(v, rows, n, p, stride, group, acc, msum, tmp);
-    return v_accumulate_hxs<L, kQuant, 2, 1>(v, rows, n, p, stride, group, acc, msum, tmp);
-  }
-  if (slices % 8 == 0)
-    return v_accumulate_hxs<L, kQuant, 1, 8>(v, rows, n, p, stride, group, acc, msum, tmp);
-  if (slices % 4 == 0)
-    return v_accumulate_hxs<L, kQuant, 1, 4>(v, rows, n, p, stride, group, acc, msum, tmp);
-  if (slices % 2 == 0)
-    return v_accumulate_hxs<L, kQuant, 1, 2>(v, rows, n, p, stride, group, acc, msum, tmp);
-  return v_accumulate_hxs<L, kQuant, 1, 1>(v, rows, n, p, stride, group, acc, msum, tmp);
+  with_v_tile(group, v.head_dim / 32, [&](auto h, auto sl) {
+    v_accumulate_hxs<L, kQuant, decltype(h)::value, decltype(sl)::value>(v, rows, n, p, stride,
+                                                                         group, acc, msum, tmp);
+  });
 }
 
 }  // namespace

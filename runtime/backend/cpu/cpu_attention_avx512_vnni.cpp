@@ -133,7 +133,8 @@ ZINC_AVX512_VNNI inline void block_scores(const __m512i* X, int ng, int cpg, int
       const __m512i x = _mm512_load_si512(X + k);
       if (kInt4) {
         const __m512i m = _mm512_set1_epi8(15);
-        const __m512i lo = _mm512_and_si512(x, m), hi = _mm512_and_si512(_mm512_srli_epi32(x, 4), m);
+        const __m512i lo = _mm512_and_si512(x, m),
+                      hi = _mm512_and_si512(_mm512_srli_epi32(x, 4), m);
 #pragma GCC unroll 8
         for (int h = 0; h < HT; ++h) {
           a0[h] = dpbusd_bcast(a0[h], lo, q0 + h * cols + k);
@@ -178,7 +179,7 @@ ZINC_AVX512_VNNI void k_scores_vnni(const quant::KvView& k, const int64_t* rows,
   float* mn = sc + kRows * ng;
   auto* X = reinterpret_cast<__m512i*>(mn + kRows * ng);  // [cols][16]
   float* sq = reinterpret_cast<float*>(X + cols);
-  float* qs = sq + group;                           // [group][ng]
+  float* qs = sq + group;                                  // [group][ng]
   auto* qd = reinterpret_cast<int32_t*>(qs + group * ng);  // [2][group][cols]
   quantize_q<kInt4>(q, group, hd, k.group, sq, qs, qd);
   const Geometry geo(k, kRows);
@@ -203,8 +204,8 @@ ZINC_AVX512_VNNI void k_scores_vnni(const quant::KvView& k, const int64_t* rows,
 }
 
 template <bool kInt4>
-void k_scores(const quant::KvView& k, const int64_t* rows, int n, const float* q,
-              const float* qsum, int group, float* scores, int stride, float* tmp) {
+void k_scores(const quant::KvView& k, const int64_t* rows, int n, const float* q, const float* qsum,
+              int group, float* scores, int stride, float* tmp) {
   if (group % 8 == 0)
     return k_scores_vnni<kInt4, 8>(k, rows, n, q, qsum, group, scores, stride, tmp);
   if (group % 4 == 0)

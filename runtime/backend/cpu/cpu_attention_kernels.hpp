@@ -15,6 +15,7 @@
 #include <cstdint>
 
 #include "quant/kv_quant.hpp"
+#include "runtime/backend/cpu/cpu_attention.hpp"
 
 namespace zinc::runtime::detail {
 
@@ -51,6 +52,10 @@ inline int64_t kernel_tmp_floats(int head_dim, int group) {
          16 * (head_dim / 16 + 1) * (static_cast<int64_t>(group) + 1);
 }
 
+// The most capable inner loops at or below `cap` that the CPU and the view allow, for the
+// keys (keys = true) or the values (cpu_attention_isa.cpp).
+AttentionKernels kernels_for(const quant::KvView& v, CpuAttentionIsa cap, bool keys);
+
 AttentionKernels scalar_attention_kernels(quant::KvStorage s);
 
 bool cpu_has_avx2_fma_f16c();
@@ -66,5 +71,9 @@ bool cpu_has_avx512_vnni();
 bool avx512_vnni_fits(const quant::KvView& k);
 AttentionKernels avx512_vnni_k_kernels(quant::KvStorage s);
 void vnni_query(quant::KvStorage s, int hd, const float* q, float* out);  // see cpu_attention.hpp
+// AVX512_BF16 dot products for int4 values (the rest as avx512_attention_kernels): needs
+// cpu_has_avx512(), the CPU's AVX512_BF16 and the avx512 conditions.
+bool cpu_has_avx512_bf16();
+AttentionKernels avx512_bf16_v_kernels(quant::KvStorage s);
 
 }  // namespace zinc::runtime::detail
