@@ -101,6 +101,7 @@ struct Result {
   quant::KvStorage storage;
   std::string isa_cap;  // --isa
   std::string isa;      // the K loops that ran
+  std::string v_isa;    // the V loops that ran
   size_t bytes = 0;     // K + V bytes read per step
   double fill_s = 0;    // kv_store of the whole cache
   double median_s = 0;  // one decode step
@@ -197,6 +198,7 @@ int run_attnbench(const AttnBenchOptions& o) {
       r.storage = s;
       r.isa_cap = runtime::cpu_attention_isa_name(isa);
       r.isa = runtime::cpu_attention_isa(k, isa, true);
+      r.v_isa = runtime::cpu_attention_isa(v, isa, false);
       r.fill_s = fill_s;
       p.isa = isa;
       std::vector<float> out(q.size());
@@ -236,9 +238,9 @@ int run_attnbench(const AttnBenchOptions& o) {
       "host read bandwidth: %.2f GB/s (median of %zu passes over a %s buffer, same "
       "threads, interleaved with the steps)\n",
       read_bw / 1e9, all_probe_s.size(), offload::format_bytes(probe.bytes()).c_str());
-  std::printf("%-8s %-11s %14s %10s %10s %10s %9s %11s %9s\n", "storage", "isa", "kv_bytes",
+  std::printf("%-8s %-16s %14s %10s %10s %10s %9s %11s %9s\n", "storage", "isa", "kv_bytes",
               "step", "rate", "read", "of_read", "max_err", "fill");
-  std::printf("%-8s %-11s %14s %10s %10s %10s %9s %11s %9s\n", "", "", "bytes", "ms", "GB/s",
+  std::printf("%-8s %-16s %14s %10s %10s %10s %9s %11s %9s\n", "", "", "bytes", "ms", "GB/s",
               "GB/s", "%", "vs_f32", "s");
   for (const auto& r : results) {
     char err[32];
@@ -247,12 +249,15 @@ int run_attnbench(const AttnBenchOptions& o) {
     } else {
       std::snprintf(err, sizeof err, "%.2e", r.max_err);
     }
-    std::printf("%-8s %-11s %14zu %10.3f %10.2f %10.2f %9.1f %11s %9.2f\n",
-                quant::kv_storage_name(r.storage), r.isa.c_str(), r.bytes, r.median_s * 1e3,
+    // the K loops' name; "+bf16" where the values ran the avx512-bf16 loops
+    const std::string isa = r.isa + (r.v_isa == "avx512-bf16" ? "+bf16" : "");
+    std::printf("%-8s %-16s %14zu %10.3f %10.2f %10.2f %9.1f %11s %9.2f\n",
+                quant::kv_storage_name(r.storage), isa.c_str(), r.bytes, r.median_s * 1e3,
                 r.gbs, r.read_gbs, 100.0 * r.fraction, err, r.fill_s);
   }
   std::printf(
-      "isa = the K inner loops that ran (V: the same without VNNI); "
+      "isa = the K inner loops that ran (V: the same without VNNI; +bf16: int4 V as bf16 dot "
+      "products); "
       "rate = kv_bytes (K+V codes and group params of every visible row) / median step time; "
       "read = probe bytes / median probe pass over the passes interleaved with that storage's "
       "steps; of_read = rate / read\n");
@@ -270,6 +275,7 @@ int run_attnbench(const AttnBenchOptions& o) {
       rows.push_back(
           {{"storage", quant::kv_storage_name(r.storage)},
            {"isa", r.isa},
+           {"v_isa", r.v_isa},
            {"isa_cap", r.isa_cap},
            {"kv_bytes", r.bytes},
            {"median_s", r.median_s},

@@ -16,7 +16,8 @@
 // avx2, scalar); with several, each storage's cache is filled once and timed under each
 // cap in turn, one row per (storage, cap), so that instruction sets compare on one machine
 // at one time. The isa column names the K loops that ran (a cap the CPU or the shape
-// cannot run falls back); max_err is against the first f32 row.
+// cannot run falls back; "+bf16" where int4 values ran the avx512-bf16 loops); max_err is
+// against the first f32 row.
 // Prints a fixed-width table; --json FILE also writes the numbers with the machine (cores,
 // CPU model from /proc/cpuinfo), thread count, date and command line.
 #pragma once
