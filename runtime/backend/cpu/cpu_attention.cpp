@@ -164,10 +164,18 @@ void run_item(const Context& cx, int64_t item, Workspace& ws) {
   const int64_t v0 = cx.v.row(b, kvh, 0), vstep = cx.v.pos_stride;
   int* keys = ws.keys.data();
   float* key_alibi = ws.key_alibi.data();
-  for (int j = jb; j < je; ++j) {
-    if (!mask[j]) continue;
-    keys[n] = j;
-    key_alibi[n++] = static_cast<float>(key_pos++);
+  const bool alibi = p.alibi_slopes != nullptr;
+  if (je > jb && std::memchr(mask + jb, 0, je - jb) == nullptr) {  // all visible: no branches
+    n = je - jb;
+    for (int t = 0; t < n; ++t) keys[t] = jb + t;
+    if (alibi)
+      for (int t = 0; t < n; ++t) key_alibi[t] = static_cast<float>(key_pos + t);
+  } else {
+    for (int j = jb; j < je; ++j) {
+      if (!mask[j]) continue;
+      keys[n] = j;
+      key_alibi[n++] = static_cast<float>(key_pos++);
+    }
   }
   // The kernels' order of the visible keys (see kStreams): list entry kStreams * t + s is
   // key s * m + t, m = n / kStreams; the last n % kStreams keys follow in order.
@@ -175,12 +183,22 @@ void run_item(const Context& cx, int64_t item, Workspace& ws) {
   int64_t* vrows = ws.vrows.data();
   float* pos = ws.pos.data();
   const int m = plan.streams ? n / kStreams : 0;
-  for (int e = 0; e < n; ++e) {
-    const int src = e < kStreams * m ? (e % kStreams) * m + e / kStreams : e;
-    krows[e] = k0 + keys[src] * kstep;
-    vrows[e] = v0 + keys[src] * vstep;
-    pos[e] = key_alibi[src];
+  if (m == 0 && n > 0 && keys[n - 1] - keys[0] == n - 1) {  // keys[0] + 0, 1, ..., n - 1
+    int64_t kr = k0 + keys[0] * kstep, vr = v0 + keys[0] * vstep;
+    for (int e = 0; e < n; ++e, kr += kstep, vr += vstep) {
+      krows[e] = kr;
+      vrows[e] = vr;
+    }
+  } else {
+    for (int e = 0; e < n; ++e) {
+      const int src = e < kStreams * m ? (e % kStreams) * m + e / kStreams : e;
+      krows[e] = k0 + keys[src] * kstep;
+      vrows[e] = v0 + keys[src] * vstep;
+    }
   }
+  if (alibi)  // (the softmax reads positions only with ALiBi)
+    for (int e = 0; e < n; ++e)
+      pos[e] = key_alibi[e < kStreams * m ? (e % kStreams) * m + e / kStreams : e];
 
   const int64_t q_row = static_cast<int64_t>(p.heads) * hd;
   float* part = cx.partial != nullptr ? cx.partial + item * group * (hd + 2) : nullptr;
@@ -197,15 +215,21 @@ void run_item(const Context& cx, int64_t item, Workspace& ws) {
     return;
   }
 
-  // Queries of the group's heads, in K's kernel order, and their sums per K quant group.
+  // Queries of the group's heads, in K's kernel order, and (for the loops that use them)
+  // their sums per K quant group, in eight lanes (no serial chain of adds).
   const int kgroups = cx.k.groups(), vgroups = cx.v.groups();
   for (int g = 0; g < group; ++g) {
     const float* qh = p.q + bi * q_row + static_cast<int64_t>(kvh * group + g) * hd;
     to_kernel_order(qh, hd, cx.kk.nibble_block, ws.q.data() + g * hd);
-    for (int cg = 0; cg < kgroups; ++cg) {
-      float s = 0.0f;
-      for (int e = 0; e < cx.k.group; ++e) s += qh[cg * cx.k.group + e];
-      ws.qsum[g * kgroups + cg] = s;
+    for (int cg = 0; cx.kk.uses_qsum && cg < kgroups; ++cg) {
+      float lane[8] = {};
+      const float* x = qh + cg * cx.k.group;
+      int e = 0;
+      for (; e + 8 <= cx.k.group; e += 8)
+        for (int l = 0; l < 8; ++l) lane[l] += x[e + l];
+      for (; e < cx.k.group; ++e) lane[0] += x[e];
+      ws.qsum[g * kgroups + cg] =
+          ((lane[0] + lane[4]) + (lane[1] + lane[5])) + ((lane[2] + lane[6]) + (lane[3] + lane[7]));
     }
   }
 

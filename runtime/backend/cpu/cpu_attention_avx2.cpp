@@ -210,6 +210,7 @@ AttentionKernels make_kernels(KScoresFn k_scores, VAccumulateFn v_accumulate, bo
   k.v_accumulate = v_accumulate;
   k.softmax = softmax_avx2;
   k.nibble_block = split ? 16 : 0;
+  k.uses_qsum = true;
   k.isa = "avx2";
   return k;
 }

@@ -144,6 +144,7 @@ AttentionKernels make_kernels(quant::KvStorage s) {
   k.v_accumulate = v_accumulate_fn(s);
   k.softmax = avx2_softmax();
   k.nibble_block = L::kNibbleBlock;
+  k.uses_qsum = true;
   k.isa = "avx512";
   return k;
 }

@@ -259,6 +259,7 @@ AttentionKernels avx512_vnni_k_kernels(quant::KvStorage s) {
   AttentionKernels k = avx512_attention_kernels(s);  // the values' loops, softmax
   k.k_scores = s == quant::KvStorage::Int4 ? k_scores<true> : k_scores<false>;
   k.nibble_block = 0;  // q in natural order: quantize_q lays it out for the columns
+  k.uses_qsum = false;  // the min term takes the sums of q' (quantize_q)
   k.isa = "avx512-vnni";
   return k;
 }

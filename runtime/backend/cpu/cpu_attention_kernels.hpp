@@ -22,7 +22,8 @@ namespace zinc::runtime::detail {
 // scores[g * stride + t] = q_g . k'(rows[t]) (no scale), for g < group, t < n; a kernel may
 // also write t in [n, n rounded up to 16), so stride must be at least that.
 // q [group, hd] kernel order; qsum [group, hd / G]: sums of q_g over each quant group
-// (quantized storages; AVX2 uses them for the min term). tmp: kernel_tmp_floats floats.
+// (quantized storages, where uses_qsum: the fp32 AVX2 / AVX-512 loops' min term). tmp:
+// kernel_tmp_floats floats.
 using KScoresFn = void (*)(const quant::KvView& k, const int64_t* rows, int n, const float* q,
                            const float* qsum, int group, float* scores, int stride, float* tmp);
 // acc[g * hd + d] += sum_t p[g * stride + t] * (codes or values of rows[t])[d] (kernel
@@ -42,6 +43,7 @@ struct AttentionKernels {
   VAccumulateFn v_accumulate = nullptr;
   SoftmaxFn softmax = nullptr;
   int nibble_block = 0;  // 0: natural kernel order; 16 / 32: int4's split order (see above)
+  bool uses_qsum = false;  // k_scores reads qsum (else the driver need not fill it)
   const char* isa = "";
 };
 
