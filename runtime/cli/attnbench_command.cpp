@@ -81,9 +81,27 @@ void fill_cache(const quant::KvView& view, int tensor, int batch, int kv_heads, 
   }
 }
 
+std::vector<runtime::CpuAttentionIsa> parse_isa_list(const std::string& list) {
+  std::vector<runtime::CpuAttentionIsa> out;
+  std::stringstream ss(list);
+  std::string item;
+  while (std::getline(ss, item, ',')) {
+    if (item.empty()) continue;
+    try {
+      out.push_back(runtime::parse_cpu_attention_isa(item));
+    } catch (const Error& e) {
+      throw UsageError(std::string("--isa: ") + e.what());
+    }
+  }
+  if (out.empty()) throw UsageError("--isa: none given (e.g. auto or avx2,avx512)");
+  return out;
+}
+
 struct Result {
   quant::KvStorage storage;
-  std::string isa;
+  std::string isa_cap;  // --isa
+  std::string isa;      // the K loops that ran
+  std::string v_isa;    // the V loops that ran
   size_t bytes = 0;     // K + V bytes read per step
   double fill_s = 0;    // kv_store of the whole cache
   double median_s = 0;  // one decode step
@@ -99,7 +117,8 @@ bool parse_attnbench_options(int argc, char** argv, AttnBenchOptions* o, std::st
   po::options_description desc(
       "zinc attnbench: decode attention over a host-memory KV cache vs the host's read "
       "bandwidth\nusage: zinc attnbench [--batch 32] [--heads 32] [--kv-heads H] [--head-dim 128] "
-      "[--context 2048] [--kv-quant f32,f16,int8,int4] [--threads 0] [--json F]\noptions");
+      "[--context 2048] [--kv-quant f32,f16,int8,int4] [--isa auto] [--threads 0] [--json F]\n"
+      "options");
   desc.add_options()("help,h", "show this help")(
       "batch", po::value<int>(&o->batch)->default_value(32), "sequences (B)")(
       "heads", po::value<int>(&o->heads)->default_value(32), "query heads (H)")(
@@ -108,6 +127,9 @@ bool parse_attnbench_options(int argc, char** argv, AttnBenchOptions* o, std::st
       "context", po::value<int>(&o->context)->default_value(2048), "keys per sequence")(
       "kv-quant", po::value<std::string>(&o->kv_quant)->default_value("f32,f16,int8,int4"),
       "KV storages to measure, comma-separated (f32, f16, int8, int4)")(
+      "isa", po::value<std::string>(&o->isa)->default_value("auto"),
+      "inner-loop instruction sets to cap at, comma-separated (auto, avx512-vnni, avx512, "
+      "avx2, scalar): one row per storage and cap")(
       "group-size", po::value<int>(&o->group_size)->default_value(64),
       "int8 / int4 group along head_dim (must divide it)")(
       "threads", po::value<int>(&o->threads)->default_value(0), "OpenMP threads; 0 = all cores")(
@@ -126,6 +148,7 @@ bool parse_attnbench_options(int argc, char** argv, AttnBenchOptions* o, std::st
     throw UsageError("--heads " + std::to_string(o->heads) + " is not a multiple of --kv-heads " +
                      std::to_string(o->kv_heads));
   parse_storage_list(o->kv_quant);
+  parse_isa_list(o->isa);
   o->command_line = "zinc";
   for (int i = 0; i < argc; ++i) o->command_line += std::string(" ") + argv[i];
   return true;
@@ -133,6 +156,7 @@ bool parse_attnbench_options(int argc, char** argv, AttnBenchOptions* o, std::st
 
 int run_attnbench(const AttnBenchOptions& o) {
   const auto storages = parse_storage_list(o.kv_quant);
+  const auto isas = parse_isa_list(o.isa);
   const int threads = o.threads > 0 ? o.threads : omp_get_num_procs();
   omp_set_num_threads(threads);
   const int B = o.batch, H = o.heads, KVH = o.kv_heads, hd = o.head_dim, T = o.context;
@@ -163,41 +187,46 @@ int run_attnbench(const AttnBenchOptions& o) {
   std::vector<Result> results;
   std::vector<float> out_f32;
   for (const auto s : storages) {
-    Result r;
-    r.storage = s;
     offload::HostKvCache cache(offload::HostKvShape{1, B, KVH, T, hd, o.group_size}, s);
     const quant::KvView k = cache.k(0), v = cache.v(0);
-    r.isa = runtime::cpu_attention_isa(k);
     double t0 = now_s();
     fill_cache(k, 0, B, KVH, T, hd);
     fill_cache(v, 1, B, KVH, T, hd);
-    r.fill_s = seconds_since(t0);
-    std::vector<float> out(q.size());
-    p.out = out.data();
-    std::vector<double> times, probe_s;
-    for (int rep = -1; rep < o.repeat; ++rep) {  // rep = -1: warm-up
-      const double ps = probe.pass_seconds();
-      if (rep >= 0) probe_s.push_back(ps);
-      t0 = now_s();
-      runtime::cpu_attention(p, k, v);
-      const double sec =
-          seconds_since(t0);
-      if (rep >= 0) times.push_back(sec);
+    const double fill_s = seconds_since(t0);
+    for (const auto isa : isas) {
+      Result r;
+      r.storage = s;
+      r.isa_cap = runtime::cpu_attention_isa_name(isa);
+      r.isa = runtime::cpu_attention_isa(k, isa, true);
+      r.v_isa = runtime::cpu_attention_isa(v, isa, false);
+      r.fill_s = fill_s;
+      p.isa = isa;
+      std::vector<float> out(q.size());
+      p.out = out.data();
+      std::vector<double> times, probe_s;
+      for (int rep = -1; rep < o.repeat; ++rep) {  // rep = -1: warm-up
+        const double ps = probe.pass_seconds();
+        if (rep >= 0) probe_s.push_back(ps);
+        t0 = now_s();
+        runtime::cpu_attention(p, k, v);
+        const double sec = seconds_since(t0);
+        if (rep >= 0) times.push_back(sec);
+      }
+      r.bytes = cache.bytes();  // every row is visible: the whole K and V
+      r.median_s = median(times);
+      r.gbs = r.bytes / r.median_s / 1e9;
+      r.read_gbs = probe.bytes() / median(probe_s) / 1e9;
+      r.fraction = r.gbs / r.read_gbs;
+      all_probe_s.insert(all_probe_s.end(), probe_s.begin(), probe_s.end());
+      if (s == quant::KvStorage::F32 && out_f32.empty()) out_f32 = out;
+      if (!out_f32.empty()) {
+        double e = 0;
+        for (size_t i = 0; i < out.size(); ++i)
+          e = std::max(e, static_cast<double>(std::fabs(out[i] - out_f32[i])));
+        r.max_err = e;
+      }
+      results.push_back(r);
     }
-    r.bytes = cache.bytes();  // every row is visible: the whole K and V
-    r.median_s = median(times);
-    r.gbs = r.bytes / r.median_s / 1e9;
-    r.read_gbs = probe.bytes() / median(probe_s) / 1e9;
-    r.fraction = r.gbs / r.read_gbs;
-    all_probe_s.insert(all_probe_s.end(), probe_s.begin(), probe_s.end());
-    if (s == quant::KvStorage::F32) out_f32 = out;
-    if (!out_f32.empty()) {
-      double e = 0;
-      for (size_t i = 0; i < out.size(); ++i)
-        e = std::max(e, static_cast<double>(std::fabs(out[i] - out_f32[i])));
-      r.max_err = e;
-    }
-    results.push_back(r);
   }
 
   std::printf(
@@ -209,10 +238,10 @@ int run_attnbench(const AttnBenchOptions& o) {
       "host read bandwidth: %.2f GB/s (median of %zu passes over a %s buffer, same "
       "threads, interleaved with the steps)\n",
       read_bw / 1e9, all_probe_s.size(), offload::format_bytes(probe.bytes()).c_str());
-  std::printf("%-8s %-6s %14s %10s %10s %10s %9s %11s %9s\n", "storage", "isa", "kv_bytes", "step",
-              "rate", "read", "of_read", "max_err", "fill");
-  std::printf("%-8s %-6s %14s %10s %10s %10s %9s %11s %9s\n", "", "", "bytes", "ms", "GB/s", "GB/s",
-              "%", "vs_f32", "s");
+  std::printf("%-8s %-16s %14s %10s %10s %10s %9s %11s %9s\n", "storage", "isa", "kv_bytes",
+              "step", "rate", "read", "of_read", "max_err", "fill");
+  std::printf("%-8s %-16s %14s %10s %10s %10s %9s %11s %9s\n", "", "", "bytes", "ms", "GB/s",
+              "GB/s", "%", "vs_f32", "s");
   for (const auto& r : results) {
     char err[32];
     if (r.max_err < 0) {
@@ -220,11 +249,15 @@ int run_attnbench(const AttnBenchOptions& o) {
     } else {
       std::snprintf(err, sizeof err, "%.2e", r.max_err);
     }
-    std::printf("%-8s %-6s %14zu %10.3f %10.2f %10.2f %9.1f %11s %9.2f\n",
-                quant::kv_storage_name(r.storage), r.isa.c_str(), r.bytes, r.median_s * 1e3,
+    // the K loops' name; "+bf16" where the values ran the avx512-bf16 loops
+    const std::string isa = r.isa + (r.v_isa == "avx512-bf16" ? "+bf16" : "");
+    std::printf("%-8s %-16s %14zu %10.3f %10.2f %10.2f %9.1f %11s %9.2f\n",
+                quant::kv_storage_name(r.storage), isa.c_str(), r.bytes, r.median_s * 1e3,
                 r.gbs, r.read_gbs, 100.0 * r.fraction, err, r.fill_s);
   }
   std::printf(
+      "isa = the K inner loops that ran (V: the same without VNNI; +bf16: int4 V as bf16 dot "
+      "products); "
       "rate = kv_bytes (K+V codes and group params of every visible row) / median step time; "
       "read = probe bytes / median probe pass over the passes interleaved with that storage's "
       "steps; of_read = rate / read\n");
@@ -242,6 +275,8 @@ int run_attnbench(const AttnBenchOptions& o) {
       rows.push_back(
           {{"storage", quant::kv_storage_name(r.storage)},
            {"isa", r.isa},
+           {"v_isa", r.v_isa},
+           {"isa_cap", r.isa_cap},
            {"kv_bytes", r.bytes},
            {"median_s", r.median_s},
            {"gbs", r.gbs},

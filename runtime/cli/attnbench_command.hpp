@@ -12,6 +12,12 @@
 //   read      = probe bytes / median of the probe passes interleaved with this storage
 //   of_read   = rate / read
 //   max_err   = largest |out - out_f32| over the step's outputs (f32 run first when listed)
+// --isa LIST caps the inner loops (runtime::CpuAttentionIsa: auto, avx512-vnni, avx512,
+// avx2, scalar); with several, each storage's cache is filled once and timed under each
+// cap in turn, one row per (storage, cap), so that instruction sets compare on one machine
+// at one time. The isa column names the K loops that ran (a cap the CPU or the shape
+// cannot run falls back; "+bf16" where int4 values ran the avx512-bf16 loops); max_err is
+// against the first f32 row.
 // Prints a fixed-width table; --json FILE also writes the numbers with the machine (cores,
 // CPU model from /proc/cpuinfo), thread count, date and command line.
 #pragma once
@@ -27,6 +33,7 @@ struct AttnBenchOptions {
   int head_dim = 128;
   int context = 2048;                          // keys per sequence
   std::string kv_quant = "f32,f16,int8,int4";  // storages to run, in this order
+  std::string isa = "auto";                    // instruction-set caps, comma-separated
   int group_size = 64;                         // int8 / int4 group along head_dim
   int threads = 0;                             // 0 = all cores
   int repeat = 5;

@@ -18,178 +18,13 @@
 #include "quant/kv_quant.hpp"
 #include "quant/dtype.hpp"
 #include "test_util.hpp"
+#include "unit/cpu_attention_test_util.hpp"
 
 using namespace zinc;
 using quant::KvStorage;
 using quant::KvView;
 
-namespace {
-
-constexpr KvStorage kAllStorages[] = {KvStorage::F32, KvStorage::F16, KvStorage::Int8,
-                                      KvStorage::Int4};
-
-std::vector<float> randn(size_t n, uint32_t seed, float sigma = 1.0f) {
-  std::mt19937 g(seed);
-  std::normal_distribution<float> d(0.f, sigma);
-  std::vector<float> v(n);
-  for (auto& x : v) x = d(g);
-  return v;
-}
-
-// A K or V cache with its own memory, in one of the two layouts.
-struct OwnedKv {
-  std::vector<uint8_t> data;
-  std::vector<uint16_t> params;
-  KvView view;
-
-  OwnedKv(KvStorage s, int batch, int kv_heads, int t_max, int hd, int group, bool head_major) {
-    const auto bytes = quant::kv_cache_bytes(s, batch, kv_heads, t_max, hd, group);
-    data.assign(bytes.codes, 0);
-    params.assign(bytes.params / 2 + 1, 0);
-    view.storage = s;
-    view.head_dim = hd;
-    view.group = group;
-    view.t_max = t_max;
-    if (head_major) {  // [B, KVH, t_max, hd] (HostKvCache)
-      view.seq_stride = static_cast<int64_t>(kv_heads) * t_max;
-      view.head_stride = t_max;
-      view.pos_stride = 1;
-    } else {  // [B, t_max, KVH, hd] (the CPU backend)
-      view.seq_stride = static_cast<int64_t>(t_max) * kv_heads;
-      view.head_stride = 1;
-      view.pos_stride = kv_heads;
-    }
-    view.data = data.data();
-    view.params = params.data();
-  }
-};
-
-struct Case {
-  const char* name;
-  int batch, tq, t0, heads, kv_heads, head_dim;
-  bool alibi;
-  std::vector<int> pad;  // left padding per sequence (keys 0..pad-1 masked)
-};
-
-struct Problem {
-  Case c;
-  int t_max;
-  std::vector<float> q, kv_k, kv_v, slopes;  // kv_*: [B * n_keys, KVH * hd] source rows
-  std::vector<uint8_t> mask;
-
-  explicit Problem(const Case& cs, uint32_t seed) : c(cs), t_max(cs.t0 + cs.tq + 3) {
-    const int n_keys = c.t0 + c.tq;
-    q = randn(static_cast<size_t>(c.batch) * c.tq * c.heads * c.head_dim, seed);
-    kv_k = randn(static_cast<size_t>(c.batch) * n_keys * c.kv_heads * c.head_dim, seed + 1);
-    kv_v = randn(static_cast<size_t>(c.batch) * n_keys * c.kv_heads * c.head_dim, seed + 2);
-    mask.assign(static_cast<size_t>(c.batch) * t_max, 0);
-    for (int b = 0; b < c.batch; ++b) {
-      const int pad = b < static_cast<int>(c.pad.size()) ? c.pad[b] : 0;
-      for (int j = pad; j < n_keys; ++j) mask[b * t_max + j] = 1;
-    }
-    if (c.alibi)
-      for (int h = 0; h < c.heads; ++h) slopes.push_back(std::pow(2.0f, -8.0f * (h + 1) / c.heads));
-  }
-
-  runtime::CpuAttentionProblem problem(float* out) const {
-    runtime::CpuAttentionProblem p;
-    p.batch = c.batch;
-    p.tq = c.tq;
-    p.t0 = c.t0;
-    p.heads = c.heads;
-    p.kv_heads = c.kv_heads;
-    p.head_dim = c.head_dim;
-    p.q = q.data();
-    p.out = out;
-    p.key_mask = mask.data();
-    p.mask_stride = t_max;
-    p.alibi_slopes = c.alibi ? slopes.data() : nullptr;
-    p.scale = 1.0f / std::sqrt(static_cast<float>(c.head_dim));
-    return p;
-  }
-
-  // Stores every key and value (positions 0 .. t0 + tq - 1) into the caches.
-  void fill(const KvView& k, const KvView& v) const {
-    const int n_keys = c.t0 + c.tq;
-    quant::kv_store(k, kv_k.data(), c.batch, n_keys, 0, c.kv_heads);
-    quant::kv_store(v, kv_v.data(), c.batch, n_keys, 0, c.kv_heads);
-  }
-
-  // Backend::attention's definition, in double, over the caches' dequantized rows.
-  std::vector<float> reference(const KvView& k, const KvView& v) const {
-    const int hd = c.head_dim, group = c.heads / c.kv_heads;
-    const float scale = 1.0f / std::sqrt(static_cast<float>(hd));
-    std::vector<float> out(q.size(), 0.0f), kr(hd), vr(hd);
-    for (int b = 0; b < c.batch; ++b)
-      for (int i = 0; i < c.tq; ++i)
-        for (int h = 0; h < c.heads; ++h) {
-          const float* qh = q.data() + ((static_cast<size_t>(b) * c.tq + i) * c.heads + h) * hd;
-          std::vector<double> s;
-          std::vector<int> js;
-          int key_pos = 0;
-          for (int j = 0; j <= c.t0 + i; ++j) {
-            if (!mask[b * t_max + j]) continue;
-            quant::kv_dequantize_row(k, k.row(b, h / group, j), kr.data());
-            double dot = 0;
-            for (int d = 0; d < hd; ++d) dot += static_cast<double>(qh[d]) * kr[d];
-            double sc = dot * scale;
-            if (c.alibi) sc += static_cast<double>(slopes[h]) * key_pos;
-            ++key_pos;
-            s.push_back(sc);
-            js.push_back(j);
-          }
-          if (s.empty()) continue;  // sees no key: zeros
-          double mx = s[0], sum = 0;
-          for (double x : s) mx = std::max(mx, x);
-          for (double& x : s) sum += (x = std::exp(x - mx));
-          std::vector<double> o(hd, 0.0);
-          for (size_t t = 0; t < js.size(); ++t) {
-            quant::kv_dequantize_row(v, v.row(b, h / group, js[t]), vr.data());
-            for (int d = 0; d < hd; ++d) o[d] += s[t] / sum * vr[d];
-          }
-          float* oh = out.data() + ((static_cast<size_t>(b) * c.tq + i) * c.heads + h) * hd;
-          for (int d = 0; d < hd; ++d) oh[d] = static_cast<float>(o[d]);
-        }
-    return out;
-  }
-};
-
-const std::vector<Case>& cases() {
-  static const std::vector<Case> all = {
-      {"decode MHA", 2, 1, 37, 4, 4, 64, false, {}},
-      {"decode GQA 4", 3, 1, 100, 8, 2, 128, false, {0, 9, 0}},
-      {"decode GQA 8", 2, 1, 61, 16, 2, 128, false, {}},
-      {"decode ALiBi, left padding", 3, 1, 50, 4, 4, 32, true, {0, 5, 20}},
-      {"prefill after a prefix", 2, 5, 7, 4, 2, 48, false, {0, 3}},
-      {"prefill, padding queries see no key", 2, 4, 0, 2, 1, 16, true, {0, 2}},
-      {"head_dim 20 (scalar path)", 2, 3, 9, 6, 3, 20, true, {1, 0}},
-      {"long context, key chunks", 1, 1, 1500, 4, 2, 64, true, {100}},
-      {"prefill, key chunks", 1, 3, 700, 2, 1, 32, false, {0}},
-  };
-  return all;
-}
-
-int default_group(int hd) { return std::min(64, hd); }
-
-float max_abs_diff(const std::vector<float>& a, const std::vector<float>& b, size_t* where) {
-  float worst = 0.0f;
-  for (size_t i = 0; i < a.size(); ++i) {
-    const float d = std::fabs(a[i] - b[i]);
-    if (!(d <= worst)) {
-      worst = d;
-      *where = i;
-    }
-  }
-  return worst;
-}
-
-// Restores the OpenMP thread count when a test changes it.
-struct ThreadCount {
-  int saved = omp_get_max_threads();
-  ~ThreadCount() { omp_set_num_threads(saved); }
-};
-
-}  // namespace
+using namespace zinc::test::attn;
 
 TEST_CASE("cpu_attention equals a double-precision reference for every storage and layout",
           "[attention]") {
@@ -202,17 +37,10 @@ TEST_CASE("cpu_attention equals a double-precision reference for every storage a
         OwnedKv k(s, c.batch, c.kv_heads, pr.t_max, c.head_dim, g, head_major);
         OwnedKv v(s, c.batch, c.kv_heads, pr.t_max, c.head_dim, g, head_major);
         pr.fill(k.view, v.view);
-        std::vector<float> out(pr.q.size(), std::numeric_limits<float>::quiet_NaN());
-        runtime::cpu_attention(pr.problem(out.data()), k.view, v.view);
-        const auto ref = pr.reference(k.view, v.view);
-        size_t at = 0;
-        const float err = max_abs_diff(out, ref, &at);
-        INFO(c.name << ", " << quant::kv_storage_name(s) << ", "
-                    << (head_major ? "[B, KVH, T, hd]" : "[B, T, KVH, hd]") << ", isa "
-                    << runtime::cpu_attention_isa(k.view) << ": worst element " << at << " = "
-                    << out[at] << " vs " << ref[at]);
-        // Outputs are averages of N(0, 1) values; fp32 accumulation over <= 1500 keys.
-        CHECK(err <= 2e-5f);
+        for (auto isa : kAllIsas)
+          check_isa(pr, k.view, v.view, isa,
+                    std::string(c.name) + ", " + quant::kv_storage_name(s) + ", " +
+                        (head_major ? "[B, KVH, T, hd]" : "[B, T, KVH, hd]"));
       }
     }
   }
@@ -220,11 +48,12 @@ TEST_CASE("cpu_attention equals a double-precision reference for every storage a
 
 TEST_CASE("cpu_attention's blocked loops: every query group size, head_dim 64 and 128",
           "[attention]") {
-  // The AVX2 loops block R rows x H heads (K) and H heads x slices (V) by the group size
-  // (1, 2, 4, 8 and multiples; 3 falls back to one head at a time), and f32 / f16 rows of
-  // >= 256 bytes are read as eight interleaved streams of keys. Key counts that are not a
-  // multiple of 8 (short last block, keys left over by the streams), left padding and
-  // ALiBi exercise the tails; int8 with G 32 gives four quant groups per 128-element row.
+  // The AVX2 / AVX-512 loops block R rows x H heads (K) and H heads x slices (V) by the
+  // group size (1, 2, 4, 8, 16 and multiples; 3 falls back to one head at a time), and
+  // f32 / f16 rows of >= 256 bytes are read as eight interleaved streams of keys. Key counts
+  // that are not a multiple of 8 or 16 (short last block, keys left over by the streams),
+  // left padding and ALiBi exercise the tails; int8 with G 32 gives four quant groups per
+  // 128-element row. Every instruction-set cap runs each case.
   uint32_t seed = 4000;
   for (int hd : {64, 128}) {
     for (int group : {1, 2, 3, 4, 8, 16}) {
@@ -239,14 +68,11 @@ TEST_CASE("cpu_attention's blocked loops: every query group size, head_dim 64 an
             OwnedKv k(s, c.batch, c.kv_heads, pr.t_max, hd, g, head_major);
             OwnedKv v(s, c.batch, c.kv_heads, pr.t_max, hd, g, head_major);
             pr.fill(k.view, v.view);
-            std::vector<float> out(pr.q.size(), std::numeric_limits<float>::quiet_NaN());
-            runtime::cpu_attention(pr.problem(out.data()), k.view, v.view);
-            size_t at = 0;
-            const float err = max_abs_diff(out, pr.reference(k.view, v.view), &at);
-            INFO("hd " << hd << ", group " << group << ", keys " << t0 + 1 << ", "
-                       << quant::kv_storage_name(s) << " G " << g << ", isa "
-                       << runtime::cpu_attention_isa(k.view) << ": worst element " << at);
-            CHECK(err <= 2e-5f);
+            for (auto isa : kAllIsas)
+              check_isa(pr, k.view, v.view, isa,
+                        "hd " + std::to_string(hd) + ", group " + std::to_string(group) +
+                            ", keys " + std::to_string(t0 + 1) + ", " + quant::kv_storage_name(s) +
+                            " G " + std::to_string(g));
           }
         }
       }
@@ -280,15 +106,18 @@ TEST_CASE("cpu_attention is bit-identical for any thread count", "[attention]") 
       OwnedKv k(s, c.batch, c.kv_heads, pr.t_max, c.head_dim, g, true);
       OwnedKv v(s, c.batch, c.kv_heads, pr.t_max, c.head_dim, g, true);
       pr.fill(k.view, v.view);
-      std::vector<std::vector<float>> outs;
-      for (int threads : {1, 2, 3}) {
-        omp_set_num_threads(threads);
-        outs.emplace_back(pr.q.size());
-        runtime::cpu_attention(pr.problem(outs.back().data()), k.view, v.view);
+      for (auto isa : kAllIsas) {
+        std::vector<std::vector<float>> outs;
+        for (int threads : {1, 2, 3}) {
+          omp_set_num_threads(threads);
+          outs.emplace_back(pr.q.size());
+          runtime::cpu_attention(pr.problem(outs.back().data(), isa), k.view, v.view);
+        }
+        INFO(c.name << ", " << quant::kv_storage_name(s) << ", isa "
+                    << runtime::cpu_attention_isa(k.view, isa));
+        CHECK(std::memcmp(outs[0].data(), outs[1].data(), outs[0].size() * sizeof(float)) == 0);
+        CHECK(std::memcmp(outs[0].data(), outs[2].data(), outs[0].size() * sizeof(float)) == 0);
       }
-      INFO(c.name << ", " << quant::kv_storage_name(s));
-      CHECK(std::memcmp(outs[0].data(), outs[1].data(), outs[0].size() * sizeof(float)) == 0);
-      CHECK(std::memcmp(outs[0].data(), outs[2].data(), outs[0].size() * sizeof(float)) == 0);
     }
   }
 }
@@ -429,10 +258,7 @@ TEST_CASE("HostKvCache: [B, KVH, t_max, hd] views with one kernel over them", "[
     CHECK(k.row(1, 1, 3) == (1 * 2 + 1) * pr.t_max + 3);
     CHECK(reinterpret_cast<uintptr_t>(k.data) % 64 == 0);
     pr.fill(k, v);
-    std::vector<float> out(pr.q.size());
-    runtime::cpu_attention(pr.problem(out.data()), k, v);
-    size_t at = 0;
-    CHECK(max_abs_diff(out, pr.reference(k, v), &at) <= 2e-5f);
+    for (auto isa : kAllIsas) check_isa(pr, k, v, isa, "HostKvCache int4");
     REQUIRE_THROWS_WITH(cache.k(2), ZINC_CONTAINS("no layer 2"));
   }
   CHECK(arena.used() == 0);

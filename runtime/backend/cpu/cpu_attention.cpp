@@ -1,6 +1,7 @@
 // cpu_attention: checks, the work split, one work item (visible keys, scores, softmax,
-// weighted values) and the merge of key chunks. The inner loops are in
-// cpu_attention_avx2.cpp / cpu_attention_scalar.cpp; the contract is in cpu_attention.hpp.
+// weighted values) and the merge of key chunks. The choice of inner loops is in
+// cpu_attention_isa.cpp, the loops in cpu_attention_avx512*.cpp / cpu_attention_avx2*.cpp /
+// cpu_attention_scalar.cpp; the contract is in cpu_attention.hpp.
 #include "runtime/backend/cpu/cpu_attention.hpp"
 
 #include <omp.h>
@@ -17,6 +18,7 @@ namespace zinc::runtime {
 namespace {
 
 using detail::AttentionKernels;
+using detail::kernels_for;
 
 // Keys are split into chunks only while there are fewer than kMinItems work items (so
 // decode of a small batch still fills up to 64 cores), and no chunk is shorter than
@@ -68,16 +70,9 @@ Plan make_plan(const CpuAttentionProblem& p, const quant::KvView& k, const quant
   return plan;
 }
 
-AttentionKernels kernels_for(const quant::KvView& v) {
-  const bool quant = quant::kv_storage_quantized(v.storage);
-  if (detail::cpu_has_avx2_fma_f16c() && v.head_dim % 16 == 0 && (!quant || v.group % 16 == 0))
-    return detail::avx2_attention_kernels(v.storage);
-  return detail::scalar_attention_kernels(v.storage);
-}
-
 // Per-thread scratch, sized for the plan once per call.
 struct Workspace {
-  int stride = 0;                     // scores row length: chunk_len rounded up to 8
+  int stride = 0;                     // scores row length: chunk_len rounded up to 16
   std::vector<int64_t> krows, vrows;  // visible keys' rows in K and V
   std::vector<float> pos;             // ALiBi position of each visible key
   std::vector<int> keys;              // visible keys, in cache order
@@ -90,7 +85,7 @@ struct Workspace {
   std::vector<float> mx, sum;         // [group]
 
   Workspace(const Plan& plan, int hd, int kgroups, int vgroups) {
-    stride = (plan.chunk_len + 7) / 8 * 8;
+    stride = (plan.chunk_len + 15) / 16 * 16;
     krows.resize(plan.chunk_len);
     vrows.resize(plan.chunk_len);
     pos.resize(plan.chunk_len);
@@ -108,28 +103,31 @@ struct Workspace {
   }
 };
 
-// Kernel order <-> natural order of one head (see cpu_attention_kernels.hpp).
-void to_kernel_order(const float* x, int hd, bool split, float* out) {
-  if (!split) {
+// Kernel order <-> natural order of one head (see cpu_attention_kernels.hpp): nibble
+// blocks of `block` elements, 0 = natural order.
+void to_kernel_order(const float* x, int hd, int block, float* out) {
+  if (block == 0) {
     std::memcpy(out, x, sizeof(float) * hd);
     return;
   }
-  for (int b = 0; b < hd; b += 16)
-    for (int t = 0; t < 8; ++t) {
+  const int half = block / 2;
+  for (int b = 0; b < hd; b += block)
+    for (int t = 0; t < half; ++t) {
       out[b + t] = x[b + 2 * t];
-      out[b + 8 + t] = x[b + 2 * t + 1];
+      out[b + half + t] = x[b + 2 * t + 1];
     }
 }
 
-void from_kernel_order(const float* x, int hd, bool split, float* out) {
-  if (!split) {
+void from_kernel_order(const float* x, int hd, int block, float* out) {
+  if (block == 0) {
     std::memcpy(out, x, sizeof(float) * hd);
     return;
   }
-  for (int b = 0; b < hd; b += 16)
-    for (int t = 0; t < 8; ++t) {
+  const int half = block / 2;
+  for (int b = 0; b < hd; b += block)
+    for (int t = 0; t < half; ++t) {
       out[b + 2 * t] = x[b + t];
-      out[b + 2 * t + 1] = x[b + 8 + t];
+      out[b + 2 * t + 1] = x[b + half + t];
     }
 }
 
@@ -166,10 +164,18 @@ void run_item(const Context& cx, int64_t item, Workspace& ws) {
   const int64_t v0 = cx.v.row(b, kvh, 0), vstep = cx.v.pos_stride;
   int* keys = ws.keys.data();
   float* key_alibi = ws.key_alibi.data();
-  for (int j = jb; j < je; ++j) {
-    if (!mask[j]) continue;
-    keys[n] = j;
-    key_alibi[n++] = static_cast<float>(key_pos++);
+  const bool alibi = p.alibi_slopes != nullptr;
+  if (je > jb && std::memchr(mask + jb, 0, je - jb) == nullptr) {  // all visible: no branches
+    n = je - jb;
+    for (int t = 0; t < n; ++t) keys[t] = jb + t;
+    if (alibi)
+      for (int t = 0; t < n; ++t) key_alibi[t] = static_cast<float>(key_pos + t);
+  } else {
+    for (int j = jb; j < je; ++j) {
+      if (!mask[j]) continue;
+      keys[n] = j;
+      key_alibi[n++] = static_cast<float>(key_pos++);
+    }
   }
   // The kernels' order of the visible keys (see kStreams): list entry kStreams * t + s is
   // key s * m + t, m = n / kStreams; the last n % kStreams keys follow in order.
@@ -177,12 +183,22 @@ void run_item(const Context& cx, int64_t item, Workspace& ws) {
   int64_t* vrows = ws.vrows.data();
   float* pos = ws.pos.data();
   const int m = plan.streams ? n / kStreams : 0;
-  for (int e = 0; e < n; ++e) {
-    const int src = e < kStreams * m ? (e % kStreams) * m + e / kStreams : e;
-    krows[e] = k0 + keys[src] * kstep;
-    vrows[e] = v0 + keys[src] * vstep;
-    pos[e] = key_alibi[src];
+  if (m == 0 && n > 0 && keys[n - 1] - keys[0] == n - 1) {  // keys[0] + 0, 1, ..., n - 1
+    int64_t kr = k0 + keys[0] * kstep, vr = v0 + keys[0] * vstep;
+    for (int e = 0; e < n; ++e, kr += kstep, vr += vstep) {
+      krows[e] = kr;
+      vrows[e] = vr;
+    }
+  } else {
+    for (int e = 0; e < n; ++e) {
+      const int src = e < kStreams * m ? (e % kStreams) * m + e / kStreams : e;
+      krows[e] = k0 + keys[src] * kstep;
+      vrows[e] = v0 + keys[src] * vstep;
+    }
   }
+  if (alibi)  // (the softmax reads positions only with ALiBi)
+    for (int e = 0; e < n; ++e)
+      pos[e] = key_alibi[e < kStreams * m ? (e % kStreams) * m + e / kStreams : e];
 
   const int64_t q_row = static_cast<int64_t>(p.heads) * hd;
   float* part = cx.partial != nullptr ? cx.partial + item * group * (hd + 2) : nullptr;
@@ -199,15 +215,21 @@ void run_item(const Context& cx, int64_t item, Workspace& ws) {
     return;
   }
 
-  // Queries of the group's heads, in K's kernel order, and their sums per K quant group.
+  // Queries of the group's heads, in K's kernel order, and (for the loops that use them)
+  // their sums per K quant group, in eight lanes (no serial chain of adds).
   const int kgroups = cx.k.groups(), vgroups = cx.v.groups();
   for (int g = 0; g < group; ++g) {
     const float* qh = p.q + bi * q_row + static_cast<int64_t>(kvh * group + g) * hd;
-    to_kernel_order(qh, hd, cx.kk.split_nibbles, ws.q.data() + g * hd);
-    for (int cg = 0; cg < kgroups; ++cg) {
-      float s = 0.0f;
-      for (int e = 0; e < cx.k.group; ++e) s += qh[cg * cx.k.group + e];
-      ws.qsum[g * kgroups + cg] = s;
+    to_kernel_order(qh, hd, cx.kk.nibble_block, ws.q.data() + g * hd);
+    for (int cg = 0; cx.kk.uses_qsum && cg < kgroups; ++cg) {
+      float lane[8] = {};
+      const float* x = qh + cg * cx.k.group;
+      int e = 0;
+      for (; e + 8 <= cx.k.group; e += 8)
+        for (int l = 0; l < 8; ++l) lane[l] += x[e + l];
+      for (; e < cx.k.group; ++e) lane[0] += x[e];
+      ws.qsum[g * kgroups + cg] =
+          ((lane[0] + lane[4]) + (lane[1] + lane[5])) + ((lane[2] + lane[6]) + (lane[3] + lane[7]));
     }
   }
 
@@ -236,10 +258,10 @@ void run_item(const Context& cx, int64_t item, Workspace& ws) {
       float* pg = part + g * (hd + 2);
       pg[0] = ws.mx[g];
       pg[1] = ws.sum[g];
-      from_kernel_order(ag, hd, cx.vk.split_nibbles, pg + 2);
+      from_kernel_order(ag, hd, cx.vk.nibble_block, pg + 2);
     } else {
       float* o = p.out + bi * q_row + static_cast<int64_t>(kvh * group + g) * hd;
-      from_kernel_order(ag, hd, cx.vk.split_nibbles, ws.row.data());
+      from_kernel_order(ag, hd, cx.vk.nibble_block, ws.row.data());
       const float inv = 1.0f / ws.sum[g];
       for (int d = 0; d < hd; ++d) o[d] = ws.row[d] * inv;
     }
@@ -303,13 +325,11 @@ void check_problem(const CpuAttentionProblem& p, const quant::KvView& k, const q
 
 }  // namespace
 
-const char* cpu_attention_isa(const quant::KvView& view) { return kernels_for(view).isa; }
-
 void cpu_attention(const CpuAttentionProblem& p, const quant::KvView& k, const quant::KvView& v) {
   check_problem(p, k, v);
   if (p.batch == 0 || p.tq == 0) return;
   const Plan plan = make_plan(p, k, v);
-  const AttentionKernels kk = kernels_for(k), vk = kernels_for(v);
+  const AttentionKernels kk = kernels_for(k, p.isa, true), vk = kernels_for(v, p.isa, false);
   std::vector<float> partial;
   if (plan.chunks > 1)
     partial.resize(static_cast<size_t>(plan.items) * plan.group * (p.head_dim + 2));

@@ -63,7 +63,7 @@ template <class L>
 ZINC_AVX2 void k_scores_rows(const quant::KvView& k, const int64_t* rows, int n, const float* q,
                              const float*, int, float* scores, int, float*) {
   const int hd = k.head_dim;
-  const Geometry geo(k);
+  const Geometry geo(k, kRows);
   for (int base = 0; base < n; base += kRows) {
     Block blk;
     prefetch_ahead(geo, rows, base, n);
@@ -106,7 +106,7 @@ template <class L>
 ZINC_AVX2 void v_accumulate_rows(const quant::KvView& v, const int64_t* rows, int n, const float* p, int,
                                  int, float* acc, float*, float*) {
   const int hd = v.head_dim;
-  const Geometry geo(v);
+  const Geometry geo(v, kRows);
   const __m256i lane = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
   alignas(32) float w[kRows];
   for (int base = 0; base < n; base += kRows) {
@@ -209,7 +209,8 @@ AttentionKernels make_kernels(KScoresFn k_scores, VAccumulateFn v_accumulate, bo
   k.k_scores = k_scores;
   k.v_accumulate = v_accumulate;
   k.softmax = softmax_avx2;
-  k.split_nibbles = split;
+  k.nibble_block = split ? 16 : 0;
+  k.uses_qsum = true;
   k.isa = "avx2";
   return k;
 }
@@ -222,6 +223,8 @@ bool cpu_has_avx2_fma_f16c() {
   return yes;
 }
 
+SoftmaxFn avx2_softmax() { return softmax_avx2; }
+
 AttentionKernels avx2_attention_kernels(quant::KvStorage s) {
   switch (s) {
     case quant::KvStorage::F32:
@@ -229,7 +232,7 @@ AttentionKernels avx2_attention_kernels(quant::KvStorage s) {
     case quant::KvStorage::F16:
       return make_kernels(k_scores_avx2<LoadF16>, v_accumulate_avx2<LoadF16>, false);
     case quant::KvStorage::Int8:
-    case quant::KvStorage::Int4:  // int4: kernel order (split_nibbles), see LoadI4
+    case quant::KvStorage::Int4:  // int4: kernel order (nibble_block 16), see LoadI4
       return make_kernels(blocked_k_scores(s), blocked_v_accumulate(s), s == quant::KvStorage::Int4);
   }
   return make_kernels(k_scores_avx2<LoadF32>, v_accumulate_avx2<LoadF32>, false);

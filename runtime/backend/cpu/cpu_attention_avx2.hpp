@@ -1,8 +1,9 @@
 // Internal to cpu_attention: the pieces the AVX2 + FMA + F16C inner loops share
 // (cpu_attention_avx2.cpp: the row-order f32 / f16 single-head loops, softmax and the
 // dispatch; cpu_attention_avx2_blocked.cpp: the register-blocked loops every other case
-// runs). Every function carries the target attribute, so the rest of the program stays
-// baseline x86-64; include this only from those files.
+// runs); the ISA-free row bookkeeping is in cpu_attention_rows.hpp. Every function carries
+// the target attribute, so the rest of the program stays baseline x86-64; include this only
+// from those files.
 #pragma once
 
 #include <immintrin.h>
@@ -12,6 +13,7 @@
 #include <cstdint>
 
 #include "runtime/backend/cpu/cpu_attention_kernels.hpp"
+#include "runtime/backend/cpu/cpu_attention_rows.hpp"
 
 #define ZINC_AVX2 __attribute__((target("avx2,fma,f16c")))
 
@@ -70,32 +72,8 @@ ZINC_AVX2 inline float hsum8(__m256 v) {
   return _mm_cvtss_f32(_mm_add_ss(s2, _mm_shuffle_ps(s2, s2, 1)));
 }
 
-// Where rows live, computed once per kernel call (no per-row function calls or divisions).
-struct Geometry {
-  const uint8_t* data;
-  const uint16_t* params;
-  int64_t code_bytes;    // per row
-  int64_t param_halves;  // per row: 2 * groups
-  int groups;            // quant groups per row (0: f32 / f16)
-  int prefetch_rows;     // how far ahead prefetch_ahead reads, a multiple of kRows
-  explicit Geometry(const quant::KvView& v)
-      : data(v.data),
-        params(v.params),
-        code_bytes(static_cast<int64_t>(quant::kv_row_code_bytes(v.storage, v.head_dim))),
-        param_halves(2 * static_cast<int64_t>(v.groups())),
-        groups(v.groups()),
-        prefetch_rows(
-            std::max<int>(kRows, static_cast<int>(kPrefetchBytes / code_bytes) / kRows * kRows)) {}
-  static constexpr int64_t kPrefetchBytes = 2048;
-};
-
-// One block: kRows row pointers (a short block repeats its last row; its results are
-// dropped and its weights are zero) and, quantized, the rows' params transposed:
-// sc[c * kRows + r], mn[c * kRows + r] for group c.
-struct Block {
-  const uint8_t* rows[kRows];
-  int m = 0;  // real rows
-};
+using Geometry = rows::Geometry;
+using Block = rows::Block<kRows>;
 
 // {scale, min} of two groups (4 halves, 8 bytes) of four rows, then a 4 x 4 transpose.
 ZINC_AVX2 inline void load_params4(const uint16_t* const* p, int c, float* sc, float* mn) {
@@ -112,19 +90,9 @@ ZINC_AVX2 inline void load_params4(const uint16_t* const* p, int c, float* sc, f
 
 ZINC_AVX2 inline void load_block(const Geometry& g, const int64_t* rows, int base, int n,
                                  bool quant, Block* blk, float* sc, float* mn) {
-  blk->m = std::min(kRows, n - base);
-  const uint16_t* p[kRows];
-  const int64_t* rb = rows + base;
-  const int last = blk->m - 1;
-#pragma GCC unroll 8
-  for (int r = 0; r < kRows; ++r) {
-    const int64_t row = rb[r < last ? r : last];
-    blk->rows[r] = g.data + row * g.code_bytes;
-    p[r] = g.params + row * g.param_halves;
-    // scalar address arithmetic: GCC's vectorized 64-bit products of this loop cost more
-    asm("" : "+r"(p[r]));
-  }
+  rows::block_rows(g, rows, base, n, blk);
   if (!quant) return;
+  const uint16_t* const* p = blk->params;
   int c = 0;
   for (; c + 2 <= g.groups; c += 2) {
     load_params4(p, c, sc, mn);
@@ -138,17 +106,8 @@ ZINC_AVX2 inline void load_block(const Geometry& g, const int64_t* rows, int bas
   }
 }
 
-// Software prefetch of the rows prefetch_rows ahead (>= one block, about 2 KiB): one core
-// keeps too few misses in flight on its own (measured: f32 rows at 45% of one core's read
-// bandwidth without it, before rows were also read in order).
-ZINC_AVX2 inline void prefetch_ahead(const Geometry& g, const int64_t* rows, int base, int n) {
-  const int end = std::min(n, base + g.prefetch_rows + kRows);
-  for (int t = base + g.prefetch_rows; t < end; ++t) {
-    const char* p = reinterpret_cast<const char*>(g.data + rows[t] * g.code_bytes);
-    for (int64_t off = 0; off < g.code_bytes; off += 64) _mm_prefetch(p + off, _MM_HINT_T0);
-    if (g.groups > 0)
-      _mm_prefetch(reinterpret_cast<const char*>(g.params + rows[t] * g.param_halves), _MM_HINT_T0);
-  }
+inline void prefetch_ahead(const Geometry& g, const int64_t* rows, int base, int n) {
+  rows::prefetch_ahead<kRows>(g, rows, base, n);
 }
 
 // The register-blocked loops (cpu_attention_avx2_blocked.cpp), for any group of query

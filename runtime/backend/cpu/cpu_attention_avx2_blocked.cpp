@@ -80,7 +80,7 @@ ZINC_AVX2 void k_scores_rxh(const quant::KvView& k, const int64_t* rows, int n, 
       for (int c = 0; c < ng; ++c)
         for (int i = 0; i < kRows; ++i)
           qsv[((g0 / H) * ng + c) * kRows + i] = qsum[(g0 + i / R) * ng + c];
-  const Geometry geo(k);
+  const Geometry geo(k, kRows);
   for (int base = 0; base < n; base += kRows) {
     Block blk;
     prefetch_ahead(geo, rows, base, n);
@@ -148,7 +148,7 @@ ZINC_AVX2 void v_accumulate_hxs(const quant::KvView& v, const int64_t* rows, int
   std::vector<int> cg_big(hd / 16 > 64 ? hd / 16 : 0);
   int* cg = cg_big.empty() ? cg_small : cg_big.data();
   for (int k = 0; k < hd / 16; ++k) cg[k] = k / kpg;
-  const Geometry geo(v);
+  const Geometry geo(v, kRows);
   const __m256i lane = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
   for (int base = 0; base < n; base += kRows) {
     Block blk;

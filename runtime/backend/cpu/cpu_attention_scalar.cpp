@@ -65,7 +65,7 @@ AttentionKernels scalar_attention_kernels(quant::KvStorage) {
   k.k_scores = k_scores_scalar;
   k.v_accumulate = v_accumulate_scalar;
   k.softmax = softmax_scalar;
-  k.split_nibbles = false;
+  k.nibble_block = 0;
   k.isa = "scalar";
   return k;
 }
