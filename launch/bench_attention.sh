@@ -7,14 +7,15 @@
 # thread count in THREADS (default "0 1": all cores, then one core), then a grouped-query
 # shape (KVH 8, 4096 keys) on all cores. The first run writes OUT.json, the others
 # OUT.threads-N.json and OUT.gqa.json next to it; the tables go to stdout.
-# Environment overrides: THREADS, BATCH, CONTEXT, REPEAT, BANDWIDTH_BYTES.
+# Environment overrides: THREADS, BATCH, CONTEXT, REPEAT, BANDWIDTH_BYTES, ISA (e.g.
+# auto,avx2: one row per instruction-set cap).
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 Z=${1:-$root/build/runtime/zinc}
 out=${2:-attention.json}
 [ -x "$Z" ] || { echo "bench_attention.sh: no zinc binary at $Z (build first)" >&2; exit 1; }
 threads=${THREADS:-0 1}
-common="--batch ${BATCH:-8} --heads 32 --head-dim 128 --group-size 64 --repeat ${REPEAT:-7} --bandwidth-bytes ${BANDWIDTH_BYTES:-1GiB}"
+common="--batch ${BATCH:-8} --heads 32 --head-dim 128 --group-size 64 --repeat ${REPEAT:-7} --bandwidth-bytes ${BANDWIDTH_BYTES:-1GiB}${ISA:+ --isa $ISA}"
 base=${out%.json}
 echo "machine: $(nproc) cores, $(lscpu | sed -n 's/^Model name: *//p'), $(date -u +%FT%TZ)"
 first=1

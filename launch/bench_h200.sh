@@ -5,7 +5,8 @@
 # Run from the repository root after launch/stage_gpu.sh staged .gpu/build here.
 # usage (there): bash launch/bench_h200.sh OUT_DIR SECTION...
 #   sections: opt30b-int4 opt30b-nf4 kv-offload llama70b baseline-fp16 nvme attn
-# env: LOOPS (timed runs per batch, default 1), WARMUP (default 1), GEN (gen len, 32)
+# env: LOOPS (timed runs per batch, default 1), WARMUP (default 1), GEN (gen len, 32),
+#      EXTRA (more bench options for every run), TAG (appended to the file names)
 set -uo pipefail
 root=$(pwd)
 out=${1:?usage: bench_h200.sh OUT_DIR SECTION...}
@@ -19,9 +20,10 @@ common=(--prompt-len 512 --gen-len "$GEN" --loops "$LOOPS" --warmup "$WARMUP" --
 
 # bench NAME ARGS...: one `zinc bench` run, its command line first in NAME.txt.
 bench() {
-  local name=$1
+  local name=$1${TAG:-}
   shift
-  local cmd=(mpirun --bind-to none -np 1 "$Z" bench "$@" "${common[@]}" --json "$out/$name.json" --csv "$out/$name.csv")
+  # shellcheck disable=SC2206
+  local cmd=(mpirun --bind-to none -np 1 "$Z" bench "$@" "${common[@]}" ${EXTRA:-} --json "$out/$name.json" --csv "$out/$name.csv")
   echo "\$ ${cmd[*]}" | sed "s|$root/.gpu/||g; s|$out/||g" >"$out/$name.txt"
   local t0=$SECONDS
   timeout "${BENCH_TIMEOUT:-400}" "${cmd[@]}" >>"$out/$name.txt" 2>&1 || echo "exit $?" >>"$out/$name.txt"
@@ -48,7 +50,7 @@ for section in "$@"; do
       bench opt30b-fp16-streamed --model dummy:opt-30b --quant none --zero --offload cpu --batch-size "${BATCHES:-128}"
       bench opt30b-fp16-resident --model dummy:opt-30b --quant none --offload none --batch-size "${BATCHES:-128}" ;;
     attn)
-      { echo "\$ zinc attnbench (launch/bench_attention.sh)"; THREADS=0 bash "$root/launch/bench_attention.sh" "$Z" "$out/attn.json"; } \
+      { echo "\$ zinc attnbench (launch/bench_attention.sh)"; THREADS=0 ISA=${ISA:-auto,avx2} bash "$root/launch/bench_attention.sh" "$Z" "$out/attn.json"; } \
         >"$out/attn.txt" 2>&1
       tail -n 30 "$out/attn.txt" ;;
     *) echo "bench_h200: unknown section '$section'" >&2; exit 2 ;;
