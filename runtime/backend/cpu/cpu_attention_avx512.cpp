@@ -89,7 +89,6 @@ ZINC_AVX512 void k_scores_rxh(const quant::KvView& k, const int64_t* rows, int n
   const Geometry geo(k, kRows);
   for (int base = 0; base < n; base += kRows) {
     Block blk;
-    rows::prefetch_ahead<kRows>(geo, rows, base, n);
     rows::block_rows(geo, rows, base, n, &blk);
     if (kQuant) load_params(geo, blk, sc, mn);
     for (int g0 = 0; g0 < group; g0 += H) {
