@@ -79,3 +79,10 @@ for st in f32 f16 int8 int4; do grep -q "^$st " "$TMP/attn" || fail "attnbench h
 grep -q '"read_gbs"' "$TMP/attn.json" || fail "attnbench JSON lacks read_gbs"
 expect_exit 2 "unknown KV cache storage" "$ZINC" attnbench --kv-quant int3
 expect_exit 2 "not a multiple of --kv-heads" "$ZINC" attnbench --heads 6 --kv-heads 4
+# --isa: one row per (storage, cap); scalar runs everywhere, and a cap names what ran
+run_ok "$TMP/attn-isa" "$ZINC" attnbench --batch 1 --heads 2 --context 64 --head-dim 64 --repeat 1 \
+  --bandwidth-bytes 8MiB --kv-quant f16,int8 --isa scalar,auto --json "$TMP/attn-isa.json"
+[ "$(grep -c '^f16 ' "$TMP/attn-isa")" = 2 ] && grep -q '^int8  *scalar ' "$TMP/attn-isa" ||
+  fail "attnbench --isa scalar,auto rows:\n$(cat "$TMP/attn-isa")"
+grep -q '"isa_cap": "auto"' "$TMP/attn-isa.json" || fail "attnbench JSON lacks isa_cap"
+expect_exit 2 "unknown CPU attention instruction set" "$ZINC" attnbench --isa avx1024

@@ -73,6 +73,7 @@ struct Case {
   int batch, tq, t0, heads, kv_heads, head_dim;
   bool alibi;
   std::vector<int> pad;  // left padding per sequence (keys 0..pad-1 masked)
+  int holes = 0;         // > 0: also mask key j of odd sequences where j % holes == 1
 };
 
 struct Problem {
@@ -89,7 +90,8 @@ struct Problem {
     mask.assign(static_cast<size_t>(c.batch) * t_max, 0);
     for (int b = 0; b < c.batch; ++b) {
       const int pad = b < static_cast<int>(c.pad.size()) ? c.pad[b] : 0;
-      for (int j = pad; j < n_keys; ++j) mask[b * t_max + j] = 1;
+      for (int j = pad; j < n_keys; ++j)
+        mask[b * t_max + j] = c.holes > 0 && b % 2 == 1 && j % c.holes == 1 ? 0 : 1;
     }
     if (c.alibi)
       for (int h = 0; h < c.heads; ++h) slopes.push_back(std::pow(2.0f, -8.0f * (h + 1) / c.heads));

@@ -12,6 +12,7 @@
 // software prefetch about 2 KiB ahead, f16 two rows at a time (5-10% faster on one core),
 // f32 one (two at a time measured 30% slower).
 #include "runtime/backend/cpu/cpu_attention_avx2.hpp"
+#include "runtime/backend/cpu/cpu_attention_exp.hpp"
 
 #include <cmath>
 #include <type_traits>
@@ -134,22 +135,18 @@ void v_accumulate_avx2(const quant::KvView& v, const int64_t* rows, int n, const
   blocked_v_accumulate(v.storage)(v, rows, n, p, stride, group, acc, msum, tmp);
 }
 
-// exp for x <= 0 (Cephes' expf polynomial, about 1 ulp); x < -87 gives 0 (exp(-87) is
-// 1.6e-38: nothing next to the softmax's largest term, which is 1).
+// exp for x <= 0 (cpu_attention_exp.hpp).
 ZINC_AVX2 inline __m256 exp_nonpositive(__m256 x) {
-  const __m256 tiny = _mm256_cmp_ps(x, _mm256_set1_ps(-87.0f), _CMP_LT_OQ);
+  using namespace softmax_exp;
+  const __m256 tiny = _mm256_cmp_ps(x, _mm256_set1_ps(kMin), _CMP_LT_OQ);
   // operands in this order so that a NaN x stays NaN (min/max return the second on NaN)
-  x = _mm256_max_ps(_mm256_set1_ps(-87.0f), _mm256_min_ps(_mm256_set1_ps(0.0f), x));
-  const __m256 fx = _mm256_floor_ps(
-      _mm256_fmadd_ps(x, _mm256_set1_ps(1.44269504088896341f), _mm256_set1_ps(0.5f)));
-  x = _mm256_fnmadd_ps(fx, _mm256_set1_ps(0.693359375f), x);
-  x = _mm256_fnmadd_ps(fx, _mm256_set1_ps(-2.12194440e-4f), x);
-  __m256 y = _mm256_set1_ps(1.9875691500e-4f);
-  y = _mm256_fmadd_ps(y, x, _mm256_set1_ps(1.3981999507e-3f));
-  y = _mm256_fmadd_ps(y, x, _mm256_set1_ps(8.3334519073e-3f));
-  y = _mm256_fmadd_ps(y, x, _mm256_set1_ps(4.1665795894e-2f));
-  y = _mm256_fmadd_ps(y, x, _mm256_set1_ps(1.6666665459e-1f));
-  y = _mm256_fmadd_ps(y, x, _mm256_set1_ps(5.0000001201e-1f));
+  x = _mm256_max_ps(_mm256_set1_ps(kMin), _mm256_min_ps(_mm256_set1_ps(0.0f), x));
+  const __m256 fx =
+      _mm256_floor_ps(_mm256_fmadd_ps(x, _mm256_set1_ps(kLog2e), _mm256_set1_ps(0.5f)));
+  x = _mm256_fnmadd_ps(fx, _mm256_set1_ps(kLn2Hi), x);
+  x = _mm256_fnmadd_ps(fx, _mm256_set1_ps(kLn2Lo), x);
+  __m256 y = _mm256_set1_ps(kP[0]);
+  for (int i = 1; i < 6; ++i) y = _mm256_fmadd_ps(y, x, _mm256_set1_ps(kP[i]));
   y = _mm256_fmadd_ps(y, _mm256_mul_ps(x, x), _mm256_add_ps(x, _mm256_set1_ps(1.0f)));
   const __m256i e =
       _mm256_slli_epi32(_mm256_add_epi32(_mm256_cvttps_epi32(fx), _mm256_set1_epi32(127)), 23);
@@ -222,8 +219,6 @@ bool cpu_has_avx2_fma_f16c() {
                           __builtin_cpu_supports("f16c");
   return yes;
 }
-
-SoftmaxFn avx2_softmax() { return softmax_avx2; }
 
 AttentionKernels avx2_attention_kernels(quant::KvStorage s) {
   switch (s) {

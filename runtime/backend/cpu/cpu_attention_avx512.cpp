@@ -14,6 +14,8 @@
 
 #include <cmath>
 
+#include "runtime/backend/cpu/cpu_attention_exp.hpp"
+
 namespace zinc::runtime::detail {
 namespace {
 
@@ -87,7 +89,6 @@ ZINC_AVX512 void k_scores_rxh(const quant::KvView& k, const int64_t* rows, int n
   const Geometry geo(k, kRows);
   for (int base = 0; base < n; base += kRows) {
     Block blk;
-    rows::prefetch_ahead<kRows>(geo, rows, base, n);
     rows::block_rows(geo, rows, base, n, &blk);
     if (kQuant) load_params(geo, blk, sc, mn);
     for (int g0 = 0; g0 < group; g0 += H) {
@@ -137,12 +138,61 @@ void k_scores(const quant::KvView& k, const int64_t* rows, int n, const float* q
   return k_scores_rxh<L, kQuant, 16>(k, rows, n, q, qsum, group, scores, stride, tmp);
 }
 
+// exp for x <= 0 (cpu_attention_exp.hpp; the same operations as the AVX2 loops').
+ZINC_AVX512 inline __m512 exp_nonpositive(__m512 x) {
+  using namespace softmax_exp;
+  const __mmask16 tiny = _mm512_cmp_ps_mask(x, _mm512_set1_ps(kMin), _CMP_LT_OQ);
+  // operands in this order so that a NaN x stays NaN (min/max return the second on NaN)
+  x = _mm512_max_ps(_mm512_set1_ps(kMin), _mm512_min_ps(_mm512_setzero_ps(), x));
+  const __m512 fx =
+      _mm512_roundscale_ps(_mm512_fmadd_ps(x, _mm512_set1_ps(kLog2e), _mm512_set1_ps(0.5f)),
+                           _MM_FROUND_TO_NEG_INF | _MM_FROUND_NO_EXC);
+  x = _mm512_fnmadd_ps(fx, _mm512_set1_ps(kLn2Hi), x);
+  x = _mm512_fnmadd_ps(fx, _mm512_set1_ps(kLn2Lo), x);
+  __m512 y = _mm512_set1_ps(kP[0]);
+  for (int i = 1; i < 6; ++i) y = _mm512_fmadd_ps(y, x, _mm512_set1_ps(kP[i]));
+  y = _mm512_fmadd_ps(y, _mm512_mul_ps(x, x), _mm512_add_ps(x, _mm512_set1_ps(1.0f)));
+  const __m512i e =
+      _mm512_slli_epi32(_mm512_add_epi32(_mm512_cvttps_epi32(fx), _mm512_set1_epi32(127)), 23);
+  return _mm512_maskz_mul_ps(static_cast<__mmask16>(~tiny), y, _mm512_castsi512_ps(e));
+}
+
+// The softmax (SoftmaxFn) 16 lanes at a time, the tail under a mask.
+ZINC_AVX512 float softmax(float* x, const float* pos, int n, float scale, float slope,
+                          float* max_out) {
+  const __m512 vs = _mm512_set1_ps(scale), vl = _mm512_set1_ps(slope);
+  const bool alibi = slope != 0.0f;
+  auto lanes = [n](int t) {
+    return static_cast<__mmask16>(n - t >= 16 ? 0xFFFF : (1u << (n - t)) - 1);
+  };
+  __m512 mx = _mm512_set1_ps(-INFINITY);
+  for (int t = 0; t < n; t += 16) {
+    const __mmask16 m = lanes(t);
+    __m512 v = _mm512_mul_ps(_mm512_maskz_loadu_ps(m, x + t), vs);
+    if (alibi) v = _mm512_fmadd_ps(vl, _mm512_maskz_loadu_ps(m, pos + t), v);
+    _mm512_mask_storeu_ps(x + t, m, v);
+    mx = _mm512_mask_max_ps(mx, m, mx, v);
+  }
+  const float shift = _mm512_reduce_max_ps(mx);
+  *max_out = shift;
+  const __m512 sh = _mm512_set1_ps(shift);
+  __m512 sum = _mm512_setzero_ps();
+  for (int t = 0; t < n; t += 16) {
+    const __mmask16 m = lanes(t);
+    const __m512 e =
+        _mm512_maskz_mov_ps(m, exp_nonpositive(_mm512_sub_ps(_mm512_maskz_loadu_ps(m, x + t), sh)));
+    _mm512_mask_storeu_ps(x + t, m, e);
+    sum = _mm512_add_ps(sum, e);
+  }
+  return _mm512_reduce_add_ps(sum);
+}
+
 template <class L, bool kQuant>
 AttentionKernels make_kernels(quant::KvStorage s) {
   AttentionKernels k;
   k.k_scores = k_scores<L, kQuant>;
   k.v_accumulate = v_accumulate_fn(s);
-  k.softmax = avx2_softmax();
+  k.softmax = softmax;
   k.nibble_block = L::kNibbleBlock;
   k.uses_qsum = true;
   k.isa = "avx512";

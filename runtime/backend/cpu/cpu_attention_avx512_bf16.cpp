@@ -63,7 +63,6 @@ ZINC_AVX512_BF16 void v_int4_bf16(const quant::KvView& v, const int64_t* rows, i
   const __m512 bias = _mm512_set1_ps(128.0f);
   for (int base = 0; base < n; base += kRows) {
     Block blk;
-    rows::prefetch_ahead<kRows>(geo, rows, base, n);
     rows::block_rows(geo, rows, base, n, &blk);
     load_params(geo, blk, sc, mn);
     const __mmask16 real = static_cast<__mmask16>((1u << blk.m) - 1);

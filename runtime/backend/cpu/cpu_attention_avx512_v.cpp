@@ -32,7 +32,6 @@ ZINC_AVX512 void v_accumulate_hxs(const quant::KvView& v, const int64_t* rows, i
   const Geometry geo(v, kRows);
   for (int base = 0; base < n; base += kRows) {
     Block blk;
-    rows::prefetch_ahead<kRows>(geo, rows, base, n);
     rows::block_rows(geo, rows, base, n, &blk);
     if (kQuant) load_params(geo, blk, sc, mn);
     const __mmask16 real = static_cast<__mmask16>((1u << blk.m) - 1);

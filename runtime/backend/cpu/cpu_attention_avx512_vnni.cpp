@@ -187,7 +187,6 @@ ZINC_AVX512_VNNI void k_scores_vnni(const quant::KvView& k, const int64_t* rows,
   const Geometry geo(k, kRows);
   for (int base = 0; base < n; base += kRows) {
     Block blk;
-    rows::prefetch_ahead<kRows>(geo, rows, base, n);
     rows::block_rows(geo, rows, base, n, &blk);
     load_params(geo, blk, sc, mn);
     // Rows of more than 64 bytes are first copied in order, each whole, to S: read 64 bytes

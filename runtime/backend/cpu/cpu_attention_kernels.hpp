@@ -62,7 +62,6 @@ AttentionKernels scalar_attention_kernels(quant::KvStorage s);
 
 bool cpu_has_avx2_fma_f16c();
 AttentionKernels avx2_attention_kernels(quant::KvStorage s);
-SoftmaxFn avx2_softmax();  // the AVX-512 sets use it too (a small part of the work)
 
 // AVX-512 F/BW/VL/DQ (+ FMA, F16C): needs head_dim % 32 == 0 and, quantized, G % 32 == 0.
 bool cpu_has_avx512();

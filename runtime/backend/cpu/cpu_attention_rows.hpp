@@ -2,8 +2,9 @@
 // set, shared by the AVX2 (cpu_attention_avx2*.cpp, blocks of 8 rows) and AVX-512
 // (cpu_attention_avx512*.cpp, blocks of 16 rows) inner loops: the per-call Geometry, a
 // block's row pointers (a short block repeats its last row; its results are dropped and
-// its weights are zero) and the software prefetch of the rows ahead. Nothing here needs
-// more than the baseline x86-64 instruction set (the prefetch is SSE).
+// its weights are zero) and the software prefetch of the rows ahead (the AVX2 loops'; the
+// AVX-512 ones do without: cpu_attention_avx512.hpp). Nothing here needs more than the
+// baseline x86-64 instruction set (the prefetch is SSE).
 #pragma once
 
 #include <xmmintrin.h>
