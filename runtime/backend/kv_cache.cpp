@@ -7,6 +7,7 @@
 
 #include "runtime/backend/cpu/attention_problem.hpp"
 #include "runtime/backend/cpu/cpu_attention.hpp"
+#include "runtime/common/clock.hpp"
 
 namespace zinc::runtime {
 namespace {
@@ -166,6 +167,7 @@ void KvCache::prefill_on_host(int layer, int first_seq, const Tensor& q, const T
 void KvCache::attend_on_host(int layer, int first_seq, const Tensor& q, const Tensor& k, const Tensor& v,
                              const AttentionShape& sh, const AttentionBias& bias, float scale, const Tensor& out,
                              const Stream& s) {
+  const double t_begin = now_s();
   worker_->wait_all();  // the prefill's stores are in the cache
   ZINC_CHECK(q.numel() * sizeof(float) <= staging_[0].bytes() && k.numel() * sizeof(float) <= staging_[1].bytes() &&
                  out.numel() * sizeof(float) <= staging_[3].bytes(),
@@ -177,6 +179,8 @@ void KvCache::attend_on_host(int layer, int first_seq, const Tensor& q, const Te
   for (int i = 0; i < 3; ++i) backend_.download(f32 ? staging_[i].data() : raw_[i].data(), *src[i], s);
   staged_.record(s);
   staged_.synchronize();
+  const double t_staged = now_s();
+  host_times_.wait_s += t_staged - t_begin;
   if (!f32)
     for (int i = 0; i < 3; ++i)
       quant::convert(q.dtype, raw_[i].data(), quant::DType::F32, staging_[i].data(), static_cast<size_t>(src[i]->numel()));
@@ -190,6 +194,7 @@ void KvCache::attend_on_host(int layer, int first_seq, const Tensor& q, const Te
   cpu_attention(p, kview, vview);
   if (!f32) quant::convert(quant::DType::F32, staging_[3].data(), out.dtype, raw_[3].data(), static_cast<size_t>(out.numel()));
   backend_.upload(out, f32 ? staging_[3].data() : raw_[3].data(), s);
+  host_times_.cpu_s += seconds_since(t_staged);
 }
 
 size_t KvCache::device_bytes(const KvShape& shape, int batch, int t_max, quant::DType t) {

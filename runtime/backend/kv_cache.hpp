@@ -82,6 +82,13 @@ class KvCache {
               const AttentionBias& bias, float scale, const Tensor& out, const Stream& s);
 
   size_t bytes() const;  // device or host bytes of K, V and the mask
+  // Host KV, decode steps since the cache was made: seconds the host waited for the step's
+  // q/k/v to arrive (the GPU's work before attention, weights included) and seconds of
+  // host work (conversions, the K/V store, the CPU attention). Both 0 for a device cache.
+  struct HostTimes {
+    double wait_s = 0, cpu_s = 0;
+  };
+  HostTimes host_times() const { return host_times_; }
   // What the constructor allocates on the backend (the placement planner's KV share).
   static size_t device_bytes(const KvShape& shape, int batch, int t_max, quant::DType t);
 
@@ -109,6 +116,7 @@ class KvCache {
     Event ready;
   };
   PrefillSlot prefill_[2];
+  HostTimes host_times_;
   DeviceBuffer prefill_mask_;           // [B, tq] on the device
   std::unique_ptr<HostWorker> worker_;  // last: destroyed (its jobs finished) first
 };

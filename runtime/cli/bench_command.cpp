@@ -60,6 +60,7 @@ std::vector<runtime::Prompt> make_prompts(int batch, int len, int rank, int voca
 struct RunSample {
   runtime::RunMetrics metrics;
   runtime::ZeroStats pipeline;  // rank 0's stage times over the run
+  double kv_wait_s = 0, kv_cpu_s = 0;  // rank 0's host KV times (GenerationStats)
 };
 
 }  // namespace
@@ -164,7 +165,8 @@ int run_bench(const BenchOptions& b, collectives::MpiCommunicator& mpi) {
       const runtime::GenerationResult r = runtime::generate(model, backend, prompts, g);
       const runtime::ZeroStats after = loaded.zero ? loaded.zero->stats() : runtime::ZeroStats{};
       if (show) std::cerr << "\n";
-      RunSample s{runtime::aggregate_metrics(r.stats, comm), stats_delta(before, after)};
+      RunSample s{runtime::aggregate_metrics(r.stats, comm), stats_delta(before, after), r.stats.kv_host_wait_s,
+                  r.stats.kv_host_cpu_s};
       const int64_t want = static_cast<int64_t>(batch) * ranks * b.gen_len;
       ZINC_CHECK(s.metrics.generated_tokens == want,
                  "bench: " << s.metrics.generated_tokens << " tokens generated, expected " << want);
@@ -195,6 +197,8 @@ int run_bench(const BenchOptions& b, collectives::MpiCommunicator& mpi) {
     row.gather_s = med([](const RunSample& s) { return s.pipeline.gather_s; });
     row.disk_s = med([](const RunSample& s) { return s.pipeline.disk_s; });
     row.wait_s = med([](const RunSample& s) { return s.pipeline.wait_s(); });
+    row.kv_wait_s = med([](const RunSample& s) { return s.kv_wait_s; });
+    row.kv_cpu_s = med([](const RunSample& s) { return s.kv_cpu_s; });
     row.nvme_gbs = med([](const RunSample& s) {
       return s.pipeline.disk_s > 0 ? static_cast<double>(s.pipeline.source_bytes) / s.pipeline.disk_s / 1e9 : 0.0;
     });

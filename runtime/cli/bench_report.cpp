@@ -47,6 +47,8 @@ const std::vector<Column>& columns() {
       {"disk_s", "disk", "s busy", &BenchRow::disk_s, 1, 4, 8, false},
       {"wait_s", "wait", "s", &BenchRow::wait_s, 1, 4, 8, false},
       {"nvme_gbs", "nvme", "GB/s", &BenchRow::nvme_gbs, 1, 3, 7, false},
+      {"kv_host_wait_s", "kv wait", "s", &BenchRow::kv_wait_s, 1, 4, 8, false},
+      {"kv_host_cpu_s", "kv cpu", "s busy", &BenchRow::kv_cpu_s, 1, 4, 8, false},
       {"generated_tokens", "tokens", "per run", &BenchRow::generated_tokens, 1, 0, 8, true},
       {"decode_tokens", "decoded", "per run", &BenchRow::decode_tokens, 1, 0, 8, true},
   };

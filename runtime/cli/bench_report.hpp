@@ -36,6 +36,7 @@ struct BenchRow {
   double peak_device_bytes = 0;                   // arena high-water mark, max over ranks
   double dequantize_s = 0, copy_s = 0, gather_s = 0, disk_s = 0, wait_s = 0;
   double nvme_gbs = 0;                            // bytes read / disk busy time; 0 without nvme
+  double kv_wait_s = 0, kv_cpu_s = 0;             // --kv-offload decode: host waits for q/k/v, host work
 };
 
 // Header helpers (the date is zinc::utc_now, runtime/common/clock.hpp): MemTotal in bytes

@@ -102,6 +102,7 @@ void run_round(Model& model, Backend& backend, RunBuffers& rb, const std::vector
   std::vector<uint8_t> ones(B, 1);
 
   GenerationStats& st = result->stats;
+  const KvCache::HostTimes kv_before = kv.host_times();
   const double t_start = now_s();
   double t_first = t_start;
   StepInputs in{B, T, 0, step_ids, step_pos};
@@ -142,6 +143,8 @@ void run_round(Model& model, Backend& backend, RunBuffers& rb, const std::vector
   st.decode_steps += forwards - 1;
   st.padded_slots += static_cast<int64_t>(B) * forwards;
   st.kv_bytes = std::max(st.kv_bytes, kv.bytes());
+  st.kv_host_wait_s += kv.host_times().wait_s - kv_before.wait_s;
+  st.kv_host_cpu_s += kv.host_times().cpu_s - kv_before.cpu_s;
   if (filler) return;
   for (int b = 0; b < B; ++b) {
     st.generated_tokens += static_cast<int64_t>(out[b].size());

@@ -55,6 +55,8 @@ struct GenerationStats {
                                // buffers exist (0 on the CPU): the cross-check of peak_bytes
   size_t weight_bytes = 0;
   size_t kv_bytes = 0;         // largest KV cache allocated
+  double kv_host_wait_s = 0;   // --kv-offload decode: host waits for q/k/v (KvCache::HostTimes)
+  double kv_host_cpu_s = 0;    // --kv-offload decode: host conversions, store and attention
 };
 
 struct GenerationResult {
