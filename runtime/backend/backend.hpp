@@ -74,6 +74,13 @@ class Backend : public offload::Device {
   virtual void add(const Tensor& a, const Tensor& b, const Tensor& out, const Stream& s) = 0;
   // x = act(x), in place
   virtual void activation(const Tensor& x, Activation act, const Stream& s) = 0;
+  // out = act(x @ w^T + bias): linear then activation; a backend may fuse them (CUDA: the
+  // cuBLASLt ReLU-bias epilogue in F16 / BF16).
+  virtual void linear_activation(const Tensor& x, const Tensor& w, const Tensor& bias, Activation act,
+                                 const Tensor& out, const Stream& s) {
+    linear(x, w, bias, out, s);
+    activation(out, act, s);
+  }
   // out = silu(gate) * up; gate, up, out [n, F]
   virtual void silu_mul(const Tensor& gate, const Tensor& up, const Tensor& out, const Stream& s) = 0;
   // Rotary embedding, rotate-half (GPT-NeoX / HF LLaMA) form, in place.

@@ -82,8 +82,7 @@ void plain_mlp(Backend& backend, const Stream& s, const Linear& fc1, const Linea
                const Tensor& x, const Workspace& ws, const Tensor& out) {
   const int64_t n = x.rows(), f = fc1.w.rows();
   const Tensor a = ws.get(Slot::MlpA, n, f);
-  backend.linear(x, fc1.w, fc1.b, a, s);
-  backend.activation(a, act, s);
+  backend.linear_activation(x, fc1.w, fc1.b, act, a, s);
   backend.linear(a, fc2.w, fc2.b, out, s);
 }
 

@@ -15,16 +15,6 @@ constexpr size_t kCublasWorkspace = size_t(32) << 20;  // cuBLAS's recommended s
 
 cudaStream_t native(const Stream& s) { return static_cast<cudaStream_t>(s.native()); }
 
-cudaDataType_t cuda_type(quant::DType t) {
-  switch (t) {
-    case quant::DType::F32: return CUDA_R_32F;
-    case quant::DType::F16: return CUDA_R_16F;
-    case quant::DType::BF16: return CUDA_R_16BF;
-    default: break;
-  }
-  ZINC_THROW("cuda backend: no GEMM type for " << quant::dtype_name(t));
-}
-
 void check_rows(const Tensor& a, const Tensor& b, const char* op) {
   ZINC_CHECK(a.numel() == b.numel() && a.cols() == b.cols(),
              op << ": shape mismatch (" << a.rows() << "x" << a.cols() << " vs " << b.rows() << "x" << b.cols() << ")");
@@ -45,6 +35,8 @@ CudaBackend::CudaBackend(int device, quant::DType dtype, size_t budget_bytes)
   ZINC_CUBLAS_CHECK(cublasSetMathMode(cublas_, CUBLAS_DEFAULT_MATH));
   cublas_workspace_ = alloc(kCublasWorkspace, "cuBLAS workspace");
   ZINC_CUBLAS_CHECK(cublasSetWorkspace(cublas_, cublas_workspace_.data(), cublas_workspace_.bytes()));
+  if (dtype_ != quant::DType::F32)
+    lt_ = std::make_unique<cuda::LtGemm>(cublas_workspace_.data(), cublas_workspace_.bytes());
 }
 
 CudaBackend::~CudaBackend() {
@@ -53,6 +45,7 @@ CudaBackend::~CudaBackend() {
   } catch (const std::exception& e) {
     log_error(std::string("cuda backend teardown: ") + e.what());
   }
+  lt_.reset();
   if (cublas_ && cublasDestroy(cublas_) != CUBLAS_STATUS_SUCCESS) log_error("cublasDestroy failed");
   sample_workspace_.reset();
   cublas_workspace_.reset();
@@ -189,24 +182,6 @@ void CudaBackend::layer_norm(const Tensor& x, const Tensor& w, const Tensor& b, 
   check_rows(x, out, "layer_norm");
   cuda::layer_norm(dtype_, x.data, w.empty() ? nullptr : w.data, b.empty() ? nullptr : b.data, eps, x.rows(),
                    x.cols(), out.data, native(s));
-}
-
-void CudaBackend::linear(const Tensor& x, const Tensor& w, const Tensor& bias, const Tensor& out, const Stream& s) {
-  check_dtype(x, "linear input");
-  check_dtype(w, "linear weight");
-  const int64_t n = x.rows(), in = x.cols(), o = w.rows();
-  ZINC_CHECK(w.cols() == in, "linear: input has " << in << " features, weight expects " << w.cols());
-  ZINC_CHECK(out.rows() == n && out.cols() == o, "linear: output shape mismatch");
-  // Row-major out[n, o] = x[n, in] w[o, in]^T is column-major out^T[o, n] = w^T^T x^T:
-  // A = w (stored [in, o] column-major, transposed), B = x ([in, n] column-major).
-  const float one = 1.0f, zero = 0.0f;
-  const cudaDataType_t ct = cuda_type(dtype_);
-  ZINC_CUBLAS_CHECK(cublasSetStream(cublas_, native(s)));
-  ZINC_CUBLAS_CHECK(cublasGemmEx(cublas_, CUBLAS_OP_T, CUBLAS_OP_N, static_cast<int>(o), static_cast<int>(n),
-                                 static_cast<int>(in), &one, w.data, ct, static_cast<int>(in), x.data, ct,
-                                 static_cast<int>(in), &zero, out.data, ct, static_cast<int>(o), CUBLAS_COMPUTE_32F,
-                                 CUBLAS_GEMM_DEFAULT));
-  if (!bias.empty()) cuda::add_bias(dtype_, out.data, bias.data, n, o, native(s));
 }
 
 void CudaBackend::add(const Tensor& a, const Tensor& b, const Tensor& out, const Stream& s) {

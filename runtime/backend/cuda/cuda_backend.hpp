@@ -10,7 +10,10 @@
 #include <cublas_v2.h>
 #include <cuda_runtime.h>
 
+#include <memory>
+
 #include "runtime/backend/backend.hpp"
+#include "runtime/backend/cuda/lt_gemm.hpp"
 
 namespace zinc::runtime {
 
@@ -53,6 +56,8 @@ class CudaBackend final : public Backend {
   void linear(const Tensor& x, const Tensor& w, const Tensor& bias, const Tensor& out, const Stream& s) override;
   void add(const Tensor& a, const Tensor& b, const Tensor& out, const Stream& s) override;
   void activation(const Tensor& x, Activation act, const Stream& s) override;
+  void linear_activation(const Tensor& x, const Tensor& w, const Tensor& bias, Activation act, const Tensor& out,
+                         const Stream& s) override;
   void silu_mul(const Tensor& gate, const Tensor& up, const Tensor& out, const Stream& s) override;
   void rope(const Tensor& x, const Tensor& positions, float theta, const Stream& s) override;
   void kv_write(const Tensor& src, const Tensor& cache, const AttentionShape& sh, const Stream& s) override;
@@ -77,8 +82,12 @@ class CudaBackend final : public Backend {
   void check_dtype(const Tensor& t, const char* what) const;
   int device_;
   quant::DType dtype_;
+  // The F16 / BF16 GEMM with the bias (and ReLU) in its epilogue; null for fp32.
+  bool fused_linear(const Tensor& x, const Tensor& w, const Tensor& bias, bool relu, const Tensor& out,
+                    const Stream& s);
   cublasHandle_t cublas_ = nullptr;
-  DeviceBuffer cublas_workspace_;
+  DeviceBuffer cublas_workspace_;  // shared by cublas_ and lt_ (both only on the stream of the call)
+  std::unique_ptr<cuda::LtGemm> lt_;
   DeviceBuffer sample_workspace_;
 };
 
