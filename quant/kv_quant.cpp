@@ -1,5 +1,6 @@
 // KV storage names, sizes, views, and kv_store: the definitions are in kv_quant.hpp.
 #include "quant/kv_quant.hpp"
+#include "quant/kv_quant_internal.hpp"
 
 #include <immintrin.h>
 #include <omp.h>
@@ -26,21 +27,6 @@ constexpr StorageEntry kStorages[] = {{KvStorage::F32, "f32"},
                                       {KvStorage::Int4, "int4"}};
 
 bool is_zero_f16(uint16_t h) { return (h & 0x7fffu) == 0; }
-
-// The largest fp16 <= x and the smallest fp16 >= x, for finite |x| <= 65504.
-uint16_t f16_round_down(float x) {
-  uint16_t h = quant::f32_to_f16(x);
-  if (quant::f16_to_f32(h) <= x) return h;
-  if (is_zero_f16(h)) return 0x8001u;  // -(smallest subnormal)
-  return (h & 0x8000u) ? static_cast<uint16_t>(h + 1) : static_cast<uint16_t>(h - 1);
-}
-
-uint16_t f16_round_up(float x) {
-  uint16_t h = quant::f32_to_f16(x);
-  if (quant::f16_to_f32(h) >= x) return h;
-  if (is_zero_f16(h)) return 0x0001u;
-  return (h & 0x8000u) ? static_cast<uint16_t>(h - 1) : static_cast<uint16_t>(h + 1);
-}
 
 // Round half to even for 0 <= v < 2^22 (no -ffast-math in this project, so exact).
 inline float round_even(float v) {
@@ -152,8 +138,30 @@ void check_kv_view(const KvView& v, const char* what) {
              what << ": " << kv_storage_name(v.storage) << " KV view has no params array");
 }
 
-bool kv_quantize_row(KvStorage s, int head_dim, int group, const float* x, uint8_t* codes,
-                     uint16_t* params) {
+namespace detail {
+
+// The largest fp16 <= x and the smallest fp16 >= x, for finite |x| <= 65504.
+uint16_t f16_round_down(float x) {
+  uint16_t h = quant::f32_to_f16(x);
+  if (quant::f16_to_f32(h) <= x) return h;
+  if (is_zero_f16(h)) return 0x8001u;  // -(smallest subnormal)
+  return (h & 0x8000u) ? static_cast<uint16_t>(h + 1) : static_cast<uint16_t>(h - 1);
+}
+
+uint16_t f16_round_up(float x) {
+  uint16_t h = quant::f32_to_f16(x);
+  if (quant::f16_to_f32(h) >= x) return h;
+  if (is_zero_f16(h)) return 0x0001u;
+  return (h & 0x8000u) ? static_cast<uint16_t>(h - 1) : static_cast<uint16_t>(h + 1);
+}
+
+bool kv_quantize_avx512_usable(int group) {
+  static const bool cpu = __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw");
+  return cpu && group % 16 == 0;
+}
+
+bool kv_quantize_row_scalar(KvStorage s, int head_dim, int group, const float* x, uint8_t* codes,
+                            uint16_t* params) {
   for (int d = 0; d < head_dim; ++d) {
     if (!(std::fabs(x[d]) <= kF16Max)) return false;  // NaN, inf, or beyond the fp16 range
   }
@@ -186,6 +194,15 @@ bool kv_quantize_row(KvStorage s, int head_dim, int group, const float* x, uint8
     }
   }
   return true;
+}
+
+}  // namespace detail
+
+bool kv_quantize_row(KvStorage s, int head_dim, int group, const float* x, uint8_t* codes,
+                     uint16_t* params) {
+  if (detail::kv_quantize_avx512_usable(group))
+    return detail::kv_quantize_row_avx512(s, head_dim, group, x, codes, params);
+  return detail::kv_quantize_row_scalar(s, head_dim, group, x, codes, params);
 }
 
 void kv_dequantize_row(const KvView& v, int64_t r, float* out) {
