@@ -61,8 +61,8 @@ TEST_CASE("backend ops: dequantize every stored format from a device view", "[op
     cases.push_back({f, 64, 33, 64});
     cases.push_back({f, 128, 5, 384});
     cases.push_back({f, 10, 7, 30});  // codes not a multiple of 16 bytes: padded before the scales
-    // The CUDA kernels' paths: groups of 32 / 64 / 128 take the wide one (16 code bytes per
-    // thread), 16 and 24 the per-pack one for 4-bit (and 24 for 8-bit), 10 the general one.
+    // More of the CUDA kernels' paths: groups that are multiples of 8 take the per-pack
+    // kernel (16, 24), others the general one (10); 130 rows need more than one block.
     cases.push_back({f, 16, 3, 64});
     cases.push_back({f, 24, 2, 48});
     cases.push_back({f, 64, 130, 256});  // more threads than one block

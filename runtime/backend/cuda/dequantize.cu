@@ -18,12 +18,11 @@
 // whose scale is 0 or infinite divides. Groups run along the rows and cols % group == 0, so over the
 // row-major elements the group of element i is simply i / group.
 //
-// Three kernels per (format, out_t):
-//   wide     a thread's 16 code bytes (32 elements of a 4-bit format, 16 of an 8-bit one)
-//            lie in one group (group % 32 or % 16 == 0, codes 16-byte aligned): one 16-byte
-//            load, one group index, one scale (and reciprocal) per thread. The per-pack
-//            overhead of the fast kernel (the division, the scale loads, the reciprocal)
-//            held int4 at 70% of a device copy.
+// Two kernels per (format, out_t). (A third, "wide" one, 16 code bytes and one group lookup
+// per thread, measured slower on the H200 — int4 34%, nf4 48% of a device copy against 70%
+// and 86% — because each thread then writes 64 contiguous bytes and a warp's stores
+// scatter; launch/results/BENCH.md, run F. A faster layout keeps the warp's stores
+// contiguous.)
 //   fast     group % 8 == 0, codes 8-byte (8-bit) / 4-byte (4-bit) aligned, out 16-byte
 //            aligned, fewer than 2^31 packs (17G elements): each thread dequantizes packs of 8 elements
 //            with one code load (uint2 or uint32) and 16- or 32-byte stores; a pack lies in
@@ -153,47 +152,6 @@ __global__ void dequant_fast_kernel(const uint8_t* __restrict codes, const uint1
   }
 }
 
-// Packs of code bytes per thread in the wide kernel: 16 bytes.
-template <QuantFormat F>
-constexpr int kWidePacks = kFourBit<F> ? 4 : 2;
-
-template <QuantFormat F, typename TO>
-__global__ void dequant_wide_kernel(const uint8_t* __restrict codes, const uint16_t* __restrict scales,
-                                    const uint16_t* __restrict mins, TO* __restrict out, uint32_t units,
-                                    FastDiv units_per_group) {
-  const float* nf4 = nf4_table<F>();
-  constexpr int P = kWidePacks<F>;
-  const uint32_t stride = gridDim.x * blockDim.x;  // units < 2^31
-  for (uint32_t u = blockIdx.x * blockDim.x + threadIdx.x; u < units; u += stride) {
-    const uint32_t g = units_per_group.div(u);
-    const Scale s = group_scale<F>(f16_bits_to_f32(__ldg(scales + g)));
-    float m = 0.0f;
-    if constexpr (kHasMins<F>) m = f16_bits_to_f32(__ldg(mins + g));
-    const uint4 w4 = __ldg(reinterpret_cast<const uint4*>(codes) + u);  // bytes 16u .. 16u+15
-    const uint32_t w[4] = {w4.x, w4.y, w4.z, w4.w};
-    TO* o = out + static_cast<int64_t>(u) * P * kPack;
-#pragma unroll
-    for (int p = 0; p < P; ++p) {
-      float v[kPack];
-      if constexpr (kFourBit<F>) {
-#pragma unroll
-        for (int k = 0; k < 4; ++k) {
-          const uint32_t byte = (w[p] >> (8 * k)) & 0xffu;
-          v[2 * k] = decode<F>(byte >> 4, s, m, nf4);
-          v[2 * k + 1] = decode<F>(byte & 0x0fu, s, m, nf4);
-        }
-      } else {
-#pragma unroll
-        for (int k = 0; k < 4; ++k) {
-          v[k] = decode<F>((w[2 * p] >> (8 * k)) & 0xffu, s, m, nf4);
-          v[4 + k] = decode<F>((w[2 * p + 1] >> (8 * k)) & 0xffu, s, m, nf4);
-        }
-      }
-      store8_f32(o + p * kPack, v);
-    }
-  }
-}
-
 template <QuantFormat F, typename TO>
 __global__ void dequant_general_kernel(const uint8_t* __restrict codes, const uint16_t* __restrict scales,
                                        const uint16_t* __restrict mins, TO* __restrict out, int64_t numel,
@@ -236,14 +194,7 @@ void launch_dequant(const quant::QuantView& v, TO* out, cudaStream_t s) {
   const bool fast = group % kPack == 0 && reinterpret_cast<uintptr_t>(v.codes) % code_align == 0 &&
                     aligned16(out) && numel / kPack < (int64_t{1} << 31);
   const uint16_t* mins = kHasMins<F> ? v.mins : nullptr;
-  constexpr int64_t unit = kWidePacks<F> * kPack;  // elements per thread in the wide kernel
-  const bool wide = fast && group % unit == 0 && reinterpret_cast<uintptr_t>(v.codes) % 16 == 0;
-  if (wide) {
-    const int64_t units = numel / unit;
-    dequant_wide_kernel<F, TO><<<grid_for(units, kThreads), kThreads, 0, s>>>(
-        v.codes, v.scales, mins, out, static_cast<uint32_t>(units), FastDiv(static_cast<uint32_t>(group / unit)));
-    ZINC_CUDA_LAUNCH_CHECK("dequant_wide_kernel");
-  } else if (fast) {
+  if (fast) {
     const int64_t packs = numel / kPack;  // numel % 8 == 0: cols is a multiple of group
     dequant_fast_kernel<F, TO><<<grid_for(packs, kThreads), kThreads, 0, s>>>(
         v.codes, v.scales, mins, out, static_cast<uint32_t>(packs), FastDiv(static_cast<uint32_t>(group / kPack)));
