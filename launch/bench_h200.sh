@@ -5,6 +5,7 @@
 # Run from the repository root after launch/stage_gpu.sh staged .gpu/build here.
 # usage (there): bash launch/bench_h200.sh OUT_DIR SECTION...
 #   sections: opt30b-int4 opt30b-nf4 kv-offload llama70b baseline-fp16 nvme attn
+#   (nvme: a one-step run streams 16 GB at the disk's ~1.8 GB/s, so use GEN=4 WARMUP=0)
 # env: LOOPS (timed runs per batch, default 1), WARMUP (default 1), GEN (gen len, 32),
 #      EXTRA (more bench options for every run), TAG (appended to the file names)
 set -uo pipefail
@@ -49,6 +50,18 @@ for section in "$@"; do
     baseline-fp16)
       bench opt30b-fp16-streamed --model dummy:opt-30b --quant none --zero --offload cpu --batch-size "${BATCHES:-128}"
       bench opt30b-fp16-resident --model dummy:opt-30b --quant none --offload none --batch-size "${BATCHES:-128}" ;;
+    nvme)  # target 6: OPT-30B NF4 read in place from a store on this machine's disk
+      store=${STORE_DIR:-/tmp}/opt30b-nf4.zinc.h5
+      [ -f "$store" ] || { echo "\$ zinc convert --model dummy:opt-30b --quant nf4 --out $store";
+                           "$Z" convert --model dummy:opt-30b --quant nf4 --group-size 64 --out "$store"; } \
+        >"$out/nvme-convert.txt" 2>&1
+      tail -n 1 "$out/nvme-convert.txt"
+      { echo "\$ zinc iobench $store --repeat 2"; "$Z" iobench "$store" --repeat 2; } >"$out/nvme-iobench.txt" 2>&1
+      cat "$out/nvme-iobench.txt"
+      for hb in ${NVME_HOST_BUDGETS:-0 8GiB}; do
+        budget=(); [ "$hb" != 0 ] && budget=(--cpu-memory-budget "$hb")
+        bench "nvme-opt30b-nf4-host$hb" --model "$store" --offload nvme "${budget[@]}" --batch-size "${BATCHES:-64}"
+      done ;;
     attn)
       { echo "\$ zinc attnbench (launch/bench_attention.sh)"; THREADS=0 ISA=${ISA:-auto,avx2} bash "$root/launch/bench_attention.sh" "$Z" "$out/attn.json"; } \
         >"$out/attn.txt" 2>&1

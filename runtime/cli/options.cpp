@@ -219,10 +219,11 @@ bool parse_convert_options(int argc, char** argv, ConvertOptions* o, std::string
   po::options_description desc(
       "zinc convert: write a Hugging Face model as a zinc store (HDF5: quantized layer blobs,\n"
       "4 KiB aligned, with checksums), loadable at any world size\n"
-      "usage: zinc convert --model DIR --out FILE.zinc.h5 [--quant nf4] [--group-size 64]\noptions");
+      "usage: zinc convert --model DIR|dummy:SHAPE --out FILE.zinc.h5 [--quant nf4] [--group-size 64]\noptions");
   desc.add_options()
       ("help,h", "show this help")
-      ("model", po::value<std::string>(&o->model)->required(), "Hugging Face model directory")
+      ("model", po::value<std::string>(&o->model)->required(),
+       "Hugging Face model directory, or dummy:SHAPE (the random weights of --model dummy:SHAPE)")
       ("out", po::value<std::string>(&o->out)->required(), "output store, e.g. model.zinc.h5")
       ("quant", po::value<std::string>(&o->quant)->default_value("nf4"),
        "none, int8, int8-asym, int4, int4-sym, nf4")

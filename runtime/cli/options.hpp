@@ -63,7 +63,7 @@ void add_run_options(boost::program_options::options_description& desc, Generate
 void finish_run_options(const boost::program_options::variables_map& vm, GenerateOptions* o);
 
 struct ConvertOptions {
-  std::string model;  // HF directory
+  std::string model;  // HF directory or dummy:SHAPE
   std::string out;    // FILE.zinc.h5
   std::string quant = "nf4";
   int group_size = 64;

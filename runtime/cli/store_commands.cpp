@@ -11,6 +11,8 @@
 #include "runtime/common/clock.hpp"
 #include "runtime/model/blob_source.hpp"
 #include "runtime/model/config.hpp"
+#include "runtime/model/dummy_configs.hpp"
+#include "runtime/model/loader.hpp"
 
 namespace zinc::cli {
 namespace {
@@ -35,18 +37,24 @@ int run_convert(const ConvertOptions& o, collectives::Communicator& comm) {
   }
   const double t0 = now_s();
   const quant::QuantFormat format = quant::parse_quant_format(o.quant);
-  const runtime::ModelConfig config = runtime::load_config(o.model);
-  const partition::Checkpoint ckpt = partition::Checkpoint::open_dir(o.model);
+  // dummy:SHAPE: the random weights `--model dummy:SHAPE` runs on (same seed), written as
+  // a store, so the NVMe tier can be measured on a model no one has to download.
+  const std::string kDummy = "dummy:";
+  const bool dummy = o.model.compare(0, kDummy.size(), kDummy) == 0;
+  const std::string shape = dummy ? o.model.substr(kDummy.size()) : "";
+  const runtime::ModelConfig config = dummy ? runtime::dummy_config(shape) : runtime::load_config(o.model);
+  const partition::Checkpoint ckpt = dummy ? partition::Checkpoint() : partition::Checkpoint::open_dir(o.model);
   std::vector<runtime::BlobPlan> plan = runtime::blob_plan(config);
-  runtime::bind_plan_to_checkpoint(plan, ckpt);
+  if (!dummy) runtime::bind_plan_to_checkpoint(plan, ckpt);
   const auto manifests = runtime::plan_manifests(plan, format, o.group_size);
+  const uint64_t seed = runtime::LoadOptions{}.dummy_seed;
 
   partition::StoreInfo info;
   info.version = 1;
   info.quant = format;
   info.group_size = o.group_size;
   info.created_by = std::string("zinc ") + ZINC_VERSION + " convert";
-  info.config_json = read_optional(o.model + "/config.json");
+  info.config_json = dummy ? runtime::dummy_config_json(shape) : read_optional(o.model + "/config.json");
   info.generation_config_json = read_optional(o.model + "/generation_config.json");
   info.tokenizer_json = read_optional(o.model + "/tokenizer.json");
   info.tokenizer_config_json = read_optional(o.model + "/tokenizer_config.json");
@@ -61,7 +69,10 @@ int run_convert(const ConvertOptions& o, collectives::Communicator& comm) {
     const partition::BlobManifest& m = manifests[b];
     buf.assign(m.bytes, 0);
     const double tp = now_s();
-    runtime::pack_checkpoint_slice(ckpt, m, 0, m.bytes, buf.data());
+    if (dummy)
+      partition::fill_dummy_slice(m, 0, m.bytes, seed, 0.02f, buf.data());
+    else
+      runtime::pack_checkpoint_slice(ckpt, m, 0, m.bytes, buf.data());
     pack_s += seconds_since(tp);
     writer.write_blob(m, buf.data());
     written += m.bytes;
@@ -71,12 +82,13 @@ int run_convert(const ConvertOptions& o, collectives::Communicator& comm) {
   writer.finish();
   const double total_s = seconds_since(t0);
   std::fprintf(stderr, "\n");
-  std::printf("wrote %s: %s, %zu blobs, %s of weights (checkpoint %s, ratio %.3f) in %.2f s "
-              "(%.3f GB/s of output; quantize/pack %.2f s)\n",
+  const std::string source =
+      dummy ? "random weights of " + o.model
+            : "checkpoint " + offload::format_bytes(ckpt.total_bytes()) + ", ratio " +
+                  std::to_string(static_cast<double>(written) / static_cast<double>(ckpt.total_bytes()));
+  std::printf("wrote %s: %s, %zu blobs, %s of weights (%s) in %.2f s (%.3f GB/s of output; quantize/pack %.2f s)\n",
               o.out.c_str(), quant::quant_format_name(format), manifests.size(),
-              offload::format_bytes(written).c_str(), offload::format_bytes(ckpt.total_bytes()).c_str(),
-              static_cast<double>(written) / static_cast<double>(ckpt.total_bytes()), total_s,
-              written / total_s / 1e9, pack_s);
+              offload::format_bytes(written).c_str(), source.c_str(), total_s, written / total_s / 1e9, pack_s);
   comm.barrier();
   return 0;
 }

@@ -1,5 +1,7 @@
 #include "runtime/model/dummy_configs.hpp"
 
+#include <nlohmann/json.hpp>
+
 #include "runtime/common/error.hpp"
 
 namespace zinc::runtime {
@@ -76,6 +78,46 @@ ModelConfig dummy_config(const std::string& shape) {
   std::string known;
   for (const std::string& n : dummy_shapes()) known += (known.empty() ? "" : ", ") + n;
   ZINC_THROW("dummy:" << shape << " is not a known shape (known: " << known << ")");
+}
+
+std::string dummy_config_json(const std::string& shape) {
+  const ModelConfig c = dummy_config(shape);
+  nlohmann::json j = {{"model_type", c.model_type},   {"vocab_size", c.vocab_size},
+                      {"hidden_size", c.hidden_size}, {"torch_dtype", c.torch_dtype},
+                      {"bos_token_id", c.bos_token_id}, {"eos_token_id", c.eos_token_ids.front()},
+                      {"tie_word_embeddings", c.tie_word_embeddings}};
+  if (c.pad_token_id >= 0) j["pad_token_id"] = c.pad_token_id;
+  switch (c.family) {
+    case Family::Llama:
+      j["architectures"] = {"LlamaForCausalLM"};
+      j["intermediate_size"] = c.intermediate_size;
+      j["num_hidden_layers"] = c.num_layers;
+      j["num_attention_heads"] = c.num_heads;
+      j["num_key_value_heads"] = c.num_kv_heads;
+      j["max_position_embeddings"] = c.max_position_embeddings;
+      j["hidden_act"] = "silu";
+      j["rms_norm_eps"] = c.rms_norm_eps;
+      j["rope_theta"] = c.rope_theta;
+      break;
+    case Family::Opt:
+      j["architectures"] = {"OPTForCausalLM"};
+      j["ffn_dim"] = c.intermediate_size;
+      j["num_hidden_layers"] = c.num_layers;
+      j["num_attention_heads"] = c.num_heads;
+      j["max_position_embeddings"] = c.max_position_embeddings;
+      j["activation_function"] = "relu";
+      j["word_embed_proj_dim"] = c.word_embed_proj_dim;
+      j["do_layer_norm_before"] = c.do_layer_norm_before;
+      j["enable_bias"] = c.enable_bias;
+      break;
+    case Family::Bloom:
+      j["architectures"] = {"BloomForCausalLM"};
+      j["n_layer"] = c.num_layers;
+      j["n_head"] = c.num_heads;
+      j["layer_norm_epsilon"] = c.layer_norm_eps;
+      break;
+  }
+  return j.dump(2);
 }
 
 }  // namespace zinc::runtime

@@ -13,6 +13,9 @@ namespace zinc::runtime {
 
 // Throws listing the known shapes when `shape` is not one of them.
 ModelConfig dummy_config(const std::string& shape);
+// The shape as a Hugging Face config.json that parse_config reads back as dummy_config's
+// (what `zinc convert --model dummy:SHAPE` stores, so the store loads like a checkpoint).
+std::string dummy_config_json(const std::string& shape);
 std::vector<std::string> dummy_shapes();
 
 }  // namespace zinc::runtime

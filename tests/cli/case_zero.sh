@@ -75,3 +75,17 @@ grep -q '^\[3\] output: 89 202 202 195 291 307 142 27 129 109 125 202 205 179 11
 # A budget too small for one layer fails before any weight is made or read (a 70B shape
 # would need ~18 GiB of shards per rank here): the message names the minimum.
 expect_exit 1 "is too small: the minimum is" mpirun -np 2 "$ZINC" generate --dummy llama-2-70b --quant nf4 --prompt-ids 1,2 --gpu-memory-budget 1GiB
+
+# convert --model dummy:SHAPE writes the random weights --model dummy:SHAPE runs on, with a
+# config.json that loads back: the store's tokens equal the dummy's, on every tier.
+D=(--prompt-ids 5,6,7 --prompt-ids 9,10 --max-new-tokens 5)
+for shape in tiny-llama tiny-opt tiny-bloom; do
+  run_ok "$TMP/dconv.$shape" "$ZINC" convert --model dummy:$shape --out "$TMP/$shape.zinc.h5" --quant int4 --group-size 64
+  grep -q "random weights of dummy:$shape" "$TMP/dconv.$shape" || fail "convert dummy:$shape did not say what it wrote"
+  run_ok "$TMP/d.$shape" "$ZINC" generate --model dummy:$shape --quant int4 --group-size 64 "${D[@]}"
+  run_ok "$TMP/s.$shape" "$ZINC" generate --model "$TMP/$shape.zinc.h5" "${D[@]}"
+  run_ok "$TMP/n.$shape" mpirun -np 2 "$ZINC" generate --model "$TMP/$shape.zinc.h5" "${D[@]}" --offload nvme
+  same_outputs "$TMP/d.$shape" "$TMP/s.$shape"
+  same_outputs "$TMP/d.$shape" "$TMP/n.$shape"
+done
+expect_exit 1 "is not a known shape" "$ZINC" convert --model dummy:no-such --out "$TMP/x.zinc.h5"
