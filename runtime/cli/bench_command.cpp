@@ -8,7 +8,9 @@
 #include <iostream>
 #include <thread>
 
+#include "offload/host_bandwidth.hpp"
 #include "offload/memory_arena.hpp"
+#include "quant/kv_quant.hpp"
 #include "runtime/backend/cuda_probe.hpp"
 #include "runtime/cli/bench_report.hpp"
 #include "runtime/cli/run_setup.hpp"
@@ -142,6 +144,20 @@ int run_bench(const BenchOptions& b, collectives::MpiCommunicator& mpi) {
   ZINC_CHECK(c.vocab_size > 3, "the model's vocabulary (" << c.vocab_size << ") is too small for random prompts");
   say("load: " + std::to_string(load_s) + " s");
 
+  // --kv-offload: the host's read bandwidth, with the threads the KV attention uses, so the
+  // step can be held against max(weight stream, KV read) (issue 11, target 3).
+  double host_read_gbs = 0;
+  if (o.kv_offload) {
+    say("measuring the host's read bandwidth (1 GiB, " + std::to_string(setup.threads) + " threads) ...");
+    host_read_gbs = offload::measure_read_bandwidth(size_t(1) << 30, setup.threads, 5) / 1e9;
+  }
+  // Host KV bytes one decode step reads, averaged over the steps: step s (1..gen-1) sees
+  // prompt + s keys, so the mean is prompt + gen / 2 keys of every layer, kv head, K and V.
+  const double kv_row_bytes =
+      static_cast<double>(quant::kv_row_code_bytes(setup.kv_storage, c.head_dim) +
+                          quant::kv_row_param_bytes(setup.kv_storage, c.head_dim, std::min(64, c.head_dim)));
+  const double kv_keys_mean = b.prompt_len + b.gen_len / 2.0;
+
   runtime::GenerationOptions g = make_generation_options(o, setup);
   g.ignore_eos = true;
   const auto show_steps = [&](int step, int steps) {
@@ -199,6 +215,13 @@ int run_bench(const BenchOptions& b, collectives::MpiCommunicator& mpi) {
     row.wait_s = med([](const RunSample& s) { return s.pipeline.wait_s(); });
     row.kv_wait_s = med([](const RunSample& s) { return s.kv_wait_s; });
     row.kv_cpu_s = med([](const RunSample& s) { return s.kv_cpu_s; });
+    if (o.kv_offload && host_read_gbs > 0 && row.step_ms > 0) {
+      row.kv_read_bytes_per_step = static_cast<double>(batch) * c.num_layers * 2.0 * c.num_kv_heads * kv_keys_mean * kv_row_bytes;
+      const double step_s = row.step_ms * 1e-3, kv_s = row.kv_read_bytes_per_step / (host_read_gbs * 1e9);
+      const double weights_s = setup.link.h2d_gbs > 0 ? row.stream_bytes_per_step / (setup.link.h2d_gbs * 1e9) : 0.0;
+      row.kv_read_fraction = kv_s / step_s;
+      row.step_over_bound = step_s / std::max(kv_s, weights_s);
+    }
     row.nvme_gbs = med([](const RunSample& s) {
       return s.pipeline.disk_s > 0 ? static_cast<double>(s.pipeline.source_bytes) / s.pipeline.disk_s / 1e9 : 0.0;
     });
@@ -213,6 +236,7 @@ int run_bench(const BenchOptions& b, collectives::MpiCommunicator& mpi) {
   h.host_memory_bytes = host_memory_bytes();
   h.h2d_gbs = setup.link.h2d_gbs;
   h.h2d_probe_bytes = setup.link.bytes;
+  h.host_read_gbs = host_read_gbs;
   h.link = o.backend == "cpu" ? "cpu backend: a host memcpy, not a PCIe link" : "pinned host -> device";
   h.model = o.model;
   h.model_type = c.model_type;

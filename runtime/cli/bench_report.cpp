@@ -49,6 +49,9 @@ const std::vector<Column>& columns() {
       {"nvme_gbs", "nvme", "GB/s", &BenchRow::nvme_gbs, 1, 3, 7, false},
       {"kv_host_wait_s", "kv wait", "s", &BenchRow::kv_wait_s, 1, 4, 8, false},
       {"kv_host_cpu_s", "kv cpu", "s busy", &BenchRow::kv_cpu_s, 1, 4, 8, false},
+      {"kv_read_bytes_per_step", "kv read", "MB/step", &BenchRow::kv_read_bytes_per_step, 1e-6, 1, 9, true},
+      {"kv_read_fraction", "kv read", "% host", &BenchRow::kv_read_fraction, 100, 1, 8, false},
+      {"step_over_bound", "step", "/ bound", &BenchRow::step_over_bound, 1, 2, 7, false},
       {"generated_tokens", "tokens", "per run", &BenchRow::generated_tokens, 1, 0, 8, true},
       {"decode_tokens", "decoded", "per run", &BenchRow::decode_tokens, 1, 0, 8, true},
   };
@@ -96,7 +99,12 @@ void print_bench_header(std::ostream& os, const BenchHeader& h) {
      << "# host: " << h.host_cores << " cores, " << offload::format_bytes(h.host_memory_bytes) << " memory; "
      << h.ranks << " rank" << (h.ranks > 1 ? "s" : "") << "\n"
      << "# link: " << gbs << " GB/s pinned H2D (" << h.link << ", " << offload::format_bytes(h.h2d_probe_bytes)
-     << " copies, median)\n"
+     << " copies, median)\n";
+  if (h.host_read_gbs > 0) {
+    std::snprintf(gbs, sizeof gbs, "%.2f", h.host_read_gbs);
+    os << "# host read: " << gbs << " GB/s (the KV attention's threads, 1 GiB, median of 5)\n";
+  }
+  os
      << "# model " << h.model << " (" << h.model_type << "), quant " << h.quant;
   if (h.group_size > 0 && h.quant != "none") os << " group " << h.group_size;
   os << ", weights " << h.weights << ", offload " << h.offload << ", KV " << h.kv << "; loaded in " << h.load_s
@@ -130,6 +138,7 @@ nlohmann::json bench_json(const BenchHeader& h, const std::vector<BenchRow>& row
                            {"host_cores", h.host_cores},
                            {"host_memory_bytes", h.host_memory_bytes},
                            {"h2d_gbs", h.h2d_gbs},
+                           {"host_read_gbs", h.host_read_gbs},
                            {"h2d_probe_bytes", h.h2d_probe_bytes},
                            {"link", h.link},
                            {"model", h.model},

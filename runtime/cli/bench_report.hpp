@@ -17,6 +17,7 @@ struct BenchHeader {
   size_t host_memory_bytes = 0;       // /proc/meminfo MemTotal
   double h2d_gbs = 0;                 // the link measured at start by this binary
   size_t h2d_probe_bytes = 0;
+  double host_read_gbs = 0;           // --kv-offload: the host's read bandwidth, measured at start
   std::string link;                   // what the "H2D" copy is on this backend
   std::string model, model_type, quant, weights, offload, kv, dtype;
   int group_size = 0, ranks = 1, threads = 0, prompt_len = 0, gen_len = 0, loops = 0, warmup = 1;
@@ -37,6 +38,10 @@ struct BenchRow {
   double dequantize_s = 0, copy_s = 0, gather_s = 0, disk_s = 0, wait_s = 0;
   double nvme_gbs = 0;                            // bytes read / disk busy time; 0 without nvme
   double kv_wait_s = 0, kv_cpu_s = 0;             // --kv-offload decode: host waits for q/k/v, host work
+  // --kv-offload: host KV bytes the attention reads per decode step (mean over the steps),
+  // that / step time / host read bandwidth, and the step over its bound
+  // max(weight stream at the H2D link, KV read at the host read bandwidth) (issue 11: <= 1.25).
+  double kv_read_bytes_per_step = 0, kv_read_fraction = 0, step_over_bound = 0;
 };
 
 // Header helpers (the date is zinc::utc_now, runtime/common/clock.hpp): MemTotal in bytes
