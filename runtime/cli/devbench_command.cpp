@@ -11,6 +11,7 @@
 #include <nlohmann/json.hpp>
 
 #include "offload/memory_arena.hpp"
+#include "quant/dtype.hpp"
 #include "quant/quant_view.hpp"
 #include "runtime/backend/backend.hpp"
 #include "runtime/backend/cuda_factory.hpp"
@@ -69,10 +70,15 @@ std::vector<GemmRow> time_gemms(runtime::Backend& be, const Stream& s, int repea
     DeviceBuffer x = be.alloc(static_cast<size_t>(sh.n * sh.in) * e, "devbench gemm input");
     DeviceBuffer w = be.alloc(static_cast<size_t>(sh.out * sh.in) * e, "devbench gemm weight");
     DeviceBuffer y = be.alloc(static_cast<size_t>(sh.n * sh.out) * e, "devbench gemm output");
-    // Zeros are as fast as any data for the tensor cores; the memory just must be defined.
-    HostBuffer zeros = be.alloc_host(std::max(x.bytes(), w.bytes()), "devbench zeros");
-    be.copy_to_device(x.data(), zeros.data(), x.bytes(), s);
-    be.copy_to_device(w.data(), zeros.data(), w.bytes(), s);
+    // Random values, not zeros: tensor cores draw less power on zeros and can clock higher,
+    // and a model's weights are not zeros. Uniform in [-1, 1), in the compute dtype.
+    HostBuffer data = be.alloc_host(std::max(x.bytes(), w.bytes()), "devbench gemm data (host)");
+    std::vector<float> f(data.bytes() / e);
+    for (size_t i = 0; i < f.size(); ++i)
+      f[i] = static_cast<float>(splitmix64_at(11, i) >> 40) / static_cast<float>(1 << 23) - 1.0f;
+    quant::convert(quant::DType::F32, f.data(), t, data.data(), f.size());
+    be.copy_to_device(x.data(), data.data(), x.bytes(), s);
+    be.copy_to_device(w.data(), data.data(), w.bytes(), s);
     const runtime::Tensor tx(x.data(), t, {sh.n, sh.in}), tw(w.data(), t, {sh.out, sh.in}), ty(y.data(), t, {sh.n, sh.out});
     const double sec = time_op(be, s, repeat, [&] { be.linear(tx, tw, runtime::Tensor(), ty, s); });
     out.push_back({std::string(sh.what) + " " + std::to_string(sh.n) + "x" + std::to_string(sh.in) + "->" +
