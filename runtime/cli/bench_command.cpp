@@ -10,6 +10,7 @@
 
 #include "offload/host_bandwidth.hpp"
 #include "offload/memory_arena.hpp"
+#include "offload/uring_file.hpp"
 #include "quant/kv_quant.hpp"
 #include "runtime/backend/cuda_probe.hpp"
 #include "runtime/cli/bench_report.hpp"
@@ -57,6 +58,28 @@ std::vector<runtime::Prompt> make_prompts(int batch, int len, int rank, int voca
     out.push_back(std::move(p));
   }
   return out;
+}
+
+// --offload nvme: the store's raw O_DIRECT read bandwidth (GB/s), the same reads iobench
+// times: its first min(size, 2 GiB) in aligned chunks of queue depth x block (at least
+// 64 MiB), median of 3.
+double raw_read_gbs(const std::string& path, const GenerateOptions& o) {
+  offload::UringOptions uo;
+  uo.queue_depth = o.nvme_queue_depth;
+  uo.block_bytes = offload::parse_bytes(o.nvme_block_size);
+  offload::UringFile raw(path, uo);
+  const size_t chunk = std::max<size_t>(uo.block_bytes * uo.queue_depth, 64u << 20);
+  const uint64_t bytes = std::min<uint64_t>(raw.size() / 4096 * 4096, uint64_t(2) << 30);
+  ZINC_CHECK(bytes > 0, path << ": too small to measure its raw read bandwidth");
+  offload::AlignedBuffer buf(chunk);
+  std::vector<double> t;
+  for (int i = 0; i < 3; ++i) {
+    const double t0 = now_s();
+    for (uint64_t pos = 0; pos < bytes; pos += chunk)
+      raw.read(pos, static_cast<size_t>(std::min<uint64_t>(chunk, bytes - pos)), buf.data());
+    t.push_back(seconds_since(t0));
+  }
+  return static_cast<double>(bytes) / median(t) / 1e9;
 }
 
 struct RunSample {
@@ -146,7 +169,11 @@ int run_bench(const BenchOptions& b, collectives::MpiCommunicator& mpi) {
 
   // --kv-offload: the host's read bandwidth, with the threads the KV attention uses, so the
   // step can be held against max(weight stream, KV read) (issue 11, target 3).
-  double host_read_gbs = 0;
+  double host_read_gbs = 0, disk_raw_gbs = 0;
+  if (o.offload == "nvme") {
+    say("measuring the store's raw O_DIRECT read bandwidth ...");
+    disk_raw_gbs = raw_read_gbs(o.model, o);
+  }
   if (o.kv_offload) {
     say("measuring the host's read bandwidth (1 GiB, " + std::to_string(setup.threads) + " threads) ...");
     host_read_gbs = offload::measure_read_bandwidth(size_t(1) << 30, setup.threads, 5) / 1e9;
@@ -225,6 +252,7 @@ int run_bench(const BenchOptions& b, collectives::MpiCommunicator& mpi) {
     row.nvme_gbs = med([](const RunSample& s) {
       return s.pipeline.disk_s > 0 ? static_cast<double>(s.pipeline.source_bytes) / s.pipeline.disk_s / 1e9 : 0.0;
     });
+    if (disk_raw_gbs > 0) row.nvme_fraction = row.nvme_gbs / disk_raw_gbs;
     rows.push_back(row);
   }
   if (rank != 0) return 0;
@@ -237,6 +265,7 @@ int run_bench(const BenchOptions& b, collectives::MpiCommunicator& mpi) {
   h.h2d_gbs = setup.link.h2d_gbs;
   h.h2d_probe_bytes = setup.link.bytes;
   h.host_read_gbs = host_read_gbs;
+  h.disk_raw_gbs = disk_raw_gbs;
   h.link = o.backend == "cpu" ? "cpu backend: a host memcpy, not a PCIe link" : "pinned host -> device";
   h.model = o.model;
   h.model_type = c.model_type;

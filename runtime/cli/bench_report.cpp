@@ -47,6 +47,7 @@ const std::vector<Column>& columns() {
       {"disk_s", "disk", "s busy", &BenchRow::disk_s, 1, 4, 8, false},
       {"wait_s", "wait", "s", &BenchRow::wait_s, 1, 4, 8, false},
       {"nvme_gbs", "nvme", "GB/s", &BenchRow::nvme_gbs, 1, 3, 7, false},
+      {"nvme_fraction", "nvme", "% raw", &BenchRow::nvme_fraction, 100, 1, 7, false},
       {"kv_host_wait_s", "kv wait", "s", &BenchRow::kv_wait_s, 1, 4, 8, false},
       {"kv_host_cpu_s", "kv cpu", "s busy", &BenchRow::kv_cpu_s, 1, 4, 8, false},
       {"kv_read_bytes_per_step", "kv read", "MB/step", &BenchRow::kv_read_bytes_per_step, 1e-6, 1, 9, true},
@@ -100,6 +101,10 @@ void print_bench_header(std::ostream& os, const BenchHeader& h) {
      << h.ranks << " rank" << (h.ranks > 1 ? "s" : "") << "\n"
      << "# link: " << gbs << " GB/s pinned H2D (" << h.link << ", " << offload::format_bytes(h.h2d_probe_bytes)
      << " copies, median)\n";
+  if (h.disk_raw_gbs > 0) {
+    std::snprintf(gbs, sizeof gbs, "%.3f", h.disk_raw_gbs);
+    os << "# disk: " << gbs << " GB/s raw O_DIRECT reads of the store (up to 2 GiB, median of 3)\n";
+  }
   if (h.host_read_gbs > 0) {
     std::snprintf(gbs, sizeof gbs, "%.2f", h.host_read_gbs);
     os << "# host read: " << gbs << " GB/s (the KV attention's threads, 1 GiB, median of 5)\n";
@@ -139,6 +144,7 @@ nlohmann::json bench_json(const BenchHeader& h, const std::vector<BenchRow>& row
                            {"host_memory_bytes", h.host_memory_bytes},
                            {"h2d_gbs", h.h2d_gbs},
                            {"host_read_gbs", h.host_read_gbs},
+                           {"disk_raw_gbs", h.disk_raw_gbs},
                            {"h2d_probe_bytes", h.h2d_probe_bytes},
                            {"link", h.link},
                            {"model", h.model},

@@ -18,6 +18,7 @@ struct BenchHeader {
   double h2d_gbs = 0;                 // the link measured at start by this binary
   size_t h2d_probe_bytes = 0;
   double host_read_gbs = 0;           // --kv-offload: the host's read bandwidth, measured at start
+  double disk_raw_gbs = 0;            // --offload nvme: the store's raw O_DIRECT bandwidth, at start
   std::string link;                   // what the "H2D" copy is on this backend
   std::string model, model_type, quant, weights, offload, kv, dtype;
   int group_size = 0, ranks = 1, threads = 0, prompt_len = 0, gen_len = 0, loops = 0, warmup = 1;
@@ -37,6 +38,7 @@ struct BenchRow {
   double peak_device_bytes = 0;                   // arena high-water mark, max over ranks
   double dequantize_s = 0, copy_s = 0, gather_s = 0, disk_s = 0, wait_s = 0;
   double nvme_gbs = 0;                            // bytes read / disk busy time; 0 without nvme
+  double nvme_fraction = 0;                       // nvme_gbs / the raw O_DIRECT bandwidth at start
   double kv_wait_s = 0, kv_cpu_s = 0;             // --kv-offload decode: host waits for q/k/v, host work
   // --kv-offload: host KV bytes the attention reads per decode step (mean over the steps),
   // that / step time / host read bandwidth, and the step over its bound
