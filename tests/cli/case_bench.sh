@@ -34,6 +34,27 @@ run_ok "$TMP/b2" mpirun -np 2 "$ZINC" "${B[@]}" --json "$TMP/b2.json" --csv "$TM
 check_bench b2 2
 [ ! -s "$TMP/b2.err" ] || ! grep -q "warm-up" "$TMP/b2.err" || fail "--quiet still shows progress"
 
+# --kv-offload: the host read bandwidth in the header, the KV bytes a decode step reads
+# (tiny-llama: 4 layers x 2 kv heads x 2 (K, V) x (8 + 4/2 keys) x hd 32 int8 codes + 2 fp16
+# params = 36 bytes per row: 5760 per sequence), its fraction and the step over its bound;
+# --offload nvme: the store's raw read bandwidth and the tier's fraction of it.
+run_ok "$TMP/kv" "$ZINC" bench --model dummy:tiny-llama --batch-size 2 --prompt-len 8 --gen-len 4 --loops 1 \
+  --warmup 0 --backend cpu --kv-offload --kv-quant int8 --json "$TMP/kv.json" --quiet
+grep -q "^# host read: .* GB/s" "$TMP/kv" || fail "no host read bandwidth in the header:\n$(cat "$TMP/kv")"
+run_ok "$TMP/conv" "$ZINC" convert --model dummy:tiny-llama --out "$TMP/tl.zinc.h5" --quant nf4
+run_ok "$TMP/nv" "$ZINC" bench --model "$TMP/tl.zinc.h5" --offload nvme --batch-size 2 --prompt-len 8 --gen-len 3 \
+  --loops 1 --warmup 0 --backend cpu --json "$TMP/nv.json" --quiet
+python3 - "$TMP/kv.json" "$TMP/nv.json" <<'PY' || fail "kv / nvme bench JSON checks failed"
+import json, sys
+kv = json.load(open(sys.argv[1])); nv = json.load(open(sys.argv[2]))
+assert kv["header"]["host_read_gbs"] > 0, kv["header"]
+r = kv["rows"][0]
+assert r["kv_read_bytes_per_step"] == 2 * 5760, r
+assert r["kv_read_fraction"] > 0 and r["step_over_bound"] > 0 and r["kv_host_cpu_s"] > 0, r
+assert nv["header"]["disk_raw_gbs"] > 0 and nv["rows"][0]["nvme_fraction"] > 0, nv
+PY
+CHECKS=$((CHECKS + 1))
+
 expect_exit 2 "--batch-size" "$ZINC" bench --model dummy:tiny-llama --batch-size 1,x
 expect_exit 2 "--batch-size" "$ZINC" bench --model dummy:tiny-llama --batch-size 1,,2
 expect_exit 2 "--batch-size" "$ZINC" bench --model dummy:tiny-llama --batch-size 0
