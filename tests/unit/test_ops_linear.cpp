@@ -18,6 +18,28 @@ using runtime::Activation;
 using runtime::Backend;
 using runtime::Tensor;
 
+namespace {
+
+// ref = x w^T (+ b) in double, and mag = sum |x_k w_k| (+ |b|): the bound's scale.
+void linear_reference(const std::vector<float>& x, const std::vector<float>& w, const std::vector<float>* b, int n,
+                      int in, int out, std::vector<double>* ref, std::vector<double>* mag) {
+  ref->assign(static_cast<size_t>(n) * out, 0.0);
+  mag->assign(ref->size(), 0.0);
+  for (int i = 0; i < n; ++i)
+    for (int o = 0; o < out; ++o) {
+      double acc = b ? (*b)[o] : 0.0, m = b ? std::fabs((*b)[o]) : 0.0;
+      for (int k = 0; k < in; ++k) {
+        const double t = static_cast<double>(x[static_cast<size_t>(i) * in + k]) * w[static_cast<size_t>(o) * in + k];
+        acc += t;
+        m += std::fabs(t);
+      }
+      (*ref)[static_cast<size_t>(i) * out + o] = acc;
+      (*mag)[static_cast<size_t>(i) * out + o] = m;
+    }
+}
+
+}  // namespace
+
 // ---- linear ---------------------------------------------------------------------------------------------
 
 TEST_CASE("backend ops: linear is x w^T + bias", "[ops]") {
@@ -42,19 +64,8 @@ TEST_CASE("backend ops: linear is x w^T + bias", "[ops]") {
       Tensor tb = c.bias ? rig.input(b, {c.out}) : Tensor();
       Tensor out = rig.sentinel({c.n, c.out});
       be.linear(tx, tw, tb, out, rig.stream());
-      std::vector<double> ref(static_cast<size_t>(c.n) * c.out), mag(ref.size());
-      for (int i = 0; i < c.n; ++i)
-        for (int o = 0; o < c.out; ++o) {
-          double acc = c.bias ? b[o] : 0.0, m = c.bias ? std::fabs(b[o]) : 0.0;
-          for (int k = 0; k < c.in; ++k) {
-            const double t = static_cast<double>(x[static_cast<size_t>(i) * c.in + k]) *
-                             w[static_cast<size_t>(o) * c.in + k];
-            acc += t;
-            m += std::fabs(t);
-          }
-          ref[static_cast<size_t>(i) * c.out + o] = acc;
-          mag[static_cast<size_t>(i) * c.out + o] = m;
-        }
+      std::vector<double> ref, mag;
+      linear_reference(x, w, c.bias ? &b : nullptr, c.n, c.in, c.out, &ref, &mag);
       expect_close(rig.read(out), ref, bound(rig.dtype(), c.f32), mag);
     }
   });
@@ -83,21 +94,11 @@ TEST_CASE("backend ops: linear_activation is act(x w^T + bias), fused or not", "
       Tensor tb = c.bias ? rig.input(b, {c.out}) : Tensor();
       Tensor out = rig.sentinel({c.n, c.out});
       be.linear_activation(tx, tw, tb, c.act, out, rig.stream());
-      std::vector<double> ref(static_cast<size_t>(c.n) * c.out), mag(ref.size());
-      for (int i = 0; i < c.n; ++i)
-        for (int o = 0; o < c.out; ++o) {
-          double acc = c.bias ? b[o] : 0.0, m = c.bias ? std::fabs(b[o]) : 0.0;
-          for (int k = 0; k < c.in; ++k) {
-            const double t = static_cast<double>(x[static_cast<size_t>(i) * c.in + k]) *
-                             w[static_cast<size_t>(o) * c.in + k];
-            acc += t;
-            m += std::fabs(t);
-          }
-          if (c.act == Activation::Relu) acc = std::max(acc, 0.0);
-          else acc = 0.5 * acc * (1.0 + std::tanh(0.7978845608028654 * (acc + 0.044715 * acc * acc * acc)));
-          ref[static_cast<size_t>(i) * c.out + o] = acc;
-          mag[static_cast<size_t>(i) * c.out + o] = m;
-        }
+      std::vector<double> ref, mag;
+      linear_reference(x, w, c.bias ? &b : nullptr, c.n, c.in, c.out, &ref, &mag);
+      for (double& v : ref)
+        v = c.act == Activation::Relu ? std::max(v, 0.0)
+                                      : 0.5 * v * (1.0 + std::tanh(0.7978845608028654 * (v + 0.044715 * v * v * v)));
       expect_close(rig.read(out), ref, bound(rig.dtype(), {2e-5, 1e-6}), mag);
     }
   });
