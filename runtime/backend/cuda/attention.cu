@@ -94,19 +94,10 @@ void attention_picked(Pick pick, quant::DType t, const void* q, const void* k_ca
   if (sh.batch == 0 || sh.tq == 0) return;
   ZINC_CHECK(q != nullptr && k_cache != nullptr && v_cache != nullptr && key_mask != nullptr && out != nullptr,
              "attention: q, caches, key_mask and out must not be null");
-  switch (t) {
-    case quant::DType::F32:
-      attention_typed<float>(pick, q, k_cache, v_cache, key_mask, alibi_slopes, sh, scale, out, s);
-      break;
-    case quant::DType::F16:
-      attention_typed<__half>(pick, q, k_cache, v_cache, key_mask, alibi_slopes, sh, scale, out, s);
-      break;
-    case quant::DType::BF16:
-      attention_typed<__nv_bfloat16>(pick, q, k_cache, v_cache, key_mask, alibi_slopes, sh, scale, out, s);
-      break;
-    default:
-      ZINC_THROW("attention: element type " << quant::dtype_name(t) << " is not F32, F16 or BF16");
-  }
+  dispatch_float_type(t, "attention", [&](auto tag) {
+    using T = typename decltype(tag)::type;
+    attention_typed<T>(pick, q, k_cache, v_cache, key_mask, alibi_slopes, sh, scale, out, s);
+  });
 }
 
 }  // namespace
@@ -125,16 +116,12 @@ void attention_prefill_reference(quant::DType t, const void* q, const void* k_ca
 const char* attention_kernel_name(quant::DType t, const AttentionShape& sh, const void* q, const void* k_cache,
                                   const void* v_cache, const void* out) {
   const bool aligned = aligned16(q) && aligned16(k_cache) && aligned16(v_cache);
-  switch (t) {
-    case quant::DType::F32:
-      return kernel_name(kernel_for<float>(Pick::Auto, sh, aligned, aligned16(out)));
-    case quant::DType::F16:
-      return kernel_name(kernel_for<__half>(Pick::Auto, sh, aligned, aligned16(out)));
-    case quant::DType::BF16:
-      return kernel_name(kernel_for<__nv_bfloat16>(Pick::Auto, sh, aligned, aligned16(out)));
-    default:
-      ZINC_THROW("attention: element type " << quant::dtype_name(t) << " is not F32, F16 or BF16");
-  }
+  const char* name = nullptr;
+  dispatch_float_type(t, "attention", [&](auto tag) {
+    using T = typename decltype(tag)::type;
+    name = kernel_name(kernel_for<T>(Pick::Auto, sh, aligned, aligned16(out)));
+  });
+  return name;
 }
 
 }  // namespace zinc::runtime::cuda

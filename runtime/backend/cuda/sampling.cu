@@ -453,19 +453,10 @@ void sample(quant::DType t, const void* logits, int rows, int vocab, float tempe
   ZINC_CHECK(temperature <= 0.0f || keys != nullptr, "sample: keys must not be null when sampling");
   ZINC_CHECK(temperature <= 0.0f || (top_k >= 0 && top_p > 0.0f && top_p <= 1.0f),
              "sample: top_k " << top_k << " / top_p " << top_p << " out of range");
-  switch (t) {
-    case quant::DType::F32:
-      sample_typed<float>(logits, rows, vocab, temperature, top_k, top_p, keys, counter, ids, s);
-      break;
-    case quant::DType::F16:
-      sample_typed<__half>(logits, rows, vocab, temperature, top_k, top_p, keys, counter, ids, s);
-      break;
-    case quant::DType::BF16:
-      sample_typed<__nv_bfloat16>(logits, rows, vocab, temperature, top_k, top_p, keys, counter, ids, s);
-      break;
-    default:
-      ZINC_THROW("sample: element type " << quant::dtype_name(t) << " is not F32, F16 or BF16");
-  }
+  dispatch_float_type(t, "sample", [&](auto tag) {
+    using T = typename decltype(tag)::type;
+    sample_typed<T>(logits, rows, vocab, temperature, top_k, top_p, keys, counter, ids, s);
+  });
 }
 
 }  // namespace zinc::runtime::cuda
