@@ -87,14 +87,15 @@ std::string dummy_config_json(const std::string& shape) {
                       {"bos_token_id", c.bos_token_id}, {"eos_token_id", c.eos_token_ids.front()},
                       {"tie_word_embeddings", c.tie_word_embeddings}};
   if (c.pad_token_id >= 0) j["pad_token_id"] = c.pad_token_id;
+  const bool bloom = c.family == Family::Bloom;  // BLOOM's config names its sizes n_*
+  j[bloom ? "n_layer" : "num_hidden_layers"] = c.num_layers;
+  j[bloom ? "n_head" : "num_attention_heads"] = c.num_heads;
+  if (!bloom) j["max_position_embeddings"] = c.max_position_embeddings;
   switch (c.family) {
     case Family::Llama:
       j["architectures"] = {"LlamaForCausalLM"};
       j["intermediate_size"] = c.intermediate_size;
-      j["num_hidden_layers"] = c.num_layers;
-      j["num_attention_heads"] = c.num_heads;
       j["num_key_value_heads"] = c.num_kv_heads;
-      j["max_position_embeddings"] = c.max_position_embeddings;
       j["hidden_act"] = "silu";
       j["rms_norm_eps"] = c.rms_norm_eps;
       j["rope_theta"] = c.rope_theta;
@@ -102,9 +103,6 @@ std::string dummy_config_json(const std::string& shape) {
     case Family::Opt:
       j["architectures"] = {"OPTForCausalLM"};
       j["ffn_dim"] = c.intermediate_size;
-      j["num_hidden_layers"] = c.num_layers;
-      j["num_attention_heads"] = c.num_heads;
-      j["max_position_embeddings"] = c.max_position_embeddings;
       j["activation_function"] = "relu";
       j["word_embed_proj_dim"] = c.word_embed_proj_dim;
       j["do_layer_norm_before"] = c.do_layer_norm_before;
@@ -112,8 +110,6 @@ std::string dummy_config_json(const std::string& shape) {
       break;
     case Family::Bloom:
       j["architectures"] = {"BloomForCausalLM"};
-      j["n_layer"] = c.num_layers;
-      j["n_head"] = c.num_heads;
       j["layer_norm_epsilon"] = c.layer_norm_eps;
       break;
   }
