@@ -182,4 +182,11 @@ size_t UringFile::read(uint64_t offset, size_t bytes, void* dst, uint64_t allow_
   return span;
 }
 
+double time_raw_read(UringFile& f, uint64_t bytes, const AlignedBuffer& buf) {
+  const uint64_t end = std::min<uint64_t>(bytes, f.size());
+  const double t0 = now_s();
+  for (uint64_t pos = 0; pos < end; pos += buf.size()) f.read(pos, buf.size(), buf.data(), pos);
+  return seconds_since(t0);
+}
+
 }  // namespace zinc::offload

@@ -63,6 +63,17 @@ class UringFile {
   CompletionHook hook_;
 };
 
+class AlignedBuffer;
+
+// One raw pass: f's bytes [0, min(bytes, size)) read in order in chunks of buf.size() (a
+// multiple of 4096; the last chunk may end at end of file). Seconds on the host clock; the
+// raw O_DIRECT rate `zinc iobench` and `zinc bench --offload nvme` hold the tier against.
+double time_raw_read(UringFile& f, uint64_t bytes, const AlignedBuffer& buf);
+// The chunk of a raw pass: queue depth x block, at least 64 MiB.
+inline size_t raw_read_chunk(const UringOptions& o) {
+  return o.block_bytes * o.queue_depth > (size_t(64) << 20) ? o.block_bytes * o.queue_depth : size_t(64) << 20;
+}
+
 // 4 KiB-aligned host memory for O_DIRECT destinations. Move-only.
 class AlignedBuffer {
  public:

@@ -68,17 +68,13 @@ double raw_read_gbs(const std::string& path, const GenerateOptions& o) {
   uo.queue_depth = o.nvme_queue_depth;
   uo.block_bytes = offload::parse_bytes(o.nvme_block_size);
   offload::UringFile raw(path, uo);
-  const size_t chunk = std::max<size_t>(uo.block_bytes * uo.queue_depth, 64u << 20);
-  const uint64_t bytes = std::min<uint64_t>(raw.size() / 4096 * 4096, uint64_t(2) << 30);
-  ZINC_CHECK(bytes > 0, path << ": too small to measure its raw read bandwidth");
+  const size_t chunk = offload::raw_read_chunk(uo);
+  const uint64_t cap = (uint64_t(2) << 30) / chunk * chunk;  // whole chunks: exactly what is read
+  const uint64_t bytes = std::min<uint64_t>(raw.size(), std::max<uint64_t>(cap, chunk));
+  ZINC_CHECK(bytes > 0, path << ": an empty store");
   offload::AlignedBuffer buf(chunk);
   std::vector<double> t;
-  for (int i = 0; i < 3; ++i) {
-    const double t0 = now_s();
-    for (uint64_t pos = 0; pos < bytes; pos += chunk)
-      raw.read(pos, static_cast<size_t>(std::min<uint64_t>(chunk, bytes - pos)), buf.data());
-    t.push_back(seconds_since(t0));
-  }
+  for (int i = 0; i < 3; ++i) t.push_back(offload::time_raw_read(raw, bytes, buf));
   return static_cast<double>(bytes) / median(t) / 1e9;
 }
 
@@ -178,14 +174,14 @@ int run_bench(const BenchOptions& b, collectives::MpiCommunicator& mpi) {
     say("measuring the host's read bandwidth (1 GiB, " + std::to_string(setup.threads) + " threads) ...");
     host_read_gbs = offload::measure_read_bandwidth(size_t(1) << 30, setup.threads, 5) / 1e9;
   }
+  runtime::GenerationOptions g = make_generation_options(o, setup);
   // Host KV bytes one decode step reads, averaged over the steps: step s (1..gen-1) sees
   // prompt + s keys, so the mean is prompt + gen / 2 keys of every layer, kv head, K and V.
   const double kv_row_bytes =
       static_cast<double>(quant::kv_row_code_bytes(setup.kv_storage, c.head_dim) +
-                          quant::kv_row_param_bytes(setup.kv_storage, c.head_dim, std::min(64, c.head_dim)));
+                          quant::kv_row_param_bytes(setup.kv_storage, c.head_dim, std::min(g.kv.group, c.head_dim)));
   const double kv_keys_mean = b.prompt_len + b.gen_len / 2.0;
 
-  runtime::GenerationOptions g = make_generation_options(o, setup);
   g.ignore_eos = true;
   const auto show_steps = [&](int step, int steps) {
     if (step >= 2) std::cerr << "\rdecode step " << step - 1 << "/" << steps - 1 << std::flush;

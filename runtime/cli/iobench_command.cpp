@@ -58,14 +58,9 @@ int run_iobench(const IoBenchOptions& o) {
   // raw: the whole file, in big aligned reads
   offload::UringFile raw(o.store, uo);
   const uint64_t file_bytes = raw.size();
-  const size_t chunk = std::max<size_t>(uo.block_bytes * uo.queue_depth, 64u << 20);
-  offload::AlignedBuffer buf(chunk);
+  offload::AlignedBuffer buf(offload::raw_read_chunk(uo));
   std::vector<double> raw_s;
-  const auto raw_pass = [&] {
-    const double t0 = now_s();
-    for (uint64_t pos = 0; pos < file_bytes; pos += chunk) raw.read(pos, chunk, buf.data(), pos);
-    raw_s.push_back(seconds_since(t0));
-  };
+  const auto raw_pass = [&] { raw_s.push_back(offload::time_raw_read(raw, file_bytes, buf)); };
 
   // tier: every shard of every blob for `ranks` ranks, read through the NVMe tier's disk
   // stage as generate runs it: ShardReadAhead (R readers, a ring of pinned staging buffers)
