@@ -51,16 +51,13 @@ void Decoder::forward(const StepInputs& in, KvCache& kv, const Tensor& logits, b
   all.x = ws_.get(Slot::Normed, std::max<int64_t>(in.batch, static_cast<int64_t>(mb) * in.tq), d);
   all.branch = ws_.get(Slot::Branch, static_cast<int64_t>(mb) * in.tq, d);
   // The micro-batches: sequences [b0, b0 + m), rows [b0 tq, (b0 + m) tq) of the step.
-  std::vector<StepInputs> part_in;
-  for (int b0 = 0; b0 < in.batch; b0 += mb) {
-    const int m = std::min(mb, in.batch - b0);
-    const int64_t r0 = static_cast<int64_t>(b0) * in.tq;
-    part_in.push_back({m, in.tq, in.t0, in.ids + r0, in.positions + r0, in.first_seq + b0});
-  }
-  std::vector<StepState> parts(part_in.size());
-  for (size_t j = 0; j < parts.size(); ++j) {
-    const int64_t r0 = static_cast<int64_t>(part_in[j].first_seq - in.first_seq) * in.tq;
-    const int64_t rows = static_cast<int64_t>(part_in[j].batch) * in.tq;
+  const size_t count = static_cast<size_t>((in.batch + mb - 1) / mb);
+  std::vector<StepInputs> part_in(count);  // sized once: parts point into it
+  std::vector<StepState> parts(count);
+  for (size_t j = 0; j < count; ++j) {
+    const int b0 = static_cast<int>(j) * mb, m = std::min(mb, in.batch - b0);
+    const int64_t r0 = static_cast<int64_t>(b0) * in.tq, rows = static_cast<int64_t>(m) * in.tq;
+    part_in[j] = {m, in.tq, in.t0, in.ids + r0, in.positions + r0, in.first_seq + b0};
     StepState& p = parts[j];
     p.in = &part_in[j];
     p.kv = &kv;
