@@ -201,7 +201,6 @@ int WeightStream::acquire(int blob) {
   cv_.wait(lock, [&] { return s.k == k && s.state == SlotState::Loaded; });
   s.t_wait[1] = now_s();
   if (s.error) std::rethrow_exception(s.error);
-  s.nested = std::any_of(slots_.begin(), slots_.end(), [](const Slot& o) { return o.state == SlotState::Held; });
   s.state = SlotState::Held;
   s.acquired_unread = true;
   stats_.acquires += 1;
@@ -247,7 +246,12 @@ void WeightStream::harvest(Slot& s) {
   }
   if (s.acquired_unread) {
     st.dequantize_s += Event::elapsed_s(s.stall_end, s.dequantized);
-    if (!s.nested) st.compute_s += Event::elapsed_s(s.stall_end, s.freed);
+    // Compute busy: the union of the positions' [stall end, freed] intervals. Holds
+    // overlap (the tied head holds "embed" inside "head"; the decoder's lanes hold layer
+    // l + 1 while a later lane still computes l), so each counts only past the last end.
+    const double busy[2] = {on_host_clock(s.stall_end), on_host_clock(s.freed)};
+    st.compute_s += std::max(0.0, busy[1] - std::max(busy[0], compute_end_host_s_));
+    compute_end_host_s_ = std::max(compute_end_host_s_, busy[1]);
     // The two waits: on the host (for the loader to queue the position) and the compute
     // stream's stall on "gathered"; each split by the stages it overlapped.
     const double stall[2] = {on_host_clock(s.stall_begin), on_host_clock(s.stall_end)};
@@ -273,10 +277,13 @@ void WeightStream::harvest(Slot& s) {
 
 StreamStats WeightStream::stats() {
   std::lock_guard<std::mutex> lock(mu_);
-  for (Slot& s : slots_) {
-    if (s.state == SlotState::Loading || s.state == SlotState::Held) continue;  // in use: read later
-    wait_unread(s);
-    harvest(s);
+  std::vector<Slot*> order;  // in schedule position order, as the loader harvests
+  for (Slot& s : slots_)
+    if (s.state != SlotState::Loading && s.state != SlotState::Held) order.push_back(&s);  // in use: read later
+  std::sort(order.begin(), order.end(), [](const Slot* a, const Slot* b) { return a->k < b->k; });
+  for (Slot* s : order) {
+    wait_unread(*s);
+    harvest(*s);
   }
   return stats_;
 }

@@ -100,7 +100,7 @@ struct StreamStats {
   // meanwhile ("other": the loader was busy with earlier blobs or waited for a slot).
   double wait_disk_s = 0, wait_copy_s = 0, wait_gather_s = 0, wait_other_s = 0;
   double compute_s = 0;             // compute stream time with weights held, outside waits
-                                    // (nested holds of the tied head counted once)
+                                    // (overlapping holds counted once)
   double wait_s() const { return wait_disk_s + wait_copy_s + wait_gather_s + wait_other_s; }
 };
 
@@ -151,7 +151,6 @@ class WeightStream {
     bool acquired_unread = false;    // the compute side's times are not yet in stats_
     double t_disk[2] = {0, 0};       // host clock
     double t_wait[2] = {0, 0};       // host clock: the compute thread waited for the loader
-    bool nested = false;             // held while another blob was held (the tied head)
     std::exception_ptr error;
   };
   void load_resident(const SliceReader& reader);
@@ -185,6 +184,7 @@ class WeightStream {
   Stream copy_stream_, comm_stream_;
   Event epoch_;                                // recorded at construction: the timeline's origin
   double epoch_host_s_ = 0;
+  double compute_end_host_s_ = 0;  // harvest(): the end of the compute busy time counted so far
   std::vector<Slot> slots_;
 
   std::mutex mu_;

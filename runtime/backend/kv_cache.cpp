@@ -2,6 +2,8 @@
 // kv_cache.hpp).
 #include "runtime/backend/kv_cache.hpp"
 
+#include <omp.h>
+
 #include <algorithm>
 #include <cstring>
 
@@ -55,7 +57,7 @@ KvCache::KvCache(Backend& backend, const KvShape& shape, int batch, int t_max, K
       raw_[2] = backend.alloc_host(rows * kv_row / sizeof(float) * e, "KV offload staging (values, compute dtype)");
       raw_[3] = backend.alloc_host(rows * q_row / sizeof(float) * e, "KV offload staging (outputs, compute dtype)");
     }
-    staged_ = backend.create_event();
+    staged_.push_back(backend.create_event());
     const size_t e_kv = kv_row / sizeof(float) * e;
     for (PrefillSlot& slot : prefill_) {
       slot.mask = backend.alloc_host(rows, "KV offload prefill staging (key mask)");
@@ -67,7 +69,10 @@ KvCache::KvCache(Backend& backend, const KvShape& shape, int batch, int t_max, K
       slot.ready = backend.create_event();
     }
     prefill_mask_ = backend.alloc(rows, "KV offload prefill key mask");
-    worker_ = std::make_unique<HostWorker>();
+    // The worker runs the host KV work with the creating thread's OpenMP thread count
+    // (--threads), not the process default a new thread would start from.
+    const int threads = omp_get_max_threads();
+    worker_ = std::make_unique<HostWorker>([threads] { omp_set_num_threads(threads); });
     return;
   }
   const quant::DType t = backend.compute_dtype();
@@ -102,7 +107,7 @@ void KvCache::set_mask(int t0, int cols, const uint8_t* host_mask) {
 
 void KvCache::attend(int layer, int first_seq, const Tensor& q, const Tensor& k, const Tensor& v,
                      const AttentionShape& sh, const AttentionBias& bias, float scale, const Tensor& out,
-                     const Stream& s) {
+                     const Stream& s, const LaneTurn& lane) {
   ZINC_CHECK(first_seq >= 0 && first_seq + sh.batch <= batch_ && sh.t_max == t_max_,
              "KV cache: a step of sequences " << first_seq << " .. " << first_seq + sh.batch - 1 << " x "
                                               << sh.t_max << " positions over a " << batch_ << " x " << t_max_
@@ -111,7 +116,7 @@ void KvCache::attend(int layer, int first_seq, const Tensor& q, const Tensor& k,
     if (sh.t0 == 0)
       prefill_on_host(layer, first_seq, q, k, v, sh, bias, scale, out, s);
     else
-      attend_on_host(layer, first_seq, q, k, v, sh, bias, scale, out, s);
+      attend_on_host(layer, first_seq, q, k, v, sh, bias, scale, out, s, lane);
     return;
   }
   const quant::DType t = backend_.compute_dtype();
@@ -164,37 +169,68 @@ void KvCache::prefill_on_host(int layer, int first_seq, const Tensor& q, const T
   });
 }
 
+void KvCache::prepare_lanes(int lanes) {
+  if (!host_) return;
+  max_lanes_ = std::max(max_lanes_, lanes);
+  while (static_cast<int>(staged_.size()) < lanes) staged_.push_back(backend_.create_event());
+}
+
 void KvCache::attend_on_host(int layer, int first_seq, const Tensor& q, const Tensor& k, const Tensor& v,
                              const AttentionShape& sh, const AttentionBias& bias, float scale, const Tensor& out,
-                             const Stream& s) {
-  const double t_begin = now_s();
-  worker_->wait_all();  // the prefill's stores are in the cache
-  ZINC_CHECK(q.numel() * sizeof(float) <= staging_[0].bytes() && k.numel() * sizeof(float) <= staging_[1].bytes() &&
-                 out.numel() * sizeof(float) <= staging_[3].bytes(),
-             "KV offload: a step of " << q.rows() << " rows exceeds the run's staging buffers");
-  // q, k, v to pinned host memory; the host waits for them. The previous layer's output
-  // upload from the staging was queued on `s` before this wait, so it is done too.
-  const bool f32 = q.dtype == quant::DType::F32;
+                             const Stream& s, const LaneTurn& lane) {
+  // The micro-batch's own rows of the staging: with lanes, several are in flight at once.
+  const size_t r0 = static_cast<size_t>(first_seq) * sh.tq, rows = static_cast<size_t>(sh.batch) * sh.tq;
+  const size_t q_width = static_cast<size_t>(shape_.heads) * shape_.head_dim;
+  const size_t kv_width = static_cast<size_t>(shape_.kv_heads) * shape_.head_dim;
+  ZINC_CHECK((r0 + rows) * q_width * sizeof(float) <= staging_[0].bytes(),
+             "KV offload: a step of rows " << r0 << " .. " << r0 + rows - 1 << " exceeds the run's staging buffers");
+  ZINC_CHECK(lane.index >= 0 && lane.index < static_cast<int>(staged_.size()),
+             "KV offload: lane " << lane.index << " of " << staged_.size() << " prepared");
+  const size_t first[4] = {r0 * q_width, r0 * kv_width, r0 * kv_width, r0 * q_width};
+  const size_t n[4] = {static_cast<size_t>(q.numel()), static_cast<size_t>(k.numel()), static_cast<size_t>(v.numel()),
+                       static_cast<size_t>(out.numel())};
+  const quant::DType t = q.dtype;
+  const bool f32 = t == quant::DType::F32;
+  float* f[4];
+  void* arrived[4];  // where q, k, v arrive and the output leaves from: f, or raw_ in the compute dtype
+  for (int i = 0; i < 4; ++i) {
+    f[i] = staging_[i].as<float>() + first[i];
+    arrived[i] = f32 ? static_cast<void*>(f[i]) : static_cast<uint8_t*>(raw_[i].data()) + first[i] * quant::dtype_size(t);
+  }
+  // q, k, v to pinned host memory. The previous layer's output upload from these rows
+  // was queued on `s` before them, so their arrival means it is done too.
   const Tensor* src[3] = {&q, &k, &v};
-  for (int i = 0; i < 3; ++i) backend_.download(f32 ? staging_[i].data() : raw_[i].data(), *src[i], s);
-  staged_.record(s);
-  staged_.synchronize();
-  const double t_staged = now_s();
-  host_times_.wait_s += t_staged - t_begin;
-  if (!f32)
-    for (int i = 0; i < 3; ++i)
-      quant::convert(q.dtype, raw_[i].data(), quant::DType::F32, staging_[i].data(), static_cast<size_t>(src[i]->numel()));
+  for (int i = 0; i < 3; ++i) backend_.download(arrived[i], *src[i], s);
+  Event& staged = staged_[static_cast<size_t>(lane.index)];
+  staged.record(s);
   const quant::KvView kview = host_->k(layer).from_sequence(first_seq);
   const quant::KvView vview = host_->v(layer).from_sequence(first_seq);
-  quant::kv_store(kview, staging_[1].as<float>(), sh.batch, sh.tq, sh.t0, sh.kv_heads);
-  quant::kv_store(vview, staging_[2].as<float>(), sh.batch, sh.tq, sh.t0, sh.kv_heads);
   const uint8_t* mask = host_mask_.as<uint8_t>() + static_cast<size_t>(first_seq) * t_max_;
-  const CpuAttentionProblem p = cpu_attention_problem(sh, scale, staging_[0].as<float>(), staging_[3].as<float>(),
-                                                      mask, bias.host_slopes);
-  cpu_attention(p, kview, vview);
-  if (!f32) quant::convert(quant::DType::F32, staging_[3].data(), out.dtype, raw_[3].data(), static_cast<size_t>(out.numel()));
-  backend_.upload(out, f32 ? staging_[3].data() : raw_[3].data(), s);
-  host_times_.cpu_s += seconds_since(t_staged);
+  const CpuAttentionProblem p = cpu_attention_problem(sh, scale, f[0], f[3], mask, bias.host_slopes);
+  // The host work runs on the worker, in order after any prefill stores still queued.
+  const uint64_t job = worker_->submit([this, &staged, f, arrived, n, t, f32, kview, vview, sh, p] {
+    backend_.bind_thread();
+    const double t_begin = now_s();
+    staged.synchronize();
+    const double t_staged = now_s();
+    if (!f32)
+      for (int i = 0; i < 3; ++i) quant::convert(t, arrived[i], quant::DType::F32, f[i], n[i]);
+    const double t_store = now_s();
+    quant::kv_store(kview, f[1], sh.batch, sh.tq, sh.t0, sh.kv_heads);
+    quant::kv_store(vview, f[2], sh.batch, sh.tq, sh.t0, sh.kv_heads);
+    const double t_attend = now_s();
+    cpu_attention(p, kview, vview);
+    const double t_attended = now_s();
+    if (!f32) quant::convert(quant::DType::F32, f[3], t, arrived[3], n[3]);
+    host_times_.wait_s += t_staged - t_begin;
+    host_times_.store_s += t_attend - t_store;
+    host_times_.attention_s += t_attended - t_attend;
+    host_times_.cpu_s += seconds_since(t_staged);
+  });
+  lane.pause();  // another lane queues its GPU work while this one's runs on the host
+  worker_->wait(job);
+  lane.resume();
+  backend_.upload(out, arrived[3], s);
 }
 
 size_t KvCache::device_bytes(const KvShape& shape, int batch, int t_max, quant::DType t) {

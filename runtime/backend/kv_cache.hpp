@@ -6,15 +6,18 @@
 //           stays 0), all in the backend's budgeted arena; Backend::kv_write + attention.
 //   host    offload/host_kv_cache.hpp: per layer K and V as [B, KVH, t_max, hd] rows in a
 //           storage of choice (the compute dtype, f16, or int8/int4 group-wise along hd);
-//           decode: the step's q, k, v go to pinned host staging on the stream, the host
-//           waits on an event, stores K/V and runs the CPU attention kernel
-//           (backend/cpu/cpu_attention.hpp), and the output goes back on the stream.
+//           decode: the step's q, k, v go to pinned host staging on the stream (each
+//           micro-batch in its own rows of it); the worker thread waits on their event,
+//           stores K/V and runs the CPU attention kernel (backend/cpu/cpu_attention.hpp);
+//           the caller waits for that job and queues the output's upload. While it waits
+//           it gives its lane's turn away (a LaneTurn: the decoder's micro-batch lanes,
+//           decoder_lanes.cpp), so another micro-batch's GPU work is queued meanwhile.
 //           prefill (t0 = 0: the keys are exactly the step's own): attention runs on the
 //           device over the step's k, v, as the device cache would, and only k, v go to
 //           the host, where a worker thread (common/host_worker.hpp) stores them while
 //           the GPU goes on; two staging slots alternate, so micro-batch j + 1's copies
-//           overlap micro-batch j's store. A decode step (or a new round) first waits for
-//           every pending store.
+//           overlap micro-batch j's store. The worker runs jobs in order, so a decode
+//           step's attention comes after every pending store; a new round waits for them.
 // Allocated once per run for the largest round (begin() starts each one); nothing
 // is allocated per step. Positions are shared by the batch: prompts are left-padded to a
 // common length T and decode step s writes position T + s for every sequence, as
@@ -33,6 +36,7 @@
 
 #include "offload/host_kv_cache.hpp"
 #include "runtime/common/host_worker.hpp"
+#include "runtime/common/lane_turns.hpp"
 #include "runtime/backend/backend.hpp"
 
 namespace zinc::runtime {
@@ -78,15 +82,22 @@ class KvCache {
   // The step's k, v [B*tq, KVH*hd] of sequences first_seq .. first_seq+B-1 (a micro-batch
   // of the round, B = sh.batch) into layer `layer` at positions t0 .. t0+tq-1, then
   // out = attention(q over the cache) (Backend::attention's semantics); on stream s.
+  // `lane`: the caller's micro-batch lane (host decode pauses it while the host works).
   void attend(int layer, int first_seq, const Tensor& q, const Tensor& k, const Tensor& v, const AttentionShape& sh,
-              const AttentionBias& bias, float scale, const Tensor& out, const Stream& s);
+              const AttentionBias& bias, float scale, const Tensor& out, const Stream& s, const LaneTurn& lane = {});
+  // Host KV: room for `lanes` micro-batch lanes in flight at once (one staging event
+  // each); called before the lanes start. A no-op for a device cache.
+  void prepare_lanes(int lanes);
+  int max_lanes() const { return max_lanes_; }  // the most prepare_lanes() asked for (0: none)
 
   size_t bytes() const;  // device or host bytes of K, V and the mask
-  // Host KV, decode steps since the cache was made: seconds the host waited for the step's
-  // q/k/v to arrive (the GPU's work before attention, weights included) and seconds of
-  // host work (conversions, the K/V store, the CPU attention). Both 0 for a device cache.
+  // Host KV, decode steps since the cache was made, on the worker thread: seconds it
+  // waited for a job's q/k/v to arrive (the GPU's work before attention, weights included:
+  // with lanes, only what the other lanes' host work did not cover), and seconds of host
+  // work (cpu_s: conversions, the K/V store, the CPU attention; store_s and attention_s
+  // are two parts of it). All 0 for a device cache.
   struct HostTimes {
-    double wait_s = 0, cpu_s = 0;
+    double wait_s = 0, cpu_s = 0, store_s = 0, attention_s = 0;
   };
   HostTimes host_times() const { return host_times_; }
   // What the constructor allocates on the backend (the placement planner's KV share).
@@ -97,7 +108,8 @@ class KvCache {
                        const AttentionShape& sh, const AttentionBias& bias, float scale, const Tensor& out,
                        const Stream& s);
   void attend_on_host(int layer, int first_seq, const Tensor& q, const Tensor& k, const Tensor& v, const AttentionShape& sh,
-                      const AttentionBias& bias, float scale, const Tensor& out, const Stream& s);
+                      const AttentionBias& bias, float scale, const Tensor& out, const Stream& s,
+                      const LaneTurn& lane);
 
   Backend& backend_;
   KvShape shape_;
@@ -108,7 +120,7 @@ class KvCache {
   std::unique_ptr<offload::HostKvCache> host_;
   HostBuffer staging_[4];  // host path: q, k, v, out, pinned, [max_step_rows, width] fp32
   HostBuffer raw_[4];      // the same in the compute dtype, when that is not fp32
-  Event staged_;           // host path: the step's q, k, v have reached the host
+  std::vector<Event> staged_;  // host path, per lane: its q, k, v have reached the host
   // Host path, prefill: per staging slot the compacted key mask [B, tq] (pinned), k and v
   // as they arrive (compute dtype) and as fp32, and the event of their arrival.
   struct PrefillSlot {
@@ -117,6 +129,7 @@ class KvCache {
   };
   PrefillSlot prefill_[2];
   HostTimes host_times_;
+  int max_lanes_ = 0;
   DeviceBuffer prefill_mask_;           // [B, tq] on the device
   std::unique_ptr<HostWorker> worker_;  // last: destroyed (its jobs finished) first
 };

@@ -81,7 +81,7 @@ double raw_read_gbs(const std::string& path, const GenerateOptions& o) {
 struct RunSample {
   runtime::RunMetrics metrics;
   runtime::ZeroStats pipeline;  // rank 0's stage times over the run
-  double kv_wait_s = 0, kv_cpu_s = 0;  // rank 0's host KV times (GenerationStats)
+  double kv_wait_s = 0, kv_cpu_s = 0, kv_store_s = 0, kv_attention_s = 0;  // rank 0's host KV times (GenerationStats)
 };
 
 }  // namespace
@@ -205,7 +205,7 @@ int run_bench(const BenchOptions& b, collectives::MpiCommunicator& mpi) {
       const runtime::ZeroStats after = loaded.zero ? loaded.zero->stats() : runtime::ZeroStats{};
       if (show) std::cerr << "\n";
       RunSample s{runtime::aggregate_metrics(r.stats, comm), stats_delta(before, after), r.stats.kv_host_wait_s,
-                  r.stats.kv_host_cpu_s};
+                  r.stats.kv_host_cpu_s, r.stats.kv_host_store_s, r.stats.kv_host_attention_s};
       const int64_t want = static_cast<int64_t>(batch) * ranks * b.gen_len;
       ZINC_CHECK(s.metrics.generated_tokens == want,
                  "bench: " << s.metrics.generated_tokens << " tokens generated, expected " << want);
@@ -238,6 +238,8 @@ int run_bench(const BenchOptions& b, collectives::MpiCommunicator& mpi) {
     row.wait_s = med([](const RunSample& s) { return s.pipeline.wait_s(); });
     row.kv_wait_s = med([](const RunSample& s) { return s.kv_wait_s; });
     row.kv_cpu_s = med([](const RunSample& s) { return s.kv_cpu_s; });
+    row.kv_store_s = med([](const RunSample& s) { return s.kv_store_s; });
+    row.kv_attention_s = med([](const RunSample& s) { return s.kv_attention_s; });
     if (o.kv_offload && host_read_gbs > 0 && row.step_ms > 0) {
       row.kv_read_bytes_per_step = static_cast<double>(batch) * c.num_layers * 2.0 * c.num_kv_heads * kv_keys_mean * kv_row_bytes;
       const double step_s = row.step_ms * 1e-3, kv_s = row.kv_read_bytes_per_step / (host_read_gbs * 1e9);

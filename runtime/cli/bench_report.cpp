@@ -50,6 +50,8 @@ const std::vector<Column>& columns() {
       {"nvme_fraction", "nvme", "% raw", &BenchRow::nvme_fraction, 100, 1, 7, false},
       {"kv_host_wait_s", "kv wait", "s", &BenchRow::kv_wait_s, 1, 4, 8, false},
       {"kv_host_cpu_s", "kv cpu", "s busy", &BenchRow::kv_cpu_s, 1, 4, 8, false},
+      {"kv_host_store_s", "kv store", "s busy", &BenchRow::kv_store_s, 1, 4, 8, false},
+      {"kv_host_attention_s", "kv attn", "s busy", &BenchRow::kv_attention_s, 1, 4, 8, false},
       {"kv_read_bytes_per_step", "kv read", "MB/step", &BenchRow::kv_read_bytes_per_step, 1e-6, 1, 9, true},
       {"kv_read_fraction", "kv read", "% host", &BenchRow::kv_read_fraction, 100, 1, 8, false},
       {"step_over_bound", "step", "/ bound", &BenchRow::step_over_bound, 1, 2, 7, false},

@@ -40,6 +40,7 @@ struct BenchRow {
   double nvme_gbs = 0;                            // bytes read / disk busy time; 0 without nvme
   double nvme_fraction = 0;                       // nvme_gbs / the raw O_DIRECT bandwidth at start
   double kv_wait_s = 0, kv_cpu_s = 0;             // --kv-offload decode: host waits for q/k/v, host work
+  double kv_store_s = 0, kv_attention_s = 0;      // two parts of kv_cpu_s: the K/V store, the attention
   // --kv-offload: host KV bytes the attention reads per decode step (mean over the steps),
   // that / step time / host read bandwidth, and the step over its bound
   // max(weight stream at the H2D link, KV read at the host read bandwidth) (issue 11: <= 1.25).

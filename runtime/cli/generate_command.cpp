@@ -171,7 +171,11 @@ int run_generate(const GenerateOptions& opts, collectives::MpiCommunicator& mpi)
               << "; the driver counted " << offload::format_bytes(result.stats.driver_bytes)
               << " in use with the run's buffers allocated (CUDA context and library handles included)\n";
   std::cout << "KV cache: " << (o.kv_offload ? std::string("host memory (") + quant::kv_storage_name(kv_storage) +
-                                                   "), attention on the CPU"
+                                                   "), attention on the CPU" +
+                                                   (result.stats.kv_lanes > 0
+                                                        ? ", decode in " + std::to_string(result.stats.kv_lanes) +
+                                                              " lanes (the CPU attends one while the device computes another)"
+                                                        : std::string())
                                              : std::string("device"))
             << "\n";
   if (!o.metrics_json.empty()) {

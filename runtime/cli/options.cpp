@@ -122,6 +122,10 @@ void add_run_options(po::options_description& desc, GenerateOptions* o) {
       ("kv-quant", po::value<std::string>(&o->kv_quant)->default_value("none"),
        "KV cache storage with --kv-offload: none (the compute dtype), f16, int8, int4 "
        "(group-wise along head_dim)")
+      ("kv-overlap", po::value<std::string>(&o->kv_overlap)->default_value("auto"),
+       "with --kv-offload, decode steps run their micro-batches as lanes so the CPU attends "
+       "one while the GPU computes another: auto (on, except with the CPU backend), on, off; "
+       "without --micro-batch a lane step has 2 micro-batches")
       ("nvme-queue-depth", po::value<unsigned>(&o->nvme_queue_depth)->default_value(16),
        "reads in flight per rank for --offload nvme")
       ("nvme-block-size", po::value<std::string>(&o->nvme_block_size)->default_value("1MiB"),
@@ -159,6 +163,8 @@ void finish_run_options(const po::variables_map& vm, GenerateOptions* o) {
   if (o->resident_blobs < -1) throw UsageError("--resident-blobs must be >= -1");
   if (o->kv_quant != "none" && !o->kv_offload)
     throw UsageError("--kv-quant " + o->kv_quant + " quantizes the host KV cache: add --kv-offload");
+  if (o->kv_overlap != "auto" && o->kv_overlap != "on" && o->kv_overlap != "off")
+    throw UsageError("--kv-overlap must be auto, on or off (got '" + o->kv_overlap + "')");
   if (vm.count("gpu-memory-budget") && vm.count("memory-budget"))
     throw UsageError("give --gpu-memory-budget or --memory-budget, not both");
 }

@@ -28,6 +28,7 @@ struct GenerateOptions {
   std::string offload = "cpu";               // none (all resident) | cpu | nvme (a store read in place)
   int prefetch_depth = 2;                    // gather slots of the weight pipeline
   int resident_blobs = -1;                   // cap on resident blobs; -1 = the budget decides
+  std::string kv_overlap = "auto";           // --kv-overlap: host-KV decode lanes (runtime/model/model.hpp)
   int micro_batch = 0;                       // sequences per micro-batch in a forward; 0 = auto
   bool kv_offload = false;                   // KV cache in host memory, attention on the CPU
   std::string kv_quant = "none";             // none | f16 | int8 | int4 (with kv_offload)

@@ -1,5 +1,6 @@
 #include "runtime/cli/run_setup.hpp"
 
+#include <omp.h>
 #include <sched.h>
 
 #include <algorithm>
@@ -68,6 +69,9 @@ RunSetup make_run_setup(const GenerateOptions& o, collectives::MpiCommunicator& 
   RunSetup r;
   r.backend_name = runtime::resolve_backend(o.backend);
   r.threads = o.threads > 0 ? o.threads : default_threads(mpi);
+  // The host work of every backend (the --kv-offload attention and K/V stores, shard
+  // packing) runs in OpenMP regions of this thread and of threads that copy its count.
+  omp_set_num_threads(r.threads);
   runtime::BackendOptions bo;
   bo.name = r.backend_name;
   bo.budget_bytes = budget_of(o);
@@ -117,6 +121,7 @@ runtime::GenerationOptions make_generation_options(const GenerateOptions& o, con
   g.max_new_tokens = o.max_new_tokens;
   g.batch_size = o.batch_size;
   g.micro_batch = o.micro_batch;
+  g.kv_overlap = runtime::parse_kv_overlap(o.kv_overlap);
   g.sampling.temperature = o.temperature;
   g.sampling.top_k = o.top_k;
   g.sampling.top_p = o.top_p;

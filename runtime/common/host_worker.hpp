@@ -4,7 +4,9 @@
 // done. A job's exception is kept and rethrown by the next wait() or submit() on the
 // owner's thread; later jobs are dropped. The destructor finishes the queued jobs and
 // joins (their errors are then only logged by the caller's next wait, so call
-// wait_all() before destruction where an error must surface).
+// wait_all() before destruction where an error must surface). `on_start` runs first on
+// the worker's thread (e.g. to give it the owner's OpenMP thread count: that setting is
+// per thread, and a new thread starts from the process default).
 #pragma once
 
 #include <algorithm>
@@ -20,7 +22,8 @@ namespace zinc {
 
 class HostWorker {
  public:
-  HostWorker() : thread_([this] { loop(); }) {}
+  explicit HostWorker(std::function<void()> on_start = {})
+      : on_start_(std::move(on_start)), thread_([this] { loop(); }) {}
   ~HostWorker() {
     {
       std::lock_guard<std::mutex> lock(mu_);
@@ -64,6 +67,14 @@ class HostWorker {
     std::rethrow_exception(e);
   }
   void loop() {
+    if (on_start_) {
+      try {
+        on_start_();
+      } catch (...) {
+        std::lock_guard<std::mutex> lock(mu_);
+        error_ = std::current_exception();
+      }
+    }
     for (;;) {
       std::function<void()> job;
       {
@@ -94,6 +105,7 @@ class HostWorker {
   uint64_t submitted_ = 0, completed_ = 0;
   std::exception_ptr error_;
   bool stop_ = false;
+  std::function<void()> on_start_;
   std::thread thread_;  // last: starts after the members it uses
 };
 

@@ -50,7 +50,7 @@ struct RunBuffers {
            static_cast<int>(workspace_rows(batch, prompt_len, opts.micro_batch).micro)) {
     const ModelConfig& c = model.config();
     const quant::DType t = be.compute_dtype();
-    model.reserve(batch, prompt_len, opts.micro_batch);
+    model.reserve(batch, prompt_len, {opts.micro_batch, opts.kv_overlap});
     be.reserve_sampling(batch, c.vocab_size);
     logits = be.alloc(static_cast<size_t>(batch) * c.vocab_size * quant::dtype_size(t), "logits");
     ids = be.alloc(static_cast<size_t>(batch) * sizeof(int32_t), "sampled token ids");
@@ -145,6 +145,9 @@ void run_round(Model& model, Backend& backend, RunBuffers& rb, const std::vector
   st.kv_bytes = std::max(st.kv_bytes, kv.bytes());
   st.kv_host_wait_s += kv.host_times().wait_s - kv_before.wait_s;
   st.kv_host_cpu_s += kv.host_times().cpu_s - kv_before.cpu_s;
+  st.kv_lanes = std::max(st.kv_lanes, kv.max_lanes());
+  st.kv_host_store_s += kv.host_times().store_s - kv_before.store_s;
+  st.kv_host_attention_s += kv.host_times().attention_s - kv_before.attention_s;
   if (filler) return;
   for (int b = 0; b < B; ++b) {
     st.generated_tokens += static_cast<int64_t>(out[b].size());

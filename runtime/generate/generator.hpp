@@ -19,6 +19,7 @@ struct GenerationOptions {
   int max_new_tokens = 32;
   int batch_size = 0;  // sequences per round (one generation over them); 0 = all at once
   int micro_batch = 0; // sequences per micro-batch inside a forward (workspace.hpp); 0 = auto
+  KvOverlap kv_overlap = KvOverlap::Auto;  // host-KV decode: micro-batches as lanes (model.hpp)
   SamplingOptions sampling;
   KvPlacement kv;      // device (default) or host memory, and the host storage
   // ZeRO-3 ranks must run the same forwards (each one all-gathers every blob). With a
@@ -57,6 +58,8 @@ struct GenerationStats {
   size_t kv_bytes = 0;         // largest KV cache allocated
   double kv_host_wait_s = 0;   // --kv-offload decode: host waits for q/k/v (KvCache::HostTimes)
   double kv_host_cpu_s = 0;    // --kv-offload decode: host conversions, store and attention
+  double kv_host_store_s = 0, kv_host_attention_s = 0;  // two parts of kv_host_cpu_s
+  int kv_lanes = 0;            // the most micro-batch lanes a host-KV decode step ran in (0: none)
 };
 
 struct GenerationResult {

@@ -32,14 +32,23 @@ Decoder::Decoder(const ModelConfig& c, std::unique_ptr<WeightProvider> weights, 
   attn_.head_dim = c.head_dim;
 }
 
-void Decoder::reserve(int max_batch, int max_tokens, int micro_batch) {
-  ws_.reserve(workspace_rows(max_batch, max_tokens, micro_batch));
-  micro_batch_ = micro_batch;
+void Decoder::reserve(int max_batch, int max_tokens, const ForwardOptions& opts) {
+  ws_.reserve(workspace_rows(max_batch, max_tokens, opts.micro_batch));
+  opts_ = opts;
+}
+
+bool Decoder::overlap_step(const StepInputs& in, const KvCache& kv, bool all_positions) const {
+  if (!kv.on_host() || in.t0 == 0 || all_positions || in.batch < 2) return false;
+  if (opts_.kv_overlap == KvOverlap::Off) return false;
+  if (opts_.kv_overlap == KvOverlap::Auto && backend_.name() == "cpu") return false;
+  return weights_->max_held() >= 2;  // lane 0 takes layer l + 1 while the last lane computes l
 }
 
 void Decoder::forward(const StepInputs& in, KvCache& kv, const Tensor& logits, bool all_positions) {
   const int64_t n = static_cast<int64_t>(in.batch) * in.tq, d = config_.hidden_size;
-  const int mb = all_positions ? in.batch : micro_batch_size(in.batch, in.tq, micro_batch_);
+  const bool overlap = overlap_step(in, kv, all_positions);
+  int mb = all_positions ? in.batch : micro_batch_size(in.batch, in.tq, opts_.micro_batch);
+  if (overlap && opts_.micro_batch == 0) mb = (in.batch + kHostKvLanes - 1) / kHostKvLanes;
   StepState all;
   all.in = &in;
   all.kv = &kv;
@@ -54,20 +63,35 @@ void Decoder::forward(const StepInputs& in, KvCache& kv, const Tensor& logits, b
   const size_t count = static_cast<size_t>((in.batch + mb - 1) / mb);
   std::vector<StepInputs> part_in(count);  // sized once: parts point into it
   std::vector<StepState> parts(count);
+  const bool lanes = overlap && count >= 2;
+  std::unique_ptr<LaneTurns> turns;
+  if (lanes) {
+    turns = std::make_unique<LaneTurns>(static_cast<int>(count));
+    kv.prepare_lanes(static_cast<int>(count));
+  }
   for (size_t j = 0; j < count; ++j) {
     const int b0 = static_cast<int>(j) * mb, m = std::min(mb, in.batch - b0);
     const int64_t r0 = static_cast<int64_t>(b0) * in.tq, rows = static_cast<int64_t>(m) * in.tq;
-    part_in[j] = {m, in.tq, in.t0, in.ids + r0, in.positions + r0, in.first_seq + b0};
+    part_in[j] = {m, in.tq, in.t0, in.ids + r0, in.positions + r0, in.first_seq + b0,
+                  lanes ? LaneTurn{turns.get(), static_cast<int>(j)} : LaneTurn{}};
     StepState& p = parts[j];
     p.in = &part_in[j];
     p.kv = &kv;
     p.ids = all.ids.row_range(r0, rows);
     p.positions = all.positions.row_range(r0, rows);
     p.h = all.h.row_range(r0, rows);
-    p.x = all.x.first_rows(rows);
+    // Lanes keep their normed input apart (BLOOM's residual_post_layernorm reads it after
+    // the attention, across another lane's turn); x has a row per sequence at decode.
+    p.x = lanes ? all.x.row_range(r0, rows) : all.x.first_rows(rows);
     p.branch = all.branch.first_rows(rows);
   }
+  bool layers_done = false;
   for (const ForwardStep& step : steps_) {
+    if (lanes && step.kind == ForwardStep::Kind::Layer) {
+      if (!layers_done) layers_in_lanes(parts, *turns);  // every layer step at once
+      layers_done = true;
+      continue;
+    }
     const ParamTable& w = weights_->acquire(step.blobs[0]);
     switch (step.kind) {
       case ForwardStep::Kind::Embed:

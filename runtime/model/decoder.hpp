@@ -6,7 +6,9 @@
 //   h = embed(ids, positions)                     hook: embed         blob "embed"
 //   per layer l: h = layer_l(h)                   hook: layer         blob "layer.NNNN"
 //   (the embedding and each layer run once per micro-batch of sequences, the blob loaded
-//    once for all of them: workspace.hpp)
+//    once for all of them: workspace.hpp; a host-KV decode step runs its micro-batches'
+//    layers as lanes, so the CPU attends one while the GPU computes another:
+//    decoder_lanes.cpp)
 //   rows = h, or each sequence's last new row
 //   logits = final(rows) @ lm_head^T               hook: final_rows    blob "head" (and
 //            (lm_head = the tied embedding, or "lm_head.weight")        "embed" when tied)
@@ -44,7 +46,7 @@ class Decoder : public Model {
  public:
   Decoder(const ModelConfig& config, std::unique_ptr<WeightProvider> weights, Backend& backend);
   size_t weight_bytes() const override { return weights_->resident_bytes(); }
-  void reserve(int max_batch, int max_tokens, int micro_batch = 0) override;
+  void reserve(int max_batch, int max_tokens, const ForwardOptions& opts = {}) override;
   void forward(const StepInputs& in, KvCache& kv, const Tensor& logits, bool all_positions) final;
 
  protected:
@@ -64,9 +66,14 @@ class Decoder : public Model {
   AttentionParams attn_;
 
  private:
+  // Whether a step runs its micro-batches as lanes (host-KV decode, --kv-overlap).
+  bool overlap_step(const StepInputs& in, const KvCache& kv, bool all_positions) const;
+  // Every layer step of steps_ for `parts`, each part a lane (decoder_lanes.cpp).
+  void layers_in_lanes(std::vector<StepState>& parts, LaneTurns& turns);
+
   std::unique_ptr<WeightProvider> weights_;
   std::vector<ForwardStep> steps_;
-  int micro_batch_ = 0;  // reserve()'s: sequences per micro-batch, 0 = auto
+  ForwardOptions opts_;  // reserve()'s: micro-batch size (0 = auto) and --kv-overlap
 };
 
 }  // namespace zinc::runtime

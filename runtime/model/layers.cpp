@@ -63,7 +63,7 @@ void self_attention(Backend& backend, const Stream& s, const AttentionWeights& w
   sh.head_dim = p.head_dim;
   const Tensor attn = ws.get(Slot::Attn, n, q_dim);
   const float scale = 1.0f / std::sqrt(static_cast<float>(p.head_dim));
-  kv.attend(layer, in.first_seq, q, k, v, sh, p.bias, scale, attn, s);
+  kv.attend(layer, in.first_seq, q, k, v, sh, p.bias, scale, attn, s, in.lane);
   backend.linear(attn, w.o.w, w.o.b, out, s);
 }
 

@@ -11,6 +11,13 @@ std::vector<BlobPlan> blob_plan(const ModelConfig& config) {
   ZINC_THROW("unknown model family");
 }
 
+KvOverlap parse_kv_overlap(const std::string& name) {
+  if (name == "auto") return KvOverlap::Auto;
+  if (name == "on") return KvOverlap::On;
+  if (name == "off") return KvOverlap::Off;
+  ZINC_THROW("--kv-overlap '" << name << "' is not one of auto, on, off");
+}
+
 KvShape kv_shape(const ModelConfig& c) {
   KvShape s;
   s.layers = c.num_layers;

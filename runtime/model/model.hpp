@@ -14,6 +14,7 @@
 #include "partition/safetensors.hpp"
 #include "runtime/backend/backend.hpp"
 #include "runtime/backend/kv_cache.hpp"
+#include "runtime/common/lane_turns.hpp"
 #include "runtime/model/config.hpp"
 #include "runtime/model/weight_provider.hpp"
 
@@ -28,7 +29,22 @@ struct StepInputs {
   const int32_t* ids = nullptr;       // token ids (pads included; checked against V by the caller)
   const int32_t* positions = nullptr; // position ids: cumsum(mask) - 1 (pads: 0)
   int first_seq = 0;                  // KV-cache index of sequence 0 (a micro-batch's offset)
+  // Decoder-internal: the micro-batch's lane when a host-KV decode step runs its
+  // micro-batches as lanes (common/lane_turns.hpp); none otherwise.
+  LaneTurn lane{};
 };
+
+// How a forward pass runs its batch (Model::reserve).
+enum class KvOverlap {
+  Auto,  // On, except on the CPU backend (where the "GPU work" is host work too)
+  On,    // host-KV decode steps run their micro-batches as lanes (decoder_lanes.cpp)
+  Off,   // micro-batches one after another
+};
+struct ForwardOptions {
+  int micro_batch = 0;  // sequences per micro-batch (0 = auto: workspace.hpp's micro_batch_size)
+  KvOverlap kv_overlap = KvOverlap::Auto;
+};
+KvOverlap parse_kv_overlap(const std::string& name);  // "auto", "on", "off"
 
 class Model {
  public:
@@ -37,10 +53,9 @@ class Model {
   // Bytes of weights held on the backend.
   virtual size_t weight_bytes() const = 0;
   // Sizes the activation workspace for steps of up to max_batch x max_tokens rows, each
-  // layer run in micro-batches of `micro_batch` sequences (0 = auto: workspace.hpp's
-  // micro_batch_size), once per run before the first forward; a larger step is an error,
-  // not a regrowth.
-  virtual void reserve(int max_batch, int max_tokens, int micro_batch = 0) = 0;
+  // layer run in micro-batches as `opts` says, once per run before the first forward; a
+  // larger step is an error, not a regrowth.
+  virtual void reserve(int max_batch, int max_tokens, const ForwardOptions& opts = {}) = 0;
 
   // Queues one step on the backend's compute stream: writes this step's K/V into `kv`
   // (whose key mask the caller has set for positions [0, t0 + tq)) and logits (compute

@@ -53,6 +53,7 @@ class ResidentWeights final : public WeightProvider {
   const ParamTable& acquire(int blob) override { return tables_.at(static_cast<size_t>(blob)); }
   void release(int) override {}
   size_t resident_bytes() const override { return bytes_; }
+  int max_held() const override { return static_cast<int>(tables_.size()); }
 
  private:
   std::vector<ParamTable> tables_;

@@ -57,6 +57,9 @@ class WeightProvider {
   // Weight bytes this rank keeps on the backend (slots, resident blobs), for the metrics;
   // host tiers are reported by the provider itself (ZeroWeights::pinned()).
   virtual size_t resident_bytes() const = 0;
+  // How many blobs may be held at once (>= 2 lets the decoder's lanes hold layer l + 1
+  // while a later lane still computes layer l: decoder_lanes.cpp).
+  virtual int max_held() const = 0;
 };
 
 // The family's blob plan: names, shapes and which tensors are quantizable matrices

@@ -39,6 +39,10 @@ constexpr int64_t kAutoMicroBatchRows = 16384;
 // kAutoMicroBatchRows rows (at least 1; a decode step of up to 16384 sequences is one).
 int micro_batch_size(int batch, int tokens, int requested);
 
+// Micro-batches of a host-KV decode step whose lanes overlap (decoder_lanes.cpp) when
+// --micro-batch is 0: two lanes are enough for the CPU to always have one to attend.
+constexpr int kHostKvLanes = 2;
+
 // The rows a run's steps need: every row of the largest step (B x T) and the rows of its
 // largest micro-batch (over the prefill and the decode steps, and at least B: the head's
 // rows use the micro-batch slots).

@@ -9,6 +9,7 @@
 // a table stays valid until its release; at most --prefetch-depth blobs are held at once.
 #pragma once
 
+#include <climits>
 #include <memory>
 #include <vector>
 
@@ -32,6 +33,8 @@ class ZeroWeights final : public WeightProvider {
   const ParamTable& acquire(int blob) override;
   void release(int blob) override;
   size_t resident_bytes() const override { return stream_->device_bytes(); }
+  // Every gather slot holds one streamed blob; with none, every blob is resident.
+  int max_held() const override { return stream_->slots() == 0 ? INT_MAX : stream_->slots(); }
 
   // Complete once the caller is done (no acquire in progress).
   ZeroStats stats() const { return stream_->stats(); }

@@ -9,6 +9,8 @@ P=(--prompt-ids 5,6,7,8 --prompt-ids 9 --prompt-ids 10,11,12,13,14,15 --max-new-
 run_ok "$TMP/convert" "$ZINC" convert --model "$M" --out "$TMP/m.zinc.h5" --quant nf4 --group-size 32
 S="$TMP/m.zinc.h5"
 run_ok "$TMP/base" "$ZINC" generate --model "$S" "${P[@]}" --offload none
+P4=(--prompt-ids 5,6,7,8 --prompt-ids 9 --prompt-ids 10,11,12,13,14,15 --prompt-ids 16,17 --max-new-tokens 6)
+run_ok "$TMP/base4" "$ZINC" generate --model "$S" "${P4[@]}" --offload none
 grep -Eq "^placement: ([0-9]+) of \1 blobs resident" "$TMP/base" || fail "--offload none kept not every blob resident:\n$(cat "$TMP/base")"
 for np in 1 2; do
   for tier in cpu nvme; do
@@ -33,7 +35,21 @@ for np in 1 2; do
   same_outputs "$TMP/base" "$TMP/$np.mixed"
   run_ok "$TMP/$np.none.host" mpirun -np $np "$ZINC" generate --model "$S" "${P[@]}" --offload none --kv-offload
   same_outputs "$TMP/base" "$TMP/$np.none.host"
+  # Host-KV decode with the micro-batches as lanes (auto leaves them off on the CPU
+  # backend): streamed weights at depth 2 and 3 (lane 0 holds layer l + 1 while lane 1
+  # computes l), and depth 1 (one slot: no lanes, said so by the absent lanes line). Four
+  # prompts in one round, so every rank has two sequences or more.
+  for depth in 1 2 3; do
+    out="$TMP/$np.lanes.$depth"
+    run_ok "$out" mpirun -np $np "$ZINC" generate --model "$S" "${P4[@]}" --offload cpu --prefetch-depth $depth \
+      --kv-offload --kv-overlap on --micro-batch 1
+    same_outputs "$TMP/base4" "$out"
+    if [ $depth = 1 ]; then ! grep -q "lanes" "$out" || fail "$out: lanes with one weight slot"
+    else grep -Eq "decode in [2-4] lanes" "$out" || fail "$out: no lanes:\n$(cat "$out")"; fi
+  done
 done
+if grep -q "lanes" "$TMP/2.cpu.2.0.host"; then fail "--kv-overlap auto ran lanes on the CPU backend"; fi
+expect_exit 2 "--kv-overlap must be auto, on or off" "$ZINC" generate --model "$S" "${P[@]}" --kv-offload --kv-overlap yes
 grep -q "KV cache: host memory (f32), attention on the CPU" "$TMP/2.nvme.3.2.host" || fail "host KV not reported"
 grep -q "pipeline (rank 0, 3 slots)" "$TMP/2.nvme.3.2.host" || fail "pipeline stats missing"
 

@@ -92,15 +92,21 @@ TEST_CASE("greedy continuation equals transformers' generate()", "[golden]") {
       const auto alone = runtime::generate(*model, backend, to_prompts(f), opts);
       CHECK(alone.tokens == result.tokens);
       // Every layer run in micro-batches of 1 and 2 sequences (the weights loaded once per
-      // layer for all of them), with the KV cache on the device and on the host.
+      // layer for all of them), with the KV cache on the device and on the host; host KV
+      // decode steps also with their micro-batches as lanes (decoder_lanes.cpp; 0 = auto:
+      // two lanes).
       opts.batch_size = 0;
-      for (int mb : {1, 2})
-        for (bool host_kv : {false, true}) {
-          INFO(name << ": micro-batches of " << mb << (host_kv ? ", host KV" : ", device KV"));
-          opts.micro_batch = mb;
-          opts.kv.on_host = host_kv;
-          CHECK(runtime::generate(*model, backend, to_prompts(f), opts).tokens == result.tokens);
-        }
+      for (int mb : {0, 1, 2})
+        for (bool host_kv : {false, true})
+          for (runtime::KvOverlap overlap : {runtime::KvOverlap::Off, runtime::KvOverlap::On}) {
+            if (!host_kv && overlap == runtime::KvOverlap::On) continue;  // lanes are a host-KV path
+            INFO(name << ": micro-batches of " << mb << (host_kv ? ", host KV" : ", device KV")
+                      << (overlap == runtime::KvOverlap::On ? ", lanes" : ""));
+            opts.micro_batch = mb;
+            opts.kv.on_host = host_kv;
+            opts.kv_overlap = overlap;
+            CHECK(runtime::generate(*model, backend, to_prompts(f), opts).tokens == result.tokens);
+          }
       CHECK(result.stats.generated_tokens > 0);
       CHECK(result.stats.peak_bytes >= result.stats.weight_bytes);
     }

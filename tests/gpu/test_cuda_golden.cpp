@@ -195,12 +195,14 @@ TEST_CASE("cuda ZeRO-3: every quant format, residency and KV placement give the 
       g.max_new_tokens = f.new_tokens;
       const auto want = runtime::generate(*ref_model.model, cpu, prompts_of(f), g).tokens;
       for (int resident : {-1, 2}) {
-        for (bool kv_host : {false, true}) {
+        // kv 0: device; 1: host, micro-batches one after another; 2: host, as lanes.
+        for (int kv : {0, 1, 2}) {
           DYNAMIC_SECTION(name << " " << quant::quant_format_name(q) << " resident " << resident << " kv "
-                               << (kv_host ? "host" : "device")) {
+                               << (kv == 0 ? "device" : kv == 1 ? "host" : "host, lanes")) {
             auto m = load_zero(f, *be, comm, q, resident);
             runtime::GenerationOptions gg = g;
-            gg.kv.on_host = kv_host;
+            gg.kv.on_host = kv != 0;
+            gg.kv_overlap = kv == 2 ? runtime::KvOverlap::On : runtime::KvOverlap::Off;
             CHECK(runtime::generate(*m.model, *be, prompts_of(f), gg).tokens == want);
           }
         }
