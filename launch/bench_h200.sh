@@ -7,7 +7,8 @@
 #   sections: opt30b-int4 opt30b-nf4 kv-offload llama70b baseline-fp16 nvme attn
 #   (nvme: a one-step run streams 16 GB at the disk's ~1.8 GB/s, so use GEN=4 WARMUP=0)
 # env: LOOPS (timed runs per batch, default 1), WARMUP (default 1), GEN (gen len, 32),
-#      EXTRA (more bench options for every run), TAG (appended to the file names)
+#      EXTRA (more bench options for every run), TAG (appended to the file names),
+#      KV_OVERLAPS (kv-offload: the --kv-overlap values to run, default "auto"; "auto off" compares)
 set -uo pipefail
 root=$(pwd)
 out=${1:?usage: bench_h200.sh OUT_DIR SECTION...}
@@ -40,7 +41,11 @@ for section in "$@"; do
     opt30b-nf4) bench opt30b-nf4 "${opt[@]}" --quant nf4 --batch-size "${BATCHES:-128}" ;;
     kv-offload)
       for kq in ${KV_QUANTS:-f16 int8 int4}; do
-        bench "kv-offload-$kq" "${opt[@]}" --quant int4 --kv-offload --kv-quant "$kq" --batch-size "${KV_BATCHES:-96}"
+        for ov in ${KV_OVERLAPS:-auto}; do  # auto: decode micro-batches as lanes; off: one after another
+          suffix=; [ "$ov" != auto ] && suffix=-overlap-$ov
+          bench "kv-offload-$kq$suffix" "${opt[@]}" --quant int4 --kv-offload --kv-quant "$kq" --kv-overlap "$ov" \
+            --batch-size "${KV_BATCHES:-96}"
+        done
       done ;;
     llama70b)
       for bs in ${LLAMA_BATCHES:-64 128}; do
