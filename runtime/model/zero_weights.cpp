@@ -6,15 +6,11 @@
 #include "partition/shard.hpp"
 
 namespace zinc::runtime {
-namespace {
-
 size_t blob_alignment(const partition::BlobManifest& m) {
   const int bits = quant::quant_bits(m.format);
   const size_t group_bytes = bits > 0 ? static_cast<size_t>(m.group_size) * bits / 8 : 1;
   return partition::shard_alignment(std::max<size_t>(group_bytes, 1));
 }
-
-}  // namespace
 
 ZeroWeights::ZeroWeights(std::vector<partition::BlobManifest> manifests, SliceReader reader, Backend& backend,
                          collectives::Communicator& comm, ZeroOptions opts)

@@ -60,6 +60,9 @@ class ZeroWeights final : public WeightProvider {
   std::unique_ptr<offload::WeightStream> stream_;
 };
 
+// A blob's shard alignment (partition::shard_alignment of its quant group's bytes).
+size_t blob_alignment(const partition::BlobManifest& m);
+
 // Bytes one param takes in a slot's unpacked area (compute dtype, 64-byte aligned).
 inline size_t unpacked_param_bytes(const partition::BlobParam& p, quant::DType t) {
   return (static_cast<size_t>(p.numel()) * quant::dtype_size(t) + 63) / 64 * 64;
