@@ -11,6 +11,13 @@ namespace zinc::offload {
 MemoryArena::MemoryArena(std::string name, size_t budget_bytes)
     : name_(std::move(name)), budget_(budget_bytes) {}
 
+void MemoryArena::set_budget(size_t bytes) {
+  std::lock_guard<std::mutex> lock(mu_);
+  ZINC_CHECK(bytes == 0 || bytes >= used_, name_ << ": a budget of " << format_bytes(bytes) << " is below the "
+                                                 << format_bytes(used_) << " in use");
+  budget_ = bytes;
+}
+
 void MemoryArena::allocate(size_t bytes, const char* purpose) {
   std::lock_guard<std::mutex> lock(mu_);
   ZINC_CHECK(budget_ == 0 || used_ + bytes <= budget_,

@@ -25,6 +25,9 @@ class MemoryArena {
   size_t used() const;
   size_t high_water_mark() const;
   void reset_high_water_mark();
+  // A new budget (0 = unlimited) before the run's buffers: the run planner's, when no
+  // --gpu-memory-budget was given. Throws if less than what is in use.
+  void set_budget(size_t bytes);
 
  private:
   std::string name_;

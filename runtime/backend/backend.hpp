@@ -46,6 +46,9 @@ class Backend : public offload::Device {
   // Device memory in use as the driver reports it (0 where there is no driver: the CPU),
   // to cross-check the arena's high-water mark.
   virtual size_t driver_used_bytes() const { return 0; }
+  // Device memory the driver reports free (0 where there is no driver: the CPU), for the
+  // run planner's budget when none is given.
+  virtual size_t driver_free_bytes() const { return 0; }
 
   // ---- tensor copies (async on `s`; the lifetime rule of offload/device.hpp) ----
   void upload(const Tensor& dst, const void* host_src, const Stream& s) {

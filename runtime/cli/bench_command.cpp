@@ -14,6 +14,7 @@
 #include "quant/kv_quant.hpp"
 #include "runtime/backend/cuda_probe.hpp"
 #include "runtime/cli/bench_report.hpp"
+#include "runtime/cli/plan_setup.hpp"
 #include "runtime/cli/run_setup.hpp"
 #include "runtime/common/clock.hpp"
 #include "runtime/common/hash.hpp"
@@ -60,23 +61,6 @@ std::vector<runtime::Prompt> make_prompts(int batch, int len, int rank, int voca
   return out;
 }
 
-// --offload nvme: the store's raw O_DIRECT read bandwidth (GB/s), the same reads iobench
-// times: its first min(size, 2 GiB) in aligned chunks of queue depth x block (at least
-// 64 MiB), median of 3.
-double raw_read_gbs(const std::string& path, const GenerateOptions& o) {
-  offload::UringOptions uo;
-  uo.queue_depth = o.nvme_queue_depth;
-  uo.block_bytes = offload::parse_bytes(o.nvme_block_size);
-  offload::UringFile raw(path, uo);
-  const size_t chunk = offload::raw_read_chunk(uo);
-  const uint64_t cap = (uint64_t(2) << 30) / chunk * chunk;  // whole chunks: exactly what is read
-  const uint64_t bytes = std::min<uint64_t>(raw.size(), std::max<uint64_t>(cap, chunk));
-  ZINC_CHECK(bytes > 0, path << ": an empty store");
-  offload::AlignedBuffer buf(chunk);
-  std::vector<double> t;
-  for (int i = 0; i < 3; ++i) t.push_back(offload::time_raw_read(raw, bytes, buf));
-  return static_cast<double>(bytes) / median(t) / 1e9;
-}
 
 struct RunSample {
   runtime::RunMetrics metrics;
@@ -114,7 +98,8 @@ bool parse_bench_options(int argc, char** argv, BenchOptions* o, std::string* he
   add_run_options(desc, &o->run);
   desc.add_options()
       ("batch-size", po::value<std::string>(&batches)->default_value("1"),
-       "sequences per rank, one value or a comma list (a sweep), e.g. 1,8,32")
+       "sequences per rank, one value or a comma list (a sweep), e.g. 1,8,32; auto (with "
+       "--plan auto): the planner's")
       ("prompt-len", po::value<int>(&o->prompt_len)->default_value(512), "tokens per prompt (random ids)")
       ("gen-len", po::value<int>(&o->gen_len)->default_value(32), "tokens generated per sequence (>= 2)")
       ("loops", po::value<int>(&o->loops)->default_value(3),
@@ -128,7 +113,11 @@ bool parse_bench_options(int argc, char** argv, BenchOptions* o, std::string* he
   po::variables_map vm;
   if (!parse_command(argc, argv, desc, nullptr, "bench", help, &vm)) return false;
   finish_run_options(vm, &o->run);
-  o->batch_sizes = parse_batch_sizes(batches);
+  if (batches == "auto") {
+    if (o->run.plan != "auto") throw UsageError("--batch-size auto is the planner's choice: add --plan auto");
+  } else {
+    o->batch_sizes = parse_batch_sizes(batches);
+  }
   if (o->gen_len < 2) throw UsageError("--gen-len must be >= 2 (decode needs a step after the prefill)");
   if (o->prompt_len < 1) throw UsageError("--prompt-len must be >= 1");
   if (o->loops < 1) throw UsageError("--loops must be >= 1");
@@ -146,12 +135,21 @@ int run_bench(const BenchOptions& b, collectives::MpiCommunicator& mpi) {
   o.backend = runtime::resolve_backend(o.backend);
   o.max_new_tokens = b.gen_len;
   o.batch_size = 0;
-  const int max_batch = *std::max_element(b.batch_sizes.begin(), b.batch_sizes.end());
+  std::vector<int> batch_sizes = b.batch_sizes;  // empty: --batch-size auto
+  int max_batch = batch_sizes.empty() ? 0 : *std::max_element(batch_sizes.begin(), batch_sizes.end());
 
   // The link first (as generate): 1 GiB copies on a GPU; a smaller memcpy on the CPU.
   const size_t probe = o.backend == "cpu" ? size_t(256) << 20 : size_t(1) << 30;
   say("load " + o.model + " (measuring the " + (o.backend == "cpu" ? "memcpy" : "pinned H2D") + " link first) ...");
   RunSetup setup = make_run_setup(o, mpi, probe);
+  // --plan auto: planned for the largest batch (or the planner's own), before the load.
+  const std::optional<PlannedRun> planned =
+      plan_and_apply(o, setup, mpi, max_batch, 2048, b.prompt_len, b.gen_len, b.quiet);
+  if (batch_sizes.empty()) {
+    ZINC_CHECK(planned, "--batch-size auto needs --plan auto");
+    batch_sizes = {planned->plan.batch};
+    max_batch = planned->plan.batch;
+  }
   runtime::Backend& backend = *setup.backend;
   collectives::Communicator& comm = *setup.comm;
   const runtime::LoadOptions lo = make_load_options(o, max_batch, b.prompt_len, b.prompt_len + b.gen_len);
@@ -165,12 +163,12 @@ int run_bench(const BenchOptions& b, collectives::MpiCommunicator& mpi) {
 
   // --kv-offload: the host's read bandwidth, with the threads the KV attention uses, so the
   // step can be held against max(weight stream, KV read) (issue 11, target 3).
-  double host_read_gbs = 0, disk_raw_gbs = 0;
-  if (o.offload == "nvme") {
+  double host_read_gbs = planned ? planned->host_read_gbs : 0, disk_raw_gbs = planned ? planned->disk_gbs : 0;
+  if (o.offload == "nvme" && disk_raw_gbs == 0) {
     say("measuring the store's raw O_DIRECT read bandwidth ...");
     disk_raw_gbs = raw_read_gbs(o.model, o);
   }
-  if (o.kv_offload) {
+  if (o.kv_offload && host_read_gbs == 0) {
     say("measuring the host's read bandwidth (1 GiB, " + std::to_string(setup.threads) + " threads) ...");
     host_read_gbs = offload::measure_read_bandwidth(size_t(1) << 30, setup.threads, 5) / 1e9;
   }
@@ -187,7 +185,7 @@ int run_bench(const BenchOptions& b, collectives::MpiCommunicator& mpi) {
     if (step >= 2) std::cerr << "\rdecode step " << step - 1 << "/" << steps - 1 << std::flush;
   };
   std::vector<BenchRow> rows;
-  for (const int batch : b.batch_sizes) {
+  for (const int batch : batch_sizes) {
     const std::vector<runtime::Prompt> prompts = make_prompts(batch, b.prompt_len, rank, c.vocab_size, o.seed);
     g.batch_size = batch;
     g.progress = nullptr;
@@ -251,6 +249,15 @@ int run_bench(const BenchOptions& b, collectives::MpiCommunicator& mpi) {
       return s.pipeline.disk_s > 0 ? static_cast<double>(s.pipeline.source_bytes) / s.pipeline.disk_s / 1e9 : 0.0;
     });
     if (disk_raw_gbs > 0) row.nvme_fraction = row.nvme_gbs / disk_raw_gbs;
+    if (planned) {
+      try {  // the plan's choices at this batch
+        const runtime::RunPlan p = runtime::evaluate_plan(planned->request, batch, planned->plan.kv_on_host,
+                                                          planned->plan.kv_storage, planned->plan.tier);
+        row.predicted_prefill_s = p.prefill_s;
+        row.predicted_step_ms = p.step_s * 1e3;
+      } catch (const Error&) {
+      }
+    }
     rows.push_back(row);
   }
   if (rank != 0) return 0;
@@ -282,6 +289,7 @@ int run_bench(const BenchOptions& b, collectives::MpiCommunicator& mpi) {
   h.load_s = load_s;
   h.commit = git_commit();
   h.date_utc = zinc::utc_now();
+  if (planned) h.plan = planned->plan.describe();
   print_bench_header(std::cout, h);
   print_bench_table(std::cout, rows);
   if (!b.json.empty()) write_bench_json(b.json, h, rows);

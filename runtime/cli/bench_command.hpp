@@ -17,7 +17,7 @@ namespace zinc::cli {
 
 struct BenchOptions {
   GenerateOptions run;            // the shared options (model, placement, backend, --seed)
-  std::vector<int> batch_sizes;   // per rank; a sweep when several
+  std::vector<int> batch_sizes;   // per rank; a sweep when several; empty: --batch-size auto
   int prompt_len = 512;
   int gen_len = 32;
   int loops = 3;                  // timed runs per batch size, after the warm-ups

@@ -55,6 +55,8 @@ const std::vector<Column>& columns() {
       {"kv_read_bytes_per_step", "kv read", "MB/step", &BenchRow::kv_read_bytes_per_step, 1e-6, 1, 9, true},
       {"kv_read_fraction", "kv read", "% host", &BenchRow::kv_read_fraction, 100, 1, 8, false},
       {"step_over_bound", "step", "/ bound", &BenchRow::step_over_bound, 1, 2, 7, false},
+      {"predicted_prefill_s", "plan", "prefill s", &BenchRow::predicted_prefill_s, 1, 4, 9, false},
+      {"predicted_step_ms", "plan", "step ms", &BenchRow::predicted_step_ms, 1, 3, 9, false},
       {"generated_tokens", "tokens", "per run", &BenchRow::generated_tokens, 1, 0, 8, true},
       {"decode_tokens", "decoded", "per run", &BenchRow::decode_tokens, 1, 0, 8, true},
   };
@@ -111,6 +113,10 @@ void print_bench_header(std::ostream& os, const BenchHeader& h) {
     std::snprintf(gbs, sizeof gbs, "%.2f", h.host_read_gbs);
     os << "# host read: " << gbs << " GB/s (the KV attention's threads, 1 GiB, median of 5)\n";
   }
+  if (!h.plan.empty()) {
+    std::istringstream lines(h.plan);
+    for (std::string line; std::getline(lines, line);) os << "# " << line << "\n";
+  }
   os
      << "# model " << h.model << " (" << h.model_type << "), quant " << h.quant;
   if (h.group_size > 0 && h.quant != "none") os << " group " << h.group_size;
@@ -147,6 +153,7 @@ nlohmann::json bench_json(const BenchHeader& h, const std::vector<BenchRow>& row
                            {"h2d_gbs", h.h2d_gbs},
                            {"host_read_gbs", h.host_read_gbs},
                            {"disk_raw_gbs", h.disk_raw_gbs},
+                           {"plan", h.plan},
                            {"h2d_probe_bytes", h.h2d_probe_bytes},
                            {"link", h.link},
                            {"model", h.model},

@@ -24,6 +24,7 @@ struct BenchHeader {
   int group_size = 0, ranks = 1, threads = 0, prompt_len = 0, gen_len = 0, loops = 0, warmup = 1;
   double load_s = 0;
   std::string commit, date_utc;
+  std::string plan;                   // --plan auto: the planner's lines (RunPlan::describe); "" = none
 };
 
 // One batch size: medians over the timed loops (the warm-up excluded). Times are the max
@@ -45,6 +46,9 @@ struct BenchRow {
   // that / step time / host read bandwidth, and the step over its bound
   // max(weight stream at the H2D link, KV read at the host read bandwidth) (issue 11: <= 1.25).
   double kv_read_bytes_per_step = 0, kv_read_fraction = 0, step_over_bound = 0;
+  // --plan auto: the planner's prediction for this batch (0 without a plan, or when the
+  // batch does not fit the plan's choices).
+  double predicted_prefill_s = 0, predicted_step_ms = 0;
 };
 
 // Header helpers (the date is zinc::utc_now, runtime/common/clock.hpp): MemTotal in bytes

@@ -10,6 +10,7 @@
 #include "runtime/model/config.hpp"
 #include "runtime/generate/generator.hpp"
 #include "runtime/cli/prompts.hpp"
+#include "runtime/cli/plan_setup.hpp"
 #include "runtime/cli/run_setup.hpp"
 #include "runtime/generate/metrics.hpp"
 #include "runtime/model/loader.hpp"
@@ -113,11 +114,17 @@ int run_generate(const GenerateOptions& opts, collectives::MpiCommunicator& mpi)
   collectives::Communicator& comm = *setup.comm;
   const offload::CopyBandwidth& link = setup.link;
   const int threads = setup.threads;
-  const quant::KvStorage kv_storage = setup.kv_storage;
   // The largest step any rank takes (the same on every rank: the plan must agree).
   const size_t per_rank = (n + size - 1) / size;
   size_t longest = 0;
   for (const auto& p : o.prompts) longest = std::max(longest, p.size());
+  // --plan auto: the planner's batch (rounds of it when the prompts are more), KV and tier.
+  const std::optional<PlannedRun> planned =
+      plan_and_apply(o, setup, mpi, o.batch_size, static_cast<int>(per_rank), static_cast<int>(longest),
+                     o.max_new_tokens, o.quiet);
+  if (planned && o.batch_size == 0 && static_cast<size_t>(planned->plan.batch) < per_rank)
+    o.batch_size = planned->plan.batch;
+  const quant::KvStorage kv_storage = setup.kv_storage;
   const runtime::LoadOptions lo = make_load_options(
       o, static_cast<int>(o.batch_size > 0 ? std::min<size_t>(o.batch_size, per_rank) : per_rank),
       static_cast<int>(longest), static_cast<int>(longest) + o.max_new_tokens);
@@ -178,11 +185,26 @@ int run_generate(const GenerateOptions& opts, collectives::MpiCommunicator& mpi)
                                                         : std::string())
                                              : std::string("device"))
             << "\n";
+  if (planned && st.decode_steps > 0) {
+    const double measured = st.decode_s / static_cast<double>(st.decode_steps);
+    std::cout << "plan: predicted decode step " << planned->plan.step_s * 1e3 << " ms, measured " << measured * 1e3
+              << " ms (" << 100.0 * (measured / planned->plan.step_s - 1.0) << "%); prefill predicted "
+              << planned->plan.prefill_s << " s, measured " << st.prefill_s << " s\n";
+  }
   if (!o.metrics_json.empty()) {
     nlohmann::json j = runtime::metrics_to_json(metrics);
     j["model"] = o.model;
     j["model_type"] = c.model_type;
     j["backend"] = backend.name();
+    if (planned)
+      j["plan"] = {{"batch", planned->plan.batch},
+                   {"kv_on_host", planned->plan.kv_on_host},
+                   {"kv_storage", quant::kv_storage_name(planned->plan.kv_storage)},
+                   {"tier", offload::tier_name(planned->plan.tier)},
+                   {"bound", planned->plan.bound},
+                   {"predicted_step_s", planned->plan.step_s},
+                   {"predicted_prefill_s", planned->plan.prefill_s},
+                   {"predicted_decode_tok_s", planned->plan.decode_tok_s}};
     j["compute_dtype"] = quant::dtype_name(backend.compute_dtype());
     j["h2d_gbs"] = link.h2d_gbs;
     j["driver_used_bytes"] = result.stats.driver_bytes;

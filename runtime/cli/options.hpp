@@ -25,13 +25,15 @@ struct GenerateOptions {
   int group_size = 64;
   bool group_size_given = false;
   bool zero = false;                         // ZeRO-3 shards even on one rank with --quant none
+  std::string plan = "off";                  // --plan auto|off: the run planner (cli/plan_setup.hpp)
   std::string offload = "cpu";               // none (all resident) | cpu | nvme (a store read in place)
+  bool offload_given = false;
   int prefetch_depth = 2;                    // gather slots of the weight pipeline
   int resident_blobs = -1;                   // cap on resident blobs; -1 = the budget decides
   std::string kv_overlap = "auto";           // --kv-overlap: host-KV decode lanes (runtime/model/model.hpp)
   int micro_batch = 0;                       // sequences per micro-batch in a forward; 0 = auto
   bool kv_offload = false;                   // KV cache in host memory, attention on the CPU
-  std::string kv_quant = "none";             // none | f16 | int8 | int4 (with kv_offload)
+  std::string kv_quant = "none";             // none | f16 | int8 | int4 (with kv_offload); auto with --plan auto
   unsigned nvme_queue_depth = 16;
   std::string nvme_block_size = "1MiB";
   std::vector<std::vector<int32_t>> prompts; // token ids: --prompt-ids, --prompt-ids-file

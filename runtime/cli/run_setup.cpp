@@ -87,7 +87,8 @@ RunSetup make_run_setup(const GenerateOptions& o, collectives::MpiCommunicator& 
     r.link = offload::measure_h2d_bandwidth(*r.backend, probe_bytes);
     r.backend->arena().reset_high_water_mark();  // the probe's buffer is gone: not part of the run's peak
   }
-  r.kv_storage = runtime::parse_kv_quant(o.kv_quant, r.backend->compute_dtype());
+  // --kv-quant auto: the planner's choice replaces this (cli/plan_setup.cpp).
+  r.kv_storage = runtime::parse_kv_quant(o.kv_quant == "auto" ? "none" : o.kv_quant, r.backend->compute_dtype());
   return r;
 }
 

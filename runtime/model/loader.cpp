@@ -11,6 +11,46 @@
 #include "runtime/model/workspace.hpp"
 
 namespace zinc::runtime {
+namespace {
+
+// A store's config.json (and generation_config.json), as the model's config.
+ModelConfig store_config(const partition::StoreInfo& info, const std::string& path) {
+  nlohmann::json j;
+  try {
+    j = nlohmann::json::parse(info.config_json);
+  } catch (const std::exception& e) {
+    ZINC_THROW(path << ": its config.json is not valid JSON: " << e.what());
+  }
+  ModelConfig config = parse_config(j, path + ":/config.json");
+  if (!info.generation_config_json.empty())
+    apply_generation_config(nlohmann::json::parse(info.generation_config_json, nullptr, false),
+                            path + ":/generation_config.json", &config);
+  return config;
+}
+
+const std::string kDummy = "dummy:";
+
+}  // namespace
+
+ModelInfo model_info(const LoadOptions& o) {
+  ModelInfo m;
+  m.quant = o.quant;
+  m.group_size = o.group_size;
+  if (o.model.compare(0, kDummy.size(), kDummy) == 0) {
+    m.config = dummy_config(o.model.substr(kDummy.size()));
+  } else if (is_directory(o.model)) {
+    m.config = load_config(o.model);
+  } else {
+    ZINC_CHECK(path_exists(o.model), o.model << ": no such model: --model takes a Hugging Face "
+                                           "directory, a FILE.zinc.h5 store or dummy:SHAPE");
+    const partition::StoreReader store(o.model);
+    m.config = store_config(store.info(), o.model);
+    m.store = true;
+    m.quant = store.info().quant;
+    m.group_size = store.info().group_size;
+  }
+  return m;
+}
 
 LoadedModel load_for_generation(const LoadOptions& o, Backend& backend,
                                 collectives::Communicator& comm) {
@@ -20,7 +60,6 @@ LoadedModel load_for_generation(const LoadOptions& o, Backend& backend,
   ZINC_CHECK(o.offload != Tier::Nvme || is_store,
              "--offload nvme reads the weights in place from a zinc store: give --model "
              "FILE.zinc.h5 (zinc convert makes one from " << o.model << ")");
-  const std::string kDummy = "dummy:";
   std::unique_ptr<ZeroWeights> zero;
   ModelConfig config;
   ZeroOptions zo = o.pipeline;
@@ -76,16 +115,7 @@ LoadedModel load_for_generation(const LoadOptions& o, Backend& backend,
     const auto shared_store = std::make_shared<const partition::StoreReader>(o.model);
     const partition::StoreReader& store = *shared_store;
     const partition::StoreInfo& info = store.info();
-    nlohmann::json j;
-    try {
-      j = nlohmann::json::parse(info.config_json);
-    } catch (const std::exception& e) {
-      ZINC_THROW(o.model << ": its config.json is not valid JSON: " << e.what());
-    }
-    config = parse_config(j, o.model + ":/config.json");
-    if (!info.generation_config_json.empty())
-      apply_generation_config(nlohmann::json::parse(info.generation_config_json, nullptr, false),
-                              o.model + ":/generation_config.json", &config);
+    config = store_config(info, o.model);
     ZINC_CHECK(!o.quant_given || o.quant == info.quant,
                o.model << " holds " << quant::quant_format_name(info.quant) << " weights; --quant "
                        << quant::quant_format_name(o.quant)

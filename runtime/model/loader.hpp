@@ -53,4 +53,14 @@ struct LoadedModel {
 LoadedModel load_for_generation(const LoadOptions& opts, Backend& backend,
                                 collectives::Communicator& comm);
 
+// What --model names, without reading any weights (the run planner's input): its config
+// and the weight format it will have (a store's own; otherwise opts.quant / group_size).
+struct ModelInfo {
+  ModelConfig config;
+  bool store = false;
+  quant::QuantFormat quant = quant::QuantFormat::None;
+  int group_size = 64;
+};
+ModelInfo model_info(const LoadOptions& opts);
+
 }  // namespace zinc::runtime

@@ -58,6 +58,12 @@ size_t CudaBackend::driver_used_bytes() const {
   return total_b - free_b;
 }
 
+size_t CudaBackend::driver_free_bytes() const {
+  size_t free_b = 0, total_b = 0;
+  ZINC_CUDA_CHECK(cudaMemGetInfo(&free_b, &total_b));
+  return free_b;
+}
+
 // ---- StreamDriver ----------------------------------------------------------------------
 
 void* CudaBackend::stream_create() {

@@ -29,6 +29,7 @@ class CudaBackend final : public Backend {
   // Bytes the driver reports in use on this device (cudaMemGetInfo), for the metrics'
   // cross-check of the arena's high-water mark.
   size_t driver_used_bytes() const override;
+  size_t driver_free_bytes() const override;
 
   // ---- StreamDriver ----
   void* stream_create() override;
