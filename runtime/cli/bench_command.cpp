@@ -14,6 +14,7 @@
 #include "quant/kv_quant.hpp"
 #include "runtime/backend/cuda_probe.hpp"
 #include "runtime/cli/bench_report.hpp"
+#include "runtime/cli/deepspeed_args.hpp"
 #include "runtime/cli/plan_setup.hpp"
 #include "runtime/cli/run_setup.hpp"
 #include "runtime/common/clock.hpp"
@@ -89,11 +90,21 @@ std::vector<int> parse_batch_sizes(const std::string& text) {
 
 bool parse_bench_options(int argc, char** argv, BenchOptions* o, std::string* help) {
   std::string batches;
+  // DeepSpeed ZeRO-Inference's spellings become zinc's options first.
+  const DeepSpeedArgs ds = translate_deepspeed_args(std::vector<std::string>(argv + std::min(argc, 1), argv + argc));
+  o->warnings = ds.warnings;
+  std::vector<char*> zargv{argc > 0 ? argv[0] : nullptr};
+  for (const std::string& a : ds.args) zargv.push_back(const_cast<char*>(a.c_str()));
+  argc = static_cast<int>(zargv.size());
+  argv = zargv.data();
   po::options_description desc(
       "zinc bench: prefill/decode latency and throughput per batch size, the weight stream against\n"
       "the pinned H2D link (roofline fraction), peak device memory and the pipeline's stage times\n"
       "usage: [mpirun -np N] zinc bench --model M [--batch-size 1,8,32] [--prompt-len 512] "
-      "[--gen-len 32] [--loops 3] [options]\noptions");
+      "[--gen-len 32] [--loops 3] [options]\n"
+      "DeepSpeed run_model.py's spellings work too: --dummy --model facebook/opt-30b, --cpu-offload,\n"
+      "--disk-offload --offload-dir D, --pin-memory 0|1, --quant_bits 4|8, --quant_group_size G,\n"
+      "--deepspeed-config ds.json (runtime/cli/deepspeed_args.hpp)\noptions");
   desc.add_options()("help,h", "show this help");
   add_run_options(desc, &o->run);
   desc.add_options()
@@ -109,7 +120,10 @@ bool parse_bench_options(int argc, char** argv, BenchOptions* o, std::string* he
       ("seed", po::value<uint64_t>(&o->run.seed)->default_value(0), "seed of the random prompt ids")
       ("json", po::value<std::string>(&o->json), "write the header and rows as JSON to this file")
       ("csv", po::value<std::string>(&o->csv), "write the rows as CSV to this file (launch/plot_bench.py)")
-      ("quiet", po::bool_switch(&o->quiet), "no progress on stderr");
+      ("quiet", po::bool_switch(&o->quiet), "no progress on stderr")
+      ("deepspeed-config", po::value<std::string>(),
+       "a DeepSpeed config: its offload_param, quantized_initialization and aio keys become "
+       "zinc's options (read before the others are parsed)");
   po::variables_map vm;
   if (!parse_command(argc, argv, desc, nullptr, "bench", help, &vm)) return false;
   finish_run_options(vm, &o->run);
@@ -131,6 +145,8 @@ int run_bench(const BenchOptions& b, collectives::MpiCommunicator& mpi) {
   auto say = [&](const std::string& line) {
     if (show) std::cerr << line << std::endl;
   };
+  if (rank == 0)
+    for (const std::string& w : b.warnings) std::cerr << "zinc: warning: " << w << std::endl;
   GenerateOptions o = b.run;
   o.backend = runtime::resolve_backend(o.backend);
   o.max_new_tokens = b.gen_len;

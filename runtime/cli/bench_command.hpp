@@ -24,6 +24,7 @@ struct BenchOptions {
   int warmup = 1;                 // untimed runs per batch size before them
   std::string json, csv;          // "" = not written
   bool quiet = false;             // no progress on stderr
+  std::vector<std::string> warnings;  // from DeepSpeed's spellings (deepspeed_args.hpp), for rank 0
 };
 
 // Parses `zinc bench ARGS...` (argv[0] is "bench"); false when --help was shown.
