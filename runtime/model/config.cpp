@@ -114,15 +114,31 @@ class Reader {
   const std::string& source_;
 };
 
+// The names of transformers' ACT2FN (transformers 5.x activations.py) that are one of the
+// backends' activations: "gelu" and "gelu_python" are the exact erf GELU; gelu_new,
+// gelu_fast, gelu_pytorch_tanh, gelu_python_tanh and gelu_accurate all compute the tanh
+// approximation; "swish" is another name for SiLU.
 Activation parse_activation(const std::string& name, const char* key, const std::string& source) {
-  // transformers' ACT2FN: "gelu" is the exact erf GELU; "swish" is another name for SiLU.
   if (name == "silu" || name == "swish") return Activation::Silu;
   if (name == "relu") return Activation::Relu;
-  if (name == "gelu") return Activation::Gelu;
-  if (name == "gelu_new" || name == "gelu_pytorch_tanh" || name == "gelu_fast")
+  if (name == "gelu" || name == "gelu_python") return Activation::Gelu;
+  if (name == "gelu_new" || name == "gelu_fast" || name == "gelu_pytorch_tanh" || name == "gelu_python_tanh" ||
+      name == "gelu_accurate")
     return Activation::GeluTanh;
   ZINC_THROW(source << ": " << key << " '" << name
-                    << "' is not supported (supported: silu, relu, gelu, gelu_new, gelu_pytorch_tanh)");
+                    << "' is not supported (supported: relu, silu, swish, gelu, gelu_python, gelu_new, gelu_fast, "
+                       "gelu_pytorch_tanh, gelu_python_tanh, gelu_accurate)");
+}
+
+// LlamaMLP is down(act(gate(x)) * up(x)); zinc runs it as the fused silu(gate) * up
+// (Backend::silu_mul), so another hidden_act would silently run as silu: refused instead.
+Activation llama_activation(const Reader& r, const std::string& source) {
+  const std::string name = r.string("hidden_act", "silu");
+  ZINC_CHECK(name == "silu" || name == "swish",
+             source << ": hidden_act '" << name
+                    << "' is not supported for llama: zinc's LLaMA MLP is SwiGLU, silu(gate) * up "
+                       "(supported: silu, swish)");
+  return Activation::Silu;
 }
 
 void read_llama(const Reader& r, const std::string& source, ModelConfig* c) {
@@ -146,7 +162,7 @@ void read_llama(const Reader& r, const std::string& source, ModelConfig* c) {
              source << ": num_attention_heads " << c->num_heads
                     << " is not a multiple of num_key_value_heads " << c->num_kv_heads);
   c->max_position_embeddings = r.positive_int("max_position_embeddings", 2048);
-  c->activation = parse_activation(r.string("hidden_act", "silu"), "hidden_act", source);
+  c->activation = llama_activation(r, source);
   c->rms_norm_eps = r.positive_float("rms_norm_eps", 1e-6f);
   c->rope_theta = r.positive_float("rope_theta", 10000.0f);
   c->attention_bias = r.boolean("attention_bias", false);
@@ -197,7 +213,7 @@ void read_bloom(const Reader& r, const std::string& source, ModelConfig* c) {
   c->max_position_embeddings = 0;  // ALiBi: no learned or rotary positions
   c->layer_norm_eps = r.positive_float("layer_norm_epsilon", 1e-5f);
   c->residual_post_layernorm = r.boolean("apply_residual_connection_post_layernorm", false);
-  c->activation = Activation::GeluTanh;  // BloomGelu
+  c->activation = Activation::GeluTanh;  // BloomGelu, fixed: BloomConfig has no activation key
   c->tie_word_embeddings = r.boolean("tie_word_embeddings", true);
   ZINC_CHECK(r.positive_int("pretraining_tp", 1) == 1 || !r.boolean("slow_but_exact", false),
              source << ": slow_but_exact tensor-parallel emulation is not supported");

@@ -7,6 +7,9 @@ expect_exit 1 "config.json" "$ZINC" generate --model "$TMP/empty" "${P[@]}"
 mk() { rm -rf "$TMP/m"; cp -r "$FIXTURES/llama_mha" "$TMP/m"; }
 mk; sed -i 's/"model_type": "llama"/"model_type": "gpt2"/' "$TMP/m/config.json"
 expect_exit 1 "model_type 'gpt2' is not supported" "$ZINC" generate --model "$TMP/m" "${P[@]}"
+# transformers would run gelu(gate) * up; zinc's SwiGLU would run silu: refused, naming the key.
+mk; sed -i 's/"model_type": "llama"/"model_type": "llama", "hidden_act": "gelu"/' "$TMP/m/config.json"
+expect_exit 1 "config.json: hidden_act 'gelu' is not supported for llama" "$ZINC" generate --model "$TMP/m" "${P[@]}"
 mk; sed -i 's/"num_hidden_layers": 2/"num_hidden_layers": 3/' "$TMP/m/config.json"
 expect_exit 1 "model.layers.2" "$ZINC" generate --model "$TMP/m" "${P[@]}"
 mk; sed -i 's/"intermediate_size": 160/"intermediate_size": 128/' "$TMP/m/config.json"
