@@ -1,6 +1,7 @@
 // Loading: tokenizer.json (+ tokenizer_config.json / special_tokens_map.json) or the GPT-2
 // layout (vocab.json + merges.txt). Every error names the file it comes from.
 #include <algorithm>
+#include <cstdint>
 #include <filesystem>
 #include <fstream>
 #include <sstream>
@@ -39,10 +40,14 @@ std::unordered_map<std::string, int32_t> read_vocab(const json& v, const std::st
   std::unordered_map<std::string, int32_t> vocab;
   vocab.reserve(v.size());
   for (auto it = v.begin(); it != v.end(); ++it) {
-    ZINC_CHECK(it->is_number_integer() && it->get<int64_t>() >= 0 && it->get<int64_t>() < (1 << 28),
-               where << ": token \"" << it.key() << "\" has id " << it->dump()
-                     << " (expected a non-negative integer)");
-    vocab[it.key()] = static_cast<int32_t>(it->get<int64_t>());
+    ZINC_CHECK(it->is_number_integer(), where << ": token \"" << it.key() << "\" has id " << it->dump()
+                                              << " (expected a non-negative integer)");
+    // Unsigned beyond int64 reads as negative here: refused either way.
+    const int64_t id = it->is_number_unsigned() && it->get<uint64_t>() > INT64_MAX ? -1 : it->get<int64_t>();
+    ZINC_CHECK(id >= 0 && id <= kMaxTokenId, where << ": token \"" << it.key() << "\" has id " << it->dump()
+                                                   << ", outside [0, " << kMaxTokenId
+                                                   << "] (the largest real vocabularies hold ~256k ids)");
+    vocab[it.key()] = static_cast<int32_t>(id);
   }
   return vocab;
 }
