@@ -4,10 +4,9 @@
 
 #include <algorithm>
 #include <climits>
-#include <fstream>
-#include <sstream>
 
 #include "runtime/common/error.hpp"
+#include "runtime/common/input_file.hpp"
 #include "runtime/common/paths.hpp"
 
 namespace zinc::runtime {
@@ -250,16 +249,12 @@ void read_opt(const Reader& r, const std::string& source, ModelConfig* c) {
   c->pad_token_id = 1;
 }
 
-bool file_exists(const std::string& path) { return is_regular_file(path); }
-
+// A FIFO, directory or device of that name is refused (read_regular_file), not taken for
+// a missing file: a generation_config.json skipped as absent would drop its bos/eos/pad.
 json read_json_file(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  ZINC_CHECK(in, path << ": cannot open for reading");
-  std::stringstream ss;
-  ss << in.rdbuf();
-  ZINC_CHECK(!in.bad(), path << ": read error");
+  const std::string text = read_regular_file(path, "a JSON file");
   try {
-    return json::parse(ss.str());
+    return json::parse(text);
   } catch (const json::exception& e) {
     ZINC_THROW(path << ": not valid JSON: " << e.what());
   }
@@ -300,13 +295,13 @@ ModelConfig parse_config(const json& j, const std::string& source) {
 
 ModelConfig load_config(const std::string& model_dir) {
   const std::string path = join_path(model_dir, "config.json");
-  ZINC_CHECK(file_exists(path),
+  ZINC_CHECK(path_exists(path),
              path << ": not found (is " << model_dir << " a Hugging Face model directory?)");
   ModelConfig c = parse_config(read_json_file(path), path);
 
   // transformers' generate() takes bos/eos/pad from generation_config.json when present.
   const std::string gen_path = join_path(model_dir, "generation_config.json");
-  if (file_exists(gen_path)) apply_generation_config(read_json_file(gen_path), gen_path, &c);
+  if (path_exists(gen_path)) apply_generation_config(read_json_file(gen_path), gen_path, &c);
   return c;
 }
 

@@ -3,11 +3,10 @@
 #include <algorithm>
 #include <cstdint>
 #include <filesystem>
-#include <fstream>
-#include <sstream>
 #include <stdexcept>
 #include <string>
 
+#include "runtime/common/input_file.hpp"
 #include "runtime/tokenizer/json_util.hpp"
 #include "runtime/tokenizer/tokenizer_parts.hpp"
 
@@ -16,14 +15,9 @@ namespace {
 
 namespace fs = std::filesystem;
 
-std::string read_file(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  ZINC_CHECK(in, path << ": cannot open");
-  std::ostringstream s;
-  s << in.rdbuf();
-  ZINC_CHECK(!in.bad(), path << ": read error");
-  return s.str();
-}
+// A FIFO, directory or device named like a tokenizer file is refused, not opened (open(2)
+// of a FIFO blocks until a writer comes).
+std::string read_file(const std::string& path) { return read_regular_file(path, "a tokenizer file"); }
 
 json parse_json_file(const std::string& path) {
   const std::string text = read_file(path);

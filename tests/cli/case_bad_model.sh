@@ -27,3 +27,14 @@ mk; truncate -s 100000 "$TMP/m/model.safetensors"
 expect_exit 1 "model.safetensors" mpirun -np 2 "$ZINC" generate --model "$TMP/m" "${P[@]}"
 # A budget too small for the weights is refused, naming the budget.
 expect_exit 1 "memory budget exceeded" "$ZINC" generate --model "$FIXTURES/llama_mha" "${P[@]}" --memory-budget 64KiB
+# What is not a regular file is refused at once, naming it: a FIFO named model.safetensors
+# blocked open(2) forever (at every rank).
+mk; rm "$TMP/m/model.safetensors"; mkfifo "$TMP/m/model.safetensors"
+expect_exit 1 "model.safetensors: is a FIFO, not a regular file" "$ZINC" generate --model "$TMP/m" "${P[@]}"
+expect_exit 1 "model.safetensors: is a FIFO, not a regular file" mpirun -np 2 "$ZINC" generate --model "$TMP/m" "${P[@]}"
+mk; rm "$TMP/m/config.json"; mkdir "$TMP/m/config.json"
+expect_exit 1 "config.json: is a directory, not a regular file" "$ZINC" generate --model "$TMP/m" "${P[@]}"
+mkfifo "$TMP/fifo.zinc.h5" "$TMP/tokenizer.json"
+expect_exit 1 "fifo.zinc.h5: not a regular file" "$ZINC" generate --model "$TMP/fifo.zinc.h5" "${P[@]}"
+expect_exit 1 "tokenizer.json: is a FIFO, not a regular file" \
+  "$ZINC" generate --model "$FIXTURES/llama_mha" --tokenizer "$TMP/tokenizer.json" --prompt hello
