@@ -115,6 +115,21 @@ TensorView parse_entry(const std::string& path, const std::string& name, const j
   return t;
 }
 
+// Whether a shard name of an index stays inside the model directory: a relative path with
+// no ".." component. transformers joins the name to the directory unchecked, so an index
+// could have any readable file taken for a shard. (A shard that is a symlink may point
+// anywhere: the Hugging Face cache links every file to its blob store.)
+bool inside_directory(const std::string& name) {
+  if (name.empty() || name.front() == '/') return false;
+  for (size_t start = 0; start <= name.size();) {
+    size_t end = name.find('/', start);
+    if (end == std::string::npos) end = name.size();
+    if (name.compare(start, end - start, "..") == 0) return false;
+    start = end + 1;
+  }
+  return true;
+}
+
 // Levenshtein distance, for "did you mean" hints on a missing tensor.
 size_t edit_distance(const std::string& a, const std::string& b) {
   std::vector<size_t> prev(b.size() + 1), cur(b.size() + 1);
@@ -271,6 +286,9 @@ Checkpoint Checkpoint::open_dir(const std::string& dir) {
                                            << " is not a file name: " << it->dump());
     const std::string shard = it->get<std::string>();
     if (shards.count(shard)) continue;
+    ZINC_CHECK(inside_directory(shard), index_path << ": weight_map entry for " << it.key() << " names shard \""
+                                                   << shard << "\", which is not inside the model directory: shard "
+                                                      "names are relative paths without '..'");
     const std::string shard_path = join_path(dir, shard);
     ZINC_CHECK(path_exists(shard_path), index_path << ": shard " << shard << " (holding tensor "
                                                    << it.key() << ") is missing: " << shard_path
