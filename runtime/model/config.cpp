@@ -69,11 +69,14 @@ class Reader {
     return true;
   }
 
-  // Reads bos/eos/pad where the object has them; keys it lacks leave `c` unchanged.
+  // Reads bos/eos/pad where the object has them; keys it lacks leave `c` unchanged. Every
+  // id read must be one of c->vocab_size's (the embedding has no row for another: a pad
+  // outside it was embedded past the table, only at the batch shapes that need padding).
   void special_tokens(ModelConfig* c) const {
     if (j_.contains("bos_token_id")) {
       c->bos_token_id = -1;
-      token_id("bos_token_id", j_["bos_token_id"], &c->bos_token_id);
+      if (token_id("bos_token_id", j_["bos_token_id"], &c->bos_token_id))
+        in_vocabulary("bos_token_id", c->bos_token_id, *c);
     }
     if (j_.contains("eos_token_id")) {
       const json& v = j_["eos_token_id"];
@@ -83,23 +86,37 @@ class Reader {
           int id = -1;
           ZINC_CHECK(token_id("eos_token_id", e, &id),
                      source_ << ": \"eos_token_id\" list holds a null: " << v.dump());
-          c->eos_token_ids.push_back(id);
+          c->eos_token_ids.push_back(in_vocabulary("eos_token_id", id, *c));
         }
       } else {
         int id = -1;
-        if (token_id("eos_token_id", v, &id)) c->eos_token_ids.push_back(id);
+        if (token_id("eos_token_id", v, &id)) c->eos_token_ids.push_back(in_vocabulary("eos_token_id", id, *c));
       }
     }
     if (j_.contains("pad_token_id")) {
       const json& v = j_["pad_token_id"];
       c->pad_token_id = -1;
       // Some early LLaMA conversions write -1 for "no pad token".
-      if (!(v.is_number_integer() && v.get<int64_t>() < 0))
-        token_id("pad_token_id", v, &c->pad_token_id);
+      if (!(v.is_number_integer() && v.get<int64_t>() < 0) && token_id("pad_token_id", v, &c->pad_token_id))
+        in_vocabulary("pad_token_id", c->pad_token_id, *c);
     }
   }
 
+  // The family's default for a special token the object does not name must fit too.
+  void default_token_fits(const char* key, int id, const ModelConfig& c) const {
+    if (j_.contains(key) || id < 0) return;
+    ZINC_CHECK(id < c.vocab_size, source_ << ": no \"" << key << "\" is given, and the " << c.model_type
+                                          << " default " << id << " is outside the vocabulary [0, " << c.vocab_size
+                                          << ") (vocab_size " << c.vocab_size << "): set " << key);
+  }
+
  private:
+  int in_vocabulary(const char* key, int id, const ModelConfig& c) const {
+    ZINC_CHECK(id < c.vocab_size, source_ << ": \"" << key << "\" is " << id << ", outside the vocabulary [0, "
+                                          << c.vocab_size << ") (vocab_size " << c.vocab_size << ")");
+    return id;
+  }
+
   int to_positive_int(const char* key, const json& v) const {
     ZINC_CHECK(v.is_number_integer(),
                source_ << ": \"" << key << "\" must be a positive integer, got " << v.dump());
@@ -290,6 +307,9 @@ ModelConfig parse_config(const json& j, const std::string& source) {
   // Newer transformers write "dtype", older "torch_dtype".
   c.torch_dtype = r.string("torch_dtype", r.string("dtype", ""));
   r.special_tokens(&c);  // explicit values replace the family defaults set above
+  r.default_token_fits("bos_token_id", c.bos_token_id, c);
+  for (int id : c.eos_token_ids) r.default_token_fits("eos_token_id", id, c);
+  r.default_token_fits("pad_token_id", c.pad_token_id, c);
   return c;
 }
 

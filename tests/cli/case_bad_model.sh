@@ -38,3 +38,13 @@ mkfifo "$TMP/fifo.zinc.h5" "$TMP/tokenizer.json"
 expect_exit 1 "fifo.zinc.h5: not a regular file" "$ZINC" generate --model "$TMP/fifo.zinc.h5" "${P[@]}"
 expect_exit 1 "tokenizer.json: is a FIFO, not a regular file" \
   "$ZINC" generate --model "$FIXTURES/llama_mha" --tokenizer "$TMP/tokenizer.json" --prompt hello
+# A special token id outside the vocabulary is refused when the config is read, at every
+# rank count, naming the file and the key (a pad of 999 in a 320-token vocabulary ran,
+# embedding past the table wherever a batch needed padding).
+mk; sed -i 's/"pad_token_id": 0/"pad_token_id": 999/' "$TMP/m/generation_config.json"
+for np in 1 2 3; do
+  expect_exit 1 "generation_config.json: \"pad_token_id\" is 999, outside the vocabulary [0, 320)" \
+    mpirun -np $np "$ZINC" generate --model "$TMP/m" --prompt-ids 1,2,3 --prompt-ids 4 --max-new-tokens 2
+done
+mk; sed -i 's/"bos_token_id": 1/"bos_token_id": 320/' "$TMP/m/config.json" "$TMP/m/generation_config.json"
+expect_exit 1 "config.json: \"bos_token_id\" is 320, outside the vocabulary [0, 320)" "$ZINC" generate --model "$TMP/m" "${P[@]}"

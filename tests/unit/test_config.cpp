@@ -98,6 +98,7 @@ TEST_CASE("config: LLaMA defaults follow LlamaConfig", "[config]") {
 TEST_CASE("config: LLaMA options", "[config]") {
   json j = minimal_llama();
   SECTION("explicit head_dim, GQA, biases, eos list, tied embeddings") {
+    j["vocab_size"] = 128256;  // LLaMA-3's ids below
     j["head_dim"] = 32;  // heads * head_dim need not equal hidden_size
     j["num_key_value_heads"] = 2;
     j["attention_bias"] = true;
@@ -393,5 +394,44 @@ TEST_CASE("config: load_config reads the directory", "[config]") {
     write_file(cfg, j.dump());
     REQUIRE_THROWS_WITH(load_config(dir.path()),
                         ZINC_CONTAINS(cfg + ": model_type 'mistral' is not supported"));
+  }
+}
+
+// bos/eos/pad ids the embedding has no row for are refused when the config is read (on
+// every rank, before any work), naming the file and the key: a pad_token_id outside the
+// vocabulary was embedded past the table, and only at batch shapes that needed padding.
+TEST_CASE("config: special token ids must be inside the vocabulary", "[config]") {
+  const std::string src = "m/config.json";
+  json j = minimal_llama();  // vocab_size 100
+  SECTION("each key of config.json, one id or a list") {
+    for (const char* key : {"bos_token_id", "eos_token_id", "pad_token_id"}) {
+      json bad = j;
+      bad[key] = 100;
+      INFO(key);
+      REQUIRE_THROWS_WITH(parse_config(bad, src),
+                          ZINC_CONTAINS(src + ": \"" + key + "\" is 100, outside the vocabulary [0, 100) "
+                                              "(vocab_size 100)"));
+      bad[key] = 99;
+      CHECK_NOTHROW(parse_config(bad, src));
+    }
+    j["eos_token_id"] = {2, 1000};
+    REQUIRE_THROWS_WITH(parse_config(j, src), ZINC_CONTAINS(src + ": \"eos_token_id\" is 1000, outside"));
+  }
+  SECTION("a family default that does not fit names the key and says it is the default") {
+    json bloom = {{"model_type", "bloom"}, {"vocab_size", 3}, {"hidden_size", 64}, {"n_layer", 2}, {"n_head", 4},
+                  {"bos_token_id", 0},     {"eos_token_id", 1}};
+    REQUIRE_THROWS_WITH(parse_config(bloom, src),
+                        ZINC_CONTAINS(src + ": no \"pad_token_id\" is given, and the bloom default 3 is outside "
+                                            "the vocabulary [0, 3) (vocab_size 3)"));
+    bloom["pad_token_id"] = nullptr;  // explicitly none: nothing to check
+    CHECK(parse_config(bloom, src).pad_token_id == -1);
+  }
+  SECTION("generation_config.json is checked against config.json's vocabulary, naming itself") {
+    TempDir dir;
+    write_file(dir.file("config.json"), j.dump());
+    write_file(dir.file("generation_config.json"), R"({"pad_token_id": 250})");
+    REQUIRE_THROWS_WITH(load_config(dir.path()),
+                        ZINC_CONTAINS(dir.file("generation_config.json") +
+                                      ": \"pad_token_id\" is 250, outside the vocabulary [0, 100)"));
   }
 }
