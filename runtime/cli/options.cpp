@@ -8,6 +8,8 @@
 #include <fstream>
 #include <sstream>
 
+#include "offload/memory_arena.hpp"
+
 namespace po = boost::program_options;
 
 namespace zinc::cli {
@@ -175,6 +177,12 @@ void finish_run_options(const po::variables_map& vm, GenerateOptions* o) {
     throw UsageError("--kv-overlap must be auto, on or off (got '" + o->kv_overlap + "')");
   if (vm.count("gpu-memory-budget") && vm.count("memory-budget"))
     throw UsageError("give --gpu-memory-budget or --memory-budget, not both");
+  // 0 bytes is how the arena spells "unlimited": a budget that rounds to it ran unbudgeted.
+  for (const char* flag : {"gpu-memory-budget", "memory-budget"}) {
+    if (vm.count(flag) && offload::parse_bytes(o->memory_budget) == 0)
+      throw UsageError(std::string("--") + flag + " " + o->memory_budget +
+                       " is 0 bytes: give at least 1B, or no budget for an unlimited one");
+  }
 }
 
 bool parse_generate_options(int argc, char** argv, GenerateOptions* o, std::string* help) {

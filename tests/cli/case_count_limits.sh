@@ -46,3 +46,8 @@ expect_exit 2 "--prompt-len must be in [1, 1073741824], got 2147483647" "$ZINC" 
 # must fit the 32-bit step buffers (2^31-1 sequences ended in std::bad_alloc).
 expect_exit 2 "--batch-size 2147483647 x (--prompt-len 4 + --gen-len 32) tokens" \
   "${CAPPED[@]}" "$ZINC" "${B[@]}" --batch-size 2147483647 --prompt-len 4
+
+# A memory budget that rounds to 0 bytes is refused: 0 is how zinc spells "unlimited", so
+# --gpu-memory-budget 0.4 ran with no budget at all.
+expect_exit 2 "--gpu-memory-budget 0.4 is 0 bytes" "$ZINC" generate --model "$M" "${P[@]}" --gpu-memory-budget 0.4
+expect_exit 2 "--memory-budget 0GiB is 0 bytes" "$ZINC" generate --model "$M" "${P[@]}" --memory-budget 0GiB
