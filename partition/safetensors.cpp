@@ -7,11 +7,11 @@
 
 #include <algorithm>
 #include <cerrno>
-#include <cstdio>
 #include <cstring>
 #include <nlohmann/json.hpp>
 
 #include "runtime/common/error.hpp"
+#include "runtime/common/input_file.hpp"
 
 namespace zinc::partition {
 
@@ -115,6 +115,21 @@ TensorView parse_entry(const std::string& path, const std::string& name, const j
   return t;
 }
 
+// Whether a shard name of an index stays inside the model directory: a relative path with
+// no ".." component. transformers joins the name to the directory unchecked, so an index
+// could have any readable file taken for a shard. (A shard that is a symlink may point
+// anywhere: the Hugging Face cache links every file to its blob store.)
+bool inside_directory(const std::string& name) {
+  if (name.empty() || name.front() == '/') return false;
+  for (size_t start = 0; start <= name.size();) {
+    size_t end = name.find('/', start);
+    if (end == std::string::npos) end = name.size();
+    if (name.compare(start, end - start, "..") == 0) return false;
+    start = end + 1;
+  }
+  return true;
+}
+
 // Levenshtein distance, for "did you mean" hints on a missing tensor.
 size_t edit_distance(const std::string& a, const std::string& b) {
   std::vector<size_t> prev(b.size() + 1), cur(b.size() + 1);
@@ -151,18 +166,12 @@ std::unique_ptr<SafetensorsFile> SafetensorsFile::open(const std::string& path) 
   std::unique_ptr<SafetensorsFile> f(new SafetensorsFile());
   f->path_ = path;
 
-  FdGuard fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
-  if (fd.get() < 0) {
-    const int err = errno;
-    ZINC_THROW(path << ": cannot open: " << errno_text(err));
-  }
+  FdGuard fd(open_regular_file(path, "a .safetensors file"));  // a FIFO is refused, not waited on
   struct stat st;
   if (::fstat(fd.get(), &st) != 0) {
     const int err = errno;
     ZINC_THROW(path << ": fstat() failed: " << errno_text(err));
   }
-  ZINC_CHECK(!S_ISDIR(st.st_mode), path << ": is a directory, expected a .safetensors file");
-  ZINC_CHECK(S_ISREG(st.st_mode), path << ": is not a regular file");
   const uint64_t file_bytes = static_cast<uint64_t>(st.st_size);
   ZINC_CHECK(file_bytes >= 8, path << ": file is " << file_bytes
                                    << " bytes, too small for a safetensors header "
@@ -260,24 +269,10 @@ Checkpoint Checkpoint::open_dir(const std::string& dir) {
              dir << ": no model.safetensors or model.safetensors.index.json found");
 
   json j;
-  {
-    FILE* fp = std::fopen(index_path.c_str(), "rb");
-    if (!fp) {
-      const int err = errno;
-      ZINC_THROW(index_path << ": cannot open: " << errno_text(err));
-    }
-    std::string text;
-    char buf[65536];
-    size_t n;
-    while ((n = std::fread(buf, 1, sizeof buf, fp)) > 0) text.append(buf, n);
-    const bool read_error = std::ferror(fp) != 0;
-    std::fclose(fp);
-    ZINC_CHECK(!read_error, index_path << ": read error");
-    try {
-      j = json::parse(text);
-    } catch (const json::exception& e) {
-      ZINC_THROW(index_path << ": not valid JSON: " << e.what());
-    }
+  try {
+    j = json::parse(read_regular_file(index_path, "a JSON index of the shards"));
+  } catch (const json::exception& e) {
+    ZINC_THROW(index_path << ": not valid JSON: " << e.what());
   }
   ZINC_CHECK(j.is_object() && j.contains("weight_map") && j["weight_map"].is_object(),
              index_path << ": has no \"weight_map\" object");
@@ -291,6 +286,9 @@ Checkpoint Checkpoint::open_dir(const std::string& dir) {
                                            << " is not a file name: " << it->dump());
     const std::string shard = it->get<std::string>();
     if (shards.count(shard)) continue;
+    ZINC_CHECK(inside_directory(shard), index_path << ": weight_map entry for " << it.key() << " names shard \""
+                                                   << shard << "\", which is not inside the model directory: shard "
+                                                      "names are relative paths without '..'");
     const std::string shard_path = join_path(dir, shard);
     ZINC_CHECK(path_exists(shard_path), index_path << ": shard " << shard << " (holding tensor "
                                                    << it.key() << ") is missing: " << shard_path

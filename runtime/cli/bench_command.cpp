@@ -136,6 +136,17 @@ bool parse_bench_options(int argc, char** argv, BenchOptions* o, std::string* he
   if (o->prompt_len < 1) throw UsageError("--prompt-len must be >= 1");
   if (o->loops < 1) throw UsageError("--loops must be >= 1");
   if (o->warmup < 0) throw UsageError("--warmup must be >= 0");
+  check_token_count("--prompt-len", o->prompt_len, 1);
+  check_token_count("--gen-len", o->gen_len, 2);
+  // Each rank makes batch random prompts and holds batch x (prompt + gen) token slots in
+  // its step buffers, whose rows and positions are 32-bit.
+  for (int batch : o->batch_sizes) {
+    const int64_t slots = static_cast<int64_t>(batch) * (o->prompt_len + o->gen_len);
+    if (slots > INT32_MAX)
+      throw UsageError("--batch-size " + std::to_string(batch) + " x (--prompt-len " + std::to_string(o->prompt_len) +
+                       " + --gen-len " + std::to_string(o->gen_len) + ") tokens = " + std::to_string(slots) +
+                       " token slots per rank, more than 2^31-1");
+  }
   return true;
 }
 

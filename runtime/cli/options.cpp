@@ -8,6 +8,8 @@
 #include <fstream>
 #include <sstream>
 
+#include "offload/memory_arena.hpp"
+
 namespace po = boost::program_options;
 
 namespace zinc::cli {
@@ -69,6 +71,12 @@ std::vector<std::vector<int32_t>> read_prompt_ids_file(const std::string& path) 
   return prompts;
 }
 
+void check_token_count(const char* flag, int64_t value, int min) {
+  if (value < min || value > kMaxSequenceTokens)
+    throw UsageError(std::string(flag) + " must be in [" + std::to_string(min) + ", " +
+                     std::to_string(kMaxSequenceTokens) + "], got " + std::to_string(value));
+}
+
 bool parse_command(int argc, char** argv, const po::options_description& desc,
                    const po::positional_options_description* positional, const char* command,
                    std::string* help, po::variables_map* vm_out) {
@@ -109,7 +117,8 @@ void add_run_options(po::options_description& desc, GenerateOptions* o) {
        "the device), cpu (pinned host memory) or nvme (read from the zinc store with io_uring "
        "O_DIRECT at every use)")
       ("prefetch-depth", po::value<int>(&o->prefetch_depth)->default_value(2),
-       "gather slots in the weight pipeline: blobs loaded ahead of the one computing + 1")
+       "gather slots in the weight pipeline: blobs loaded ahead of the one computing + 1 "
+       "(at most the blob loads of a forward pass: more are clamped to them)")
       ("resident-blobs", po::value<int>(&o->resident_blobs)->default_value(-1),
        "keep at most this many blobs resident on the device (-1: as many as "
        "--gpu-memory-budget allows; none without a budget)")
@@ -141,7 +150,8 @@ void add_run_options(po::options_description& desc, GenerateOptions* o) {
       ("dtype", po::value<std::string>(&o->dtype)->default_value("auto"),
        "compute dtype: auto (cpu: fp32; cuda: bf16 for a bfloat16 checkpoint, else fp16), fp32, fp16, bf16")
       ("threads", po::value<int>(&o->threads)->default_value(0),
-       "CPU threads per rank (0: cores on the node / ranks on the node)")
+       "CPU threads per rank (0: cores on the node / ranks on the node; more than the node's "
+       "cores are clamped to them)")
       ("gpu-memory-budget", po::value<std::string>(&o->memory_budget),
        "device memory budget per rank, e.g. 48GiB (default: unlimited); the planner keeps "
        "as many blobs resident as fit and refuses a budget below the minimum before loading")
@@ -176,6 +186,12 @@ void finish_run_options(const po::variables_map& vm, GenerateOptions* o) {
     throw UsageError("--kv-overlap must be auto, on or off (got '" + o->kv_overlap + "')");
   if (vm.count("gpu-memory-budget") && vm.count("memory-budget"))
     throw UsageError("give --gpu-memory-budget or --memory-budget, not both");
+  // 0 bytes is how the arena spells "unlimited": a budget that rounds to it ran unbudgeted.
+  for (const char* flag : {"gpu-memory-budget", "memory-budget"}) {
+    if (vm.count(flag) && offload::parse_bytes(o->memory_budget) == 0)
+      throw UsageError(std::string("--") + flag + " " + o->memory_budget +
+                       " is 0 bytes: give at least 1B, or no budget for an unlimited one");
+  }
 }
 
 bool parse_generate_options(int argc, char** argv, GenerateOptions* o, std::string* help) {
@@ -198,7 +214,8 @@ bool parse_generate_options(int argc, char** argv, GenerateOptions* o, std::stri
        "file with one prompt of token ids per line")
       ("tokenizer", po::value<std::string>(&o->tokenizer),
        "tokenizer.json or a directory with one (default: the model's own)")
-      ("max-new-tokens", po::value<int>(&o->max_new_tokens)->default_value(32), "tokens to generate per prompt")
+      ("max-new-tokens", po::value<int>(&o->max_new_tokens)->default_value(32),
+       "tokens to generate per prompt (at most 2^30)")
       ("batch-size", po::value<int>(&o->batch_size)->default_value(0),
        "sequences per forward pass on each rank (0: all of the rank's prompts)")
       ("temperature", po::value<float>(&o->temperature)->default_value(0.0f, "0"),
@@ -224,7 +241,7 @@ bool parse_generate_options(int argc, char** argv, GenerateOptions* o, std::stri
     auto more = read_prompts_file(prompts_file);
     o->text_prompts.insert(o->text_prompts.end(), more.begin(), more.end());
   }
-  if (o->max_new_tokens < 1) throw UsageError("--max-new-tokens must be >= 1");
+  check_token_count("--max-new-tokens", o->max_new_tokens, 1);
   if (o->batch_size < 0) throw UsageError("--batch-size must be >= 0");
   return true;
 }

@@ -54,6 +54,13 @@ struct GenerateOptions {
   bool quiet = false;                        // metrics only, no tokens
 };
 
+// The most tokens one length option may ask for (a prompt, or the tokens generated after
+// it): positions and KV-cache rows are 32-bit, so a prompt plus its new tokens must stay
+// below 2^31. Real runs are bounded far lower by memory, which the allocators report.
+constexpr int kMaxSequenceTokens = 1 << 30;
+// Throws UsageError "FLAG must be in [min, kMaxSequenceTokens], got VALUE" outside that range.
+void check_token_count(const char* flag, int64_t value, int min);
+
 // Parses `zinc generate ARGS...` (argv[0] is "generate"). Returns false when --help was
 // asked for (the help text is then in *help).
 bool parse_generate_options(int argc, char** argv, GenerateOptions* out, std::string* help);

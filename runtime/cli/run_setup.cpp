@@ -63,12 +63,24 @@ int default_threads(const collectives::MpiCommunicator& mpi) {
   return std::max(1, std::min(bound, share));
 }
 
+// --threads above the node's cores: each is an OpenMP thread with its own stack and
+// buffers (100000 of them crashed inside libgomp), and none makes the host work faster.
+// Clamped to the cores, which rank 0 says.
+int bounded_threads(int requested, const collectives::MpiCommunicator& mpi) {
+  const int node = std::max(1, static_cast<int>(std::thread::hardware_concurrency()));
+  if (requested <= node) return requested;
+  if (mpi.rank() == 0)
+    std::cerr << "zinc: warning: --threads " << requested << " is more than the " << node
+              << " cores of this node: using " << node << std::endl;
+  return node;
+}
+
 }  // namespace
 
 RunSetup make_run_setup(const GenerateOptions& o, collectives::MpiCommunicator& mpi, size_t probe_bytes) {
   RunSetup r;
   r.backend_name = runtime::resolve_backend(o.backend);
-  r.threads = o.threads > 0 ? o.threads : default_threads(mpi);
+  r.threads = o.threads > 0 ? bounded_threads(o.threads, mpi) : default_threads(mpi);
   // The host work of every backend (the --kv-offload attention and K/V stores, shard
   // packing) runs in OpenMP regions of this thread and of threads that copy its count.
   omp_set_num_threads(r.threads);

@@ -5,7 +5,11 @@
 #include "runtime/generate/generator.hpp"
 
 #include <algorithm>
+#include <atomic>
+#include <cstdint>
 #include <cstring>
+#include <iostream>
+#include <sstream>
 
 #include "runtime/common/clock.hpp"
 #include "runtime/generate/batch.hpp"
@@ -25,14 +29,18 @@ void check_prompts(const ModelConfig& c, const std::vector<Prompt>& prompts,
       ZINC_CHECK(id >= 0 && id < c.vocab_size, "prompt " << p.index + 1 << ": token id " << id
                                                           << " is outside the vocabulary [0, "
                                                           << c.vocab_size << ")");
+    // OPT's learned positions end at max_position_embeddings - 1 (transformers fails on an
+    // index past its table). Positions go to prompt + new - 2: the last new token is never
+    // fed back, so it needs none.
+    const int64_t last_position = static_cast<int64_t>(p.ids.size()) + opts.max_new_tokens - 2;
     if (c.family == Family::Opt) {
-      const int64_t need = static_cast<int64_t>(p.ids.size()) + opts.max_new_tokens;
-      ZINC_CHECK(need <= c.max_position_embeddings,
-                 "prompt " << p.index + 1 << ": " << p.ids.size() << " tokens + "
-                           << opts.max_new_tokens << " new exceed the model's "
-                           << c.max_position_embeddings
-                           << " learned positions (max_position_embeddings)");
+      ZINC_CHECK(last_position < c.max_position_embeddings,
+                 "prompt " << p.index + 1 << ": " << p.ids.size() << " tokens + " << opts.max_new_tokens
+                           << " new need positions up to " << last_position << ", beyond the model's "
+                           << c.max_position_embeddings << " learned positions (max_position_embeddings)");
     }
+    ZINC_CHECK(last_position < INT32_MAX, "prompt " << p.index + 1 << ": " << p.ids.size() << " tokens + "
+                                                    << opts.max_new_tokens << " new exceed 32-bit positions");
   }
 }
 
@@ -155,7 +163,26 @@ void run_round(Model& model, Backend& backend, RunBuffers& rb, const std::vector
   }
 }
 
+// Rank 0 says it once per process (zinc bench runs generate() many times).
+void warn_once(const std::string& message, const collectives::Communicator* lockstep) {
+  static std::atomic<bool> warned{false};
+  if (message.empty() || (lockstep && lockstep->rank() != 0) || warned.exchange(true)) return;
+  std::cerr << "zinc: warning: " << message << std::endl;
+}
+
 }  // namespace
+
+std::string rope_position_warning(const ModelConfig& c, int64_t longest_prompt, int max_new_tokens) {
+  if (c.family != Family::Llama || c.max_position_embeddings <= 0 || longest_prompt <= 0) return "";
+  const int64_t last_position = longest_prompt + max_new_tokens - 2;  // the last new token is not fed
+  if (last_position < c.max_position_embeddings) return "";
+  std::ostringstream os;
+  os << "the longest prompt (" << longest_prompt << " tokens) + " << max_new_tokens
+     << " new tokens reach position " << last_position << ", beyond this " << c.model_type
+     << " model's max_position_embeddings " << c.max_position_embeddings
+     << ": RoPE runs on past the length it was trained for (as in transformers), where its output may degrade";
+  return os.str();
+}
 
 int32_t pad_token(const ModelConfig& c) {
   if (c.pad_token_id >= 0) return c.pad_token_id;
@@ -174,8 +201,15 @@ GenerationResult generate(Model& model, Backend& backend, const std::vector<Prom
   const size_t step = opts.batch_size > 0 ? static_cast<size_t>(opts.batch_size)
                                            : std::max<size_t>(prompts.size(), 1);
   size_t batches = (prompts.size() + step - 1) / step;
-  if (opts.lockstep && opts.lockstep->size() > 1)
-    batches = static_cast<size_t>(opts.lockstep->allreduce_max({static_cast<double>(batches)})[0]);
+  int64_t longest = 0;  // over every rank: rank 0 warns for a long prompt another rank holds
+  for (const Prompt& p : prompts) longest = std::max<int64_t>(longest, static_cast<int64_t>(p.ids.size()));
+  if (opts.lockstep && opts.lockstep->size() > 1) {
+    const std::vector<double> most =
+        opts.lockstep->allreduce_max({static_cast<double>(batches), static_cast<double>(longest)});
+    batches = static_cast<size_t>(most[0]);
+    longest = static_cast<int64_t>(most[1]);
+  }
+  warn_once(rope_position_warning(model.config(), longest, opts.max_new_tokens), opts.lockstep);
   const Prompt filler{{model.config().bos_token_id >= 0 ? model.config().bos_token_id : 0}, 0};
   // Sized once for the largest round: its sequence count and longest prompt.
   int max_batch = 1, max_len = 1;

@@ -5,6 +5,7 @@
 
 #include <cstdint>
 #include <functional>
+#include <string>
 #include <vector>
 
 #include "collectives/communicator.hpp"
@@ -68,9 +69,15 @@ struct GenerationResult {
 };
 
 // Checks the prompts against the model before any work (ids inside the vocabulary,
-// no empty prompt, OPT's learned positions long enough) and runs them.
+// no empty prompt, OPT's learned positions long enough) and runs them. A prompt that
+// runs a RoPE model past its max_position_embeddings is no error (transformers runs it
+// too), but rank 0 warns once (rope_position_warning, over every rank's prompts).
 GenerationResult generate(Model& model, Backend& backend, const std::vector<Prompt>& prompts,
                           const GenerationOptions& opts);
+
+// The warning for prompts of up to longest_prompt tokens and max_new_tokens new ones on a
+// RoPE model (LLaMA) whose positions then pass max_position_embeddings; "" when they don't.
+std::string rope_position_warning(const ModelConfig& config, int64_t longest_prompt, int max_new_tokens);
 
 // The padding token generate() uses: pad_token_id, else the first EOS id, else 0.
 int32_t pad_token(const ModelConfig& config);

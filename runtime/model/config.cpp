@@ -4,10 +4,9 @@
 
 #include <algorithm>
 #include <climits>
-#include <fstream>
-#include <sstream>
 
 #include "runtime/common/error.hpp"
+#include "runtime/common/input_file.hpp"
 #include "runtime/common/paths.hpp"
 
 namespace zinc::runtime {
@@ -70,11 +69,14 @@ class Reader {
     return true;
   }
 
-  // Reads bos/eos/pad where the object has them; keys it lacks leave `c` unchanged.
+  // Reads bos/eos/pad where the object has them; keys it lacks leave `c` unchanged. Every
+  // id read must be one of c->vocab_size's (the embedding has no row for another: a pad
+  // outside it was embedded past the table, only at the batch shapes that need padding).
   void special_tokens(ModelConfig* c) const {
     if (j_.contains("bos_token_id")) {
       c->bos_token_id = -1;
-      token_id("bos_token_id", j_["bos_token_id"], &c->bos_token_id);
+      if (token_id("bos_token_id", j_["bos_token_id"], &c->bos_token_id))
+        in_vocabulary("bos_token_id", c->bos_token_id, *c);
     }
     if (j_.contains("eos_token_id")) {
       const json& v = j_["eos_token_id"];
@@ -84,23 +86,37 @@ class Reader {
           int id = -1;
           ZINC_CHECK(token_id("eos_token_id", e, &id),
                      source_ << ": \"eos_token_id\" list holds a null: " << v.dump());
-          c->eos_token_ids.push_back(id);
+          c->eos_token_ids.push_back(in_vocabulary("eos_token_id", id, *c));
         }
       } else {
         int id = -1;
-        if (token_id("eos_token_id", v, &id)) c->eos_token_ids.push_back(id);
+        if (token_id("eos_token_id", v, &id)) c->eos_token_ids.push_back(in_vocabulary("eos_token_id", id, *c));
       }
     }
     if (j_.contains("pad_token_id")) {
       const json& v = j_["pad_token_id"];
       c->pad_token_id = -1;
       // Some early LLaMA conversions write -1 for "no pad token".
-      if (!(v.is_number_integer() && v.get<int64_t>() < 0))
-        token_id("pad_token_id", v, &c->pad_token_id);
+      if (!(v.is_number_integer() && v.get<int64_t>() < 0) && token_id("pad_token_id", v, &c->pad_token_id))
+        in_vocabulary("pad_token_id", c->pad_token_id, *c);
     }
   }
 
+  // The family's default for a special token the object does not name must fit too.
+  void default_token_fits(const char* key, int id, const ModelConfig& c) const {
+    if (j_.contains(key) || id < 0) return;
+    ZINC_CHECK(id < c.vocab_size, source_ << ": no \"" << key << "\" is given, and the " << c.model_type
+                                          << " default " << id << " is outside the vocabulary [0, " << c.vocab_size
+                                          << ") (vocab_size " << c.vocab_size << "): set " << key);
+  }
+
  private:
+  int in_vocabulary(const char* key, int id, const ModelConfig& c) const {
+    ZINC_CHECK(id < c.vocab_size, source_ << ": \"" << key << "\" is " << id << ", outside the vocabulary [0, "
+                                          << c.vocab_size << ") (vocab_size " << c.vocab_size << ")");
+    return id;
+  }
+
   int to_positive_int(const char* key, const json& v) const {
     ZINC_CHECK(v.is_number_integer(),
                source_ << ": \"" << key << "\" must be a positive integer, got " << v.dump());
@@ -114,15 +130,31 @@ class Reader {
   const std::string& source_;
 };
 
+// The names of transformers' ACT2FN (transformers 5.x activations.py) that are one of the
+// backends' activations: "gelu" and "gelu_python" are the exact erf GELU; gelu_new,
+// gelu_fast, gelu_pytorch_tanh, gelu_python_tanh and gelu_accurate all compute the tanh
+// approximation; "swish" is another name for SiLU.
 Activation parse_activation(const std::string& name, const char* key, const std::string& source) {
-  // transformers' ACT2FN: "gelu" is the exact erf GELU; "swish" is another name for SiLU.
   if (name == "silu" || name == "swish") return Activation::Silu;
   if (name == "relu") return Activation::Relu;
-  if (name == "gelu") return Activation::Gelu;
-  if (name == "gelu_new" || name == "gelu_pytorch_tanh" || name == "gelu_fast")
+  if (name == "gelu" || name == "gelu_python") return Activation::Gelu;
+  if (name == "gelu_new" || name == "gelu_fast" || name == "gelu_pytorch_tanh" || name == "gelu_python_tanh" ||
+      name == "gelu_accurate")
     return Activation::GeluTanh;
   ZINC_THROW(source << ": " << key << " '" << name
-                    << "' is not supported (supported: silu, relu, gelu, gelu_new, gelu_pytorch_tanh)");
+                    << "' is not supported (supported: relu, silu, swish, gelu, gelu_python, gelu_new, gelu_fast, "
+                       "gelu_pytorch_tanh, gelu_python_tanh, gelu_accurate)");
+}
+
+// LlamaMLP is down(act(gate(x)) * up(x)); zinc runs it as the fused silu(gate) * up
+// (Backend::silu_mul), so another hidden_act would silently run as silu: refused instead.
+Activation llama_activation(const Reader& r, const std::string& source) {
+  const std::string name = r.string("hidden_act", "silu");
+  ZINC_CHECK(name == "silu" || name == "swish",
+             source << ": hidden_act '" << name
+                    << "' is not supported for llama: zinc's LLaMA MLP is SwiGLU, silu(gate) * up "
+                       "(supported: silu, swish)");
+  return Activation::Silu;
 }
 
 void read_llama(const Reader& r, const std::string& source, ModelConfig* c) {
@@ -146,7 +178,7 @@ void read_llama(const Reader& r, const std::string& source, ModelConfig* c) {
              source << ": num_attention_heads " << c->num_heads
                     << " is not a multiple of num_key_value_heads " << c->num_kv_heads);
   c->max_position_embeddings = r.positive_int("max_position_embeddings", 2048);
-  c->activation = parse_activation(r.string("hidden_act", "silu"), "hidden_act", source);
+  c->activation = llama_activation(r, source);
   c->rms_norm_eps = r.positive_float("rms_norm_eps", 1e-6f);
   c->rope_theta = r.positive_float("rope_theta", 10000.0f);
   c->attention_bias = r.boolean("attention_bias", false);
@@ -197,7 +229,7 @@ void read_bloom(const Reader& r, const std::string& source, ModelConfig* c) {
   c->max_position_embeddings = 0;  // ALiBi: no learned or rotary positions
   c->layer_norm_eps = r.positive_float("layer_norm_epsilon", 1e-5f);
   c->residual_post_layernorm = r.boolean("apply_residual_connection_post_layernorm", false);
-  c->activation = Activation::GeluTanh;  // BloomGelu
+  c->activation = Activation::GeluTanh;  // BloomGelu, fixed: BloomConfig has no activation key
   c->tie_word_embeddings = r.boolean("tie_word_embeddings", true);
   ZINC_CHECK(r.positive_int("pretraining_tp", 1) == 1 || !r.boolean("slow_but_exact", false),
              source << ": slow_but_exact tensor-parallel emulation is not supported");
@@ -234,16 +266,12 @@ void read_opt(const Reader& r, const std::string& source, ModelConfig* c) {
   c->pad_token_id = 1;
 }
 
-bool file_exists(const std::string& path) { return is_regular_file(path); }
-
+// A FIFO, directory or device of that name is refused (read_regular_file), not taken for
+// a missing file: a generation_config.json skipped as absent would drop its bos/eos/pad.
 json read_json_file(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  ZINC_CHECK(in, path << ": cannot open for reading");
-  std::stringstream ss;
-  ss << in.rdbuf();
-  ZINC_CHECK(!in.bad(), path << ": read error");
+  const std::string text = read_regular_file(path, "a JSON file");
   try {
-    return json::parse(ss.str());
+    return json::parse(text);
   } catch (const json::exception& e) {
     ZINC_THROW(path << ": not valid JSON: " << e.what());
   }
@@ -279,18 +307,21 @@ ModelConfig parse_config(const json& j, const std::string& source) {
   // Newer transformers write "dtype", older "torch_dtype".
   c.torch_dtype = r.string("torch_dtype", r.string("dtype", ""));
   r.special_tokens(&c);  // explicit values replace the family defaults set above
+  r.default_token_fits("bos_token_id", c.bos_token_id, c);
+  for (int id : c.eos_token_ids) r.default_token_fits("eos_token_id", id, c);
+  r.default_token_fits("pad_token_id", c.pad_token_id, c);
   return c;
 }
 
 ModelConfig load_config(const std::string& model_dir) {
   const std::string path = join_path(model_dir, "config.json");
-  ZINC_CHECK(file_exists(path),
+  ZINC_CHECK(path_exists(path),
              path << ": not found (is " << model_dir << " a Hugging Face model directory?)");
   ModelConfig c = parse_config(read_json_file(path), path);
 
   // transformers' generate() takes bos/eos/pad from generation_config.json when present.
   const std::string gen_path = join_path(model_dir, "generation_config.json");
-  if (file_exists(gen_path)) apply_generation_config(read_json_file(gen_path), gen_path, &c);
+  if (path_exists(gen_path)) apply_generation_config(read_json_file(gen_path), gen_path, &c);
   return c;
 }
 

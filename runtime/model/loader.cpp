@@ -1,5 +1,6 @@
 #include "runtime/model/loader.hpp"
 
+#include <iostream>
 #include <nlohmann/json.hpp>
 
 #include "offload/nvme_reader.hpp"
@@ -64,8 +65,19 @@ LoadedModel load_for_generation(const LoadOptions& o, Backend& backend,
   ModelConfig config;
   ZeroOptions zo = o.pipeline;
   zo.tier = o.offload;
-  // The planner's working set, once the config is known.
+  // The planner's working set, once the config (and so the schedule) is known.
   const auto size_step = [&](const ModelConfig& c) {
+    // Position k of the schedule uses slot k % K: beyond one slot per blob load of a
+    // forward pass, a slot would only hold the next pass's copy of a blob still held, at
+    // the cost of a largest blob of device memory each (a million slots took 12+ GB).
+    // --prefetch-depth is clamped to the loads, which rank 0 says.
+    const int loads = static_cast<int>(zo.schedule.size());
+    if (zo.prefetch_depth > loads) {
+      if (comm.rank() == 0)
+        std::cerr << "zinc: warning: --prefetch-depth " << zo.prefetch_depth << " is more than the " << loads
+                  << " blob loads of a forward pass: using " << loads << std::endl;
+      zo.prefetch_depth = loads;
+    }
     if (o.step_batch <= 0) return;
     const quant::DType t = backend.compute_dtype();
     zo.activation_bytes = activation_bytes(c, o.step_batch, o.step_prompt_len, o.micro_batch, t);

@@ -9,8 +9,6 @@
 namespace zinc::runtime::tok {
 namespace {
 
-constexpr int32_t kMaxId = 1 << 28;  // sanity bound on vocabulary ids
-
 struct Symbol {
   int32_t id;
   int32_t prev, next;  // neighbours in the word (-1: none)
@@ -88,18 +86,24 @@ BpeModel::BpeModel(std::unordered_map<std::string, int32_t> vocab,
                    const std::vector<BpeMerge>& merges, BpeOptions options,
                    const std::string& where)
     : vocab_(std::move(vocab)), options_(std::move(options)), where_(where) {
-  int32_t max_id = -1;
   for (const auto& [token, id] : vocab_) {
-    ZINC_CHECK(id >= 0 && id < kMaxId, where << ": vocabulary id " << id << " of token \"" << token
-                                             << "\" is out of range");
-    max_id = std::max(max_id, id);
+    ZINC_CHECK(id >= 0 && id <= kMaxTokenId, where << ": token \"" << token << "\" has id " << id
+                                                   << ", outside [0, " << kMaxTokenId << "]");
+    max_id_ = std::max(max_id_, id);
   }
-  vocab_r_.assign(static_cast<size_t>(max_id + 1), std::string());
-  has_id_.assign(static_cast<size_t>(max_id + 1), false);
+  // Dense when at most half the table would be holes (plus some slack for small files).
+  if (static_cast<size_t>(max_id_) + 1 <= 2 * vocab_.size() + 1024) {
+    dense_ids_.assign(static_cast<size_t>(max_id_) + 1, nullptr);
+  } else {
+    sparse_ids_.reserve(vocab_.size());
+  }
   bmp_char_ids_.assign(0x10000, -1);
   for (const auto& [token, id] : vocab_) {
-    vocab_r_[static_cast<size_t>(id)] = token;
-    has_id_[static_cast<size_t>(id)] = true;
+    if (!dense_ids_.empty()) {
+      dense_ids_[static_cast<size_t>(id)] = &token;
+    } else {
+      sparse_ids_.emplace_back(id, &token);
+    }
     size_t len = 0;
     if (!token.empty()) {
       const uint32_t cp = decode_utf8(token, 0, &len);
@@ -112,6 +116,9 @@ BpeModel::BpeModel(std::unordered_map<std::string, int32_t> vocab,
       }
     }
   }
+  // Two tokens with one id: one of them answers for it (HF keeps whichever its map holds).
+  std::sort(sparse_ids_.begin(), sparse_ids_.end(),
+            [](const auto& a, const auto& b) { return a.first < b.first; });
   merges_.reserve(merges.size());
   for (size_t rank = 0; rank < merges.size(); ++rank) {
     const BpeMerge& m = merges[rank];
@@ -142,8 +149,11 @@ int32_t BpeModel::token_to_id(const std::string& token) const {
 }
 
 const std::string* BpeModel::id_to_token(int32_t id) const {
-  if (id < 0 || static_cast<size_t>(id) >= vocab_r_.size() || !has_id_[id]) return nullptr;
-  return &vocab_r_[static_cast<size_t>(id)];
+  if (id < 0 || id > max_id_) return nullptr;
+  if (!dense_ids_.empty()) return dense_ids_[static_cast<size_t>(id)];
+  auto it = std::lower_bound(sparse_ids_.begin(), sparse_ids_.end(), id,
+                             [](const auto& e, int32_t v) { return e.first < v; });
+  return it != sparse_ids_.end() && it->first == id ? it->second : nullptr;
 }
 
 int32_t BpeModel::char_id(uint32_t cp) const {

@@ -18,6 +18,10 @@
 
 namespace zinc::runtime::tok {
 
+// The largest id a vocabulary may hold. The largest real vocabularies have ~256k ids; a
+// model needs an embedding row per id, so an id past 2^24 is a broken file, not a model.
+constexpr int32_t kMaxTokenId = (1 << 24) - 1;
+
 struct BpeOptions {
   std::optional<std::string> unk_token;
   bool fuse_unk = false;
@@ -47,7 +51,11 @@ class BpeModel {
   int32_t token_to_id(const std::string& token) const;  // -1 if absent
   const std::string* id_to_token(int32_t id) const;     // nullptr if absent
   size_t size() const { return vocab_.size(); }         // number of entries
-  int32_t max_id() const { return static_cast<int32_t>(vocab_r_.size()) - 1; }
+  int32_t max_id() const { return max_id_; }            // -1 when empty
+  // Bytes of the id -> token table (the dense one or the sorted ids).
+  size_t id_table_bytes() const {
+    return dense_ids_.capacity() * sizeof(dense_ids_[0]) + sparse_ids_.capacity() * sizeof(sparse_ids_[0]);
+  }
 
  private:
   struct Merge {
@@ -90,8 +98,12 @@ class BpeModel {
   int32_t char_id(uint32_t cp) const;  // id of the one-character token cp, or -1
 
   std::unordered_map<std::string, int32_t> vocab_;
-  std::vector<std::string> vocab_r_;  // id -> token ("" and !has_id_ for holes)
-  std::vector<bool> has_id_;
+  // id -> token, pointing at vocab_'s keys (an unordered_map never moves its elements): a
+  // table indexed by id when the ids are dense (every real vocabulary), else (id, token)
+  // sorted by id, so a file's one huge id costs one entry, not a table up to it.
+  std::vector<const std::string*> dense_ids_;  // [max_id_ + 1]; nullptr for holes
+  std::vector<std::pair<int32_t, const std::string*>> sparse_ids_;
+  int32_t max_id_ = -1;
   std::vector<int32_t> bmp_char_ids_;               // one-character tokens below U+10000
   std::unordered_map<uint32_t, int32_t> char_ids_;  // one-character tokens above
   PairMap merges_;

@@ -89,6 +89,8 @@ size_t Tokenizer::vocab_size() const {
   return static_cast<size_t>(std::max(parts_->model->max_id(), parts_->added.max_id()) + 1);
 }
 
+size_t Tokenizer::id_table_bytes() const { return parts_->model->id_table_bytes(); }
+
 std::string Tokenizer::id_to_token(int32_t id) const {
   if (const tok::AddedToken* t = parts_->added.find_id(id)) return t->decoded;
   const std::string* s = parts_->model->id_to_token(id);

@@ -65,6 +65,10 @@ class Tokenizer {
   // a model needs; equal to HF's get_vocab_size(with_added_tokens=True) when ids are dense).
   size_t vocab_size() const;
 
+  // Bytes of the model vocabulary's id -> token table: sized by the tokens the file holds
+  // (a dense table when the ids are dense, else sorted ids), not by its largest id.
+  size_t id_table_bytes() const;
+
   // The token string of an id as decode() sees it (an added token's content, normalized when
   // the token is; or the model vocabulary entry); "" if unknown.
   std::string id_to_token(int32_t id) const;

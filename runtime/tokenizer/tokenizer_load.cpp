@@ -1,12 +1,12 @@
 // Loading: tokenizer.json (+ tokenizer_config.json / special_tokens_map.json) or the GPT-2
 // layout (vocab.json + merges.txt). Every error names the file it comes from.
 #include <algorithm>
+#include <cstdint>
 #include <filesystem>
-#include <fstream>
-#include <sstream>
 #include <stdexcept>
 #include <string>
 
+#include "runtime/common/input_file.hpp"
 #include "runtime/tokenizer/json_util.hpp"
 #include "runtime/tokenizer/tokenizer_parts.hpp"
 
@@ -15,14 +15,9 @@ namespace {
 
 namespace fs = std::filesystem;
 
-std::string read_file(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  ZINC_CHECK(in, path << ": cannot open");
-  std::ostringstream s;
-  s << in.rdbuf();
-  ZINC_CHECK(!in.bad(), path << ": read error");
-  return s.str();
-}
+// A FIFO, directory or device named like a tokenizer file is refused, not opened (open(2)
+// of a FIFO blocks until a writer comes).
+std::string read_file(const std::string& path) { return read_regular_file(path, "a tokenizer file"); }
 
 json parse_json_file(const std::string& path) {
   const std::string text = read_file(path);
@@ -39,10 +34,14 @@ std::unordered_map<std::string, int32_t> read_vocab(const json& v, const std::st
   std::unordered_map<std::string, int32_t> vocab;
   vocab.reserve(v.size());
   for (auto it = v.begin(); it != v.end(); ++it) {
-    ZINC_CHECK(it->is_number_integer() && it->get<int64_t>() >= 0 && it->get<int64_t>() < (1 << 28),
-               where << ": token \"" << it.key() << "\" has id " << it->dump()
-                     << " (expected a non-negative integer)");
-    vocab[it.key()] = static_cast<int32_t>(it->get<int64_t>());
+    ZINC_CHECK(it->is_number_integer(), where << ": token \"" << it.key() << "\" has id " << it->dump()
+                                              << " (expected a non-negative integer)");
+    // Unsigned beyond int64 reads as negative here: refused either way.
+    const int64_t id = it->is_number_unsigned() && it->get<uint64_t>() > INT64_MAX ? -1 : it->get<int64_t>();
+    ZINC_CHECK(id >= 0 && id <= kMaxTokenId, where << ": token \"" << it.key() << "\" has id " << it->dump()
+                                                   << ", outside [0, " << kMaxTokenId
+                                                   << "] (the largest real vocabularies hold ~256k ids)");
+    vocab[it.key()] = static_cast<int32_t>(id);
   }
   return vocab;
 }

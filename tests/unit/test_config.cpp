@@ -2,6 +2,7 @@
 // generation_config.json override, and the error messages.
 #include <nlohmann/json.hpp>
 #include <string>
+#include <utility>
 
 #include "runtime/model/config.hpp"
 #include "test_util.hpp"
@@ -97,6 +98,7 @@ TEST_CASE("config: LLaMA defaults follow LlamaConfig", "[config]") {
 TEST_CASE("config: LLaMA options", "[config]") {
   json j = minimal_llama();
   SECTION("explicit head_dim, GQA, biases, eos list, tied embeddings") {
+    j["vocab_size"] = 128256;  // LLaMA-3's ids below
     j["head_dim"] = 32;  // heads * head_dim need not equal hidden_size
     j["num_key_value_heads"] = 2;
     j["attention_bias"] = true;
@@ -106,7 +108,7 @@ TEST_CASE("config: LLaMA options", "[config]") {
     j["eos_token_id"] = {128001, 128008, 128009};
     j["bos_token_id"] = 128000;
     j["pad_token_id"] = nullptr;
-    j["hidden_act"] = "relu";
+    j["hidden_act"] = "swish";
     const ModelConfig c = parse_config(j, "config.json");
     CHECK(c.head_dim == 32);
     CHECK(c.num_kv_heads == 2);
@@ -116,7 +118,7 @@ TEST_CASE("config: LLaMA options", "[config]") {
     CHECK(c.rope_theta == 500000.0f);
     CHECK(c.bos_token_id == 128000);
     CHECK(c.pad_token_id == -1);
-    CHECK(c.activation == Activation::Relu);
+    CHECK(c.activation == Activation::Silu);
     CHECK(c.is_eos(128008));
     CHECK(c.is_eos(128009));
     CHECK_FALSE(c.is_eos(2));
@@ -127,15 +129,6 @@ TEST_CASE("config: LLaMA options", "[config]") {
     const ModelConfig c = parse_config(j, "config.json");
     CHECK(c.num_kv_heads == 4);
     CHECK(c.head_dim == 16);
-  }
-  SECTION("gelu is exact, gelu_new the tanh form, others are refused") {
-    j["hidden_act"] = "gelu";
-    CHECK(parse_config(j, "config.json").activation == Activation::Gelu);
-    j["hidden_act"] = "gelu_new";
-    CHECK(parse_config(j, "config.json").activation == Activation::GeluTanh);
-    j["hidden_act"] = "quick_gelu";
-    REQUIRE_THROWS_WITH(parse_config(j, "config.json"),
-                        ZINC_CONTAINS("config.json: hidden_act 'quick_gelu' is not supported"));
   }
   SECTION("rope_scaling") {
     j["rope_scaling"] = nullptr;
@@ -160,6 +153,57 @@ TEST_CASE("config: LLaMA options", "[config]") {
     j["num_key_value_heads"] = 5;
     REQUIRE_THROWS_WITH(parse_config(j, "config.json"),
                         ZINC_CONTAINS("hidden_size 64 is not divisible by num_attention_heads 5"));
+  }
+}
+
+// transformers runs the activation a config names (LlamaMLP: act_fn(gate_proj(x)) *
+// up_proj(x); OPT: act(fc1(x)); BLOOM: BloomGelu whatever the config says). zinc's LLaMA
+// MLP is the fused silu(gate) * up, so any other hidden_act is refused rather than run as
+// silu (which gave silently wrong tokens).
+TEST_CASE("config: each family runs the activation its config names or refuses it", "[config]") {
+  SECTION("LLaMA: silu and its alias swish; anything else names the file and the key") {
+    json j = minimal_llama();
+    for (const char* act : {"silu", "swish"}) {
+      j["hidden_act"] = act;
+      CHECK(parse_config(j, "m/config.json").activation == Activation::Silu);
+    }
+    for (const char* act : {"gelu", "relu", "gelu_new", "gelu_pytorch_tanh", "quick_gelu", "tanh"}) {
+      j["hidden_act"] = act;
+      REQUIRE_THROWS_WITH(parse_config(j, "m/config.json"),
+                          ZINC_CONTAINS(std::string("m/config.json: hidden_act '") + act +
+                                        "' is not supported for llama") &&
+                              ZINC_CONTAINS("supported: silu, swish"));
+    }
+  }
+  SECTION("OPT: every name transformers' ACT2FN maps to relu, silu, exact or tanh GELU") {
+    json j = minimal_opt();
+    const std::pair<const char*, Activation> names[] = {
+        {"relu", Activation::Relu},
+        {"silu", Activation::Silu},
+        {"swish", Activation::Silu},
+        {"gelu", Activation::Gelu},
+        {"gelu_python", Activation::Gelu},
+        {"gelu_new", Activation::GeluTanh},
+        {"gelu_fast", Activation::GeluTanh},
+        {"gelu_pytorch_tanh", Activation::GeluTanh},
+        {"gelu_python_tanh", Activation::GeluTanh},
+        {"gelu_accurate", Activation::GeluTanh}};
+    for (const auto& [name, act] : names) {
+      j["activation_function"] = name;
+      INFO(name);
+      CHECK(parse_config(j, "m/config.json").activation == act);
+    }
+    for (const char* act : {"quick_gelu", "gelu_10", "relu6", "tanh", "mish"}) {
+      j["activation_function"] = act;
+      REQUIRE_THROWS_WITH(parse_config(j, "m/config.json"),
+                          ZINC_CONTAINS(std::string("m/config.json: activation_function '") + act +
+                                        "' is not supported"));
+    }
+  }
+  SECTION("BLOOM: always the tanh GELU, as transformers (BloomConfig has no activation key)") {
+    json j = {{"model_type", "bloom"}, {"vocab_size", 100}, {"hidden_size", 64},
+              {"n_layer", 2},          {"n_head", 4},       {"hidden_act", "relu"}};
+    CHECK(parse_config(j, "m/config.json").activation == Activation::GeluTanh);
   }
 }
 
@@ -350,5 +394,44 @@ TEST_CASE("config: load_config reads the directory", "[config]") {
     write_file(cfg, j.dump());
     REQUIRE_THROWS_WITH(load_config(dir.path()),
                         ZINC_CONTAINS(cfg + ": model_type 'mistral' is not supported"));
+  }
+}
+
+// bos/eos/pad ids the embedding has no row for are refused when the config is read (on
+// every rank, before any work), naming the file and the key: a pad_token_id outside the
+// vocabulary was embedded past the table, and only at batch shapes that needed padding.
+TEST_CASE("config: special token ids must be inside the vocabulary", "[config]") {
+  const std::string src = "m/config.json";
+  json j = minimal_llama();  // vocab_size 100
+  SECTION("each key of config.json, one id or a list") {
+    for (const char* key : {"bos_token_id", "eos_token_id", "pad_token_id"}) {
+      json bad = j;
+      bad[key] = 100;
+      INFO(key);
+      REQUIRE_THROWS_WITH(parse_config(bad, src),
+                          ZINC_CONTAINS(src + ": \"" + key + "\" is 100, outside the vocabulary [0, 100) "
+                                              "(vocab_size 100)"));
+      bad[key] = 99;
+      CHECK_NOTHROW(parse_config(bad, src));
+    }
+    j["eos_token_id"] = {2, 1000};
+    REQUIRE_THROWS_WITH(parse_config(j, src), ZINC_CONTAINS(src + ": \"eos_token_id\" is 1000, outside"));
+  }
+  SECTION("a family default that does not fit names the key and says it is the default") {
+    json bloom = {{"model_type", "bloom"}, {"vocab_size", 3}, {"hidden_size", 64}, {"n_layer", 2}, {"n_head", 4},
+                  {"bos_token_id", 0},     {"eos_token_id", 1}};
+    REQUIRE_THROWS_WITH(parse_config(bloom, src),
+                        ZINC_CONTAINS(src + ": no \"pad_token_id\" is given, and the bloom default 3 is outside "
+                                            "the vocabulary [0, 3) (vocab_size 3)"));
+    bloom["pad_token_id"] = nullptr;  // explicitly none: nothing to check
+    CHECK(parse_config(bloom, src).pad_token_id == -1);
+  }
+  SECTION("generation_config.json is checked against config.json's vocabulary, naming itself") {
+    TempDir dir;
+    write_file(dir.file("config.json"), j.dump());
+    write_file(dir.file("generation_config.json"), R"({"pad_token_id": 250})");
+    REQUIRE_THROWS_WITH(load_config(dir.path()),
+                        ZINC_CONTAINS(dir.file("generation_config.json") +
+                                      ": \"pad_token_id\" is 250, outside the vocabulary [0, 100)"));
   }
 }

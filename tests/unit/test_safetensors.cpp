@@ -1,6 +1,7 @@
 // partition/safetensors: files written by the test itself, read back, and every way a
 // header can be wrong (each error must name the file).
 #include <cstring>
+#include <filesystem>
 #include <nlohmann/json.hpp>
 #include <string>
 #include <vector>
@@ -309,6 +310,29 @@ TEST_CASE("Checkpoint: sharded index", "[safetensors]") {
   SECTION("the index has no weight_map") {
     write_file(dir.file("model.safetensors.index.json"), "{\"metadata\": {}}");
     REQUIRE_THROWS_WITH(Checkpoint::open_dir(dir.path()), ZINC_CONTAINS("no \"weight_map\""));
+  }
+  SECTION("shard names that leave the model directory are refused, naming the index and the entry") {
+    // A valid shard outside the directory, so that following the name would succeed.
+    TempDir outside;
+    write_file(outside.file("evil.safetensors"), make_file({{"layers.1.w", "BF16", {2, 2}, std::string(8, '\0')}}));
+    const std::string up = "../" + std::filesystem::path(outside.path()).filename().string() + "/evil.safetensors";
+    for (const std::string& name : {up, outside.file("evil.safetensors"), "sub/../" + up, std::string(".."),
+                                    std::string("")}) {
+      json bad = index;
+      bad["weight_map"]["layers.1.w"] = name;
+      write_file(dir.file("model.safetensors.index.json"), bad.dump());
+      INFO(name);
+      REQUIRE_THROWS_WITH(Checkpoint::open_dir(dir.path()),
+                          ZINC_CONTAINS(dir.file("model.safetensors.index.json") + ": weight_map entry for layers.1.w") &&
+                              ZINC_CONTAINS("names shard \"" + name + "\", which is not inside the model directory"));
+    }
+  }
+  SECTION("a shard in a subdirectory of the model directory is found") {
+    std::filesystem::create_directory(dir.file("sub"));
+    std::filesystem::rename(dir.file(s2), dir.file("sub/" + s2));
+    index["weight_map"]["layers.1.w"] = "sub/" + s2;
+    write_file(dir.file("model.safetensors.index.json"), index.dump());
+    CHECK(*Checkpoint::open_dir(dir.path()).get("layers.1.w", {2, 2}).file == dir.file("sub/" + s2));
   }
   SECTION("a corrupt shard names the shard") {
     write_file(dir.file("model.safetensors.index.json"), index.dump());

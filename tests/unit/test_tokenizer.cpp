@@ -326,3 +326,44 @@ TEST_CASE("tokenizer: encode is thread-safe", "[tokenizer]") {
   CHECK(a == serial);
   CHECK(b == serial);
 }
+
+// Ids are what the file holds, not a dense range up to the largest: a 147 KB tokenizer.json
+// whose largest id was 2^28-1 made an 8.5 GB table and took 23 s to load. One token at the
+// largest id allowed (2^24-1) must cost next to nothing, and an id beyond it is refused.
+TEST_CASE("tokenizer: a sparse vocabulary is sized by its tokens, not its largest id", "[tokenizer]") {
+  TempDir dir;
+  const int32_t huge = (1 << 24) - 1;
+  json j = tiny_tokenizer_json();
+  j["model"]["vocab"]["far"] = huge;
+  const auto t = Tokenizer::load(write_tokenizer(dir, j));
+  CHECK(t->vocab_size() == static_cast<size_t>(huge) + 1);
+  CHECK(t->token_to_id("far") == huge);
+  CHECK(t->id_to_token(huge) == "far");
+  CHECK(t->id_to_token(huge - 1).empty());  // a hole
+  CHECK(t->id_to_token(259) == "hello");
+  CHECK(t->decode({259, huge}) == "hellofar");
+  CHECK(t->encode("hello world") == std::vector<int32_t>({259, 260, 'o', 'r', 'l', 'd'}));
+  // 263 tokens: a few KiB of id table, where a dense one would take 2^24 entries.
+  CHECK(t->id_table_bytes() < 64 * 1024);
+
+  // A dense vocabulary keeps its dense table: one entry per id.
+  const auto dense = Tokenizer::load(write_tokenizer(dir, tiny_tokenizer_json()));
+  CHECK(dense->id_table_bytes() >= 262 * sizeof(void*));
+  CHECK(dense->id_to_token(260) == "\xC4\xA0w");
+
+  // Beyond 2^24-1 (the largest real vocabularies hold ~256k ids): refused, naming the
+  // file, the token and the limit; the same for vocab.json.
+  j["model"]["vocab"]["far"] = 1 << 24;
+  REQUIRE_THROWS_WITH(Tokenizer::load(write_tokenizer(dir, j)),
+                      ZINC_CONTAINS(dir.file("tokenizer.json")) && ZINC_CONTAINS("token \"far\" has id 16777216") &&
+                          ZINC_CONTAINS("[0, 16777215]"));
+  j["model"]["vocab"]["far"] = (int64_t{1} << 28) - 1;
+  REQUIRE_THROWS_WITH(Tokenizer::load(write_tokenizer(dir, j)), ZINC_CONTAINS("has id 268435455"));
+  TempDir gpt2;
+  json vocab = tiny_vocab();
+  vocab["far"] = int64_t{1} << 31;
+  write_file(gpt2.file("vocab.json"), vocab.dump());
+  write_file(gpt2.file("merges.txt"), kTinyMerges);
+  REQUIRE_THROWS_WITH(Tokenizer::load(gpt2.path()),
+                      ZINC_CONTAINS(gpt2.file("vocab.json")) && ZINC_CONTAINS("token \"far\" has id 2147483648"));
+}
