@@ -1,6 +1,8 @@
 #include "partition/store.hpp"
 
+#include <fcntl.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <cerrno>
@@ -15,6 +17,7 @@
 #include "partition/hdf5_check.hpp"
 #include "partition/shard.hpp"
 #include "runtime/common/error.hpp"
+#include "runtime/common/output_file.hpp"
 
 // How the store is laid out on disk is documented in store.hpp. Choices made here:
 // - every text (config.json, tokenizer.json, blob_order, the manifests, the quant name) is
@@ -91,6 +94,41 @@ void write_string_dataset(hid_t loc, const char* name, const std::string& value,
                                                      H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT)));
   ZINC_H5_CHECK_CTX(
       where, H5Dwrite(ds.get(), type.get(), H5S_ALL, H5S_ALL, H5P_DEFAULT, string_data(value)));
+}
+
+// Unlinks a stale PATH.tmp of an interrupted conversion (a regular file, or a link to one:
+// unlinking a name never loses what another name holds), so the temporary can be created new.
+void remove_stale_temporary(const std::string& tmp) {
+  check_output_path(tmp, {}, /*replace=*/true);
+  if (::unlink(tmp.c_str()) != 0 && errno != ENOENT) {
+    ZINC_THROW("cannot remove the stale temporary " << tmp << ": " << std::strerror(errno));
+  }
+}
+
+// Renames tmp to path. Unless `replace`, a path that appeared since the writer was made is
+// not replaced: rename with RENAME_NOREPLACE, or where the file system lacks it, link()
+// (which refuses an existing name just as atomically) and unlink.
+void publish(const std::string& tmp, const std::string& path, bool replace) {
+  auto fail = [&](int err) {
+    if (err == EEXIST) {
+      ZINC_THROW(path << ": already exists (it appeared during the conversion); not replaced");
+    }
+    ZINC_THROW("cannot rename " << tmp << " to " << path << ": " << std::strerror(err));
+  };
+  if (replace) {
+    check_output_path(path, {}, true);  // still a regular file or nothing
+    if (std::rename(tmp.c_str(), path.c_str()) != 0) fail(errno);
+    return;
+  }
+  if (::renameat2(AT_FDCWD, tmp.c_str(), AT_FDCWD, path.c_str(), RENAME_NOREPLACE) == 0) return;
+  if (errno != EINVAL && errno != ENOSYS) fail(errno);
+  if (::link(tmp.c_str(), path.c_str()) == 0) {
+    ::unlink(tmp.c_str());
+    return;
+  }
+  if (errno == EEXIST) fail(errno);
+  check_output_path(path, {}, false);  // no hard links either: check, then rename
+  if (std::rename(tmp.c_str(), path.c_str()) != 0) fail(errno);
 }
 
 // ---- reading ----------------------------------------------------------------------------
@@ -225,19 +263,22 @@ uint64_t dataset_offset(hid_t ds, const std::string& path, const std::string& bl
 
 // ---- StoreWriter ------------------------------------------------------------------------
 
-StoreWriter::StoreWriter(const std::string& path, const StoreInfo& info)
-    : path_(path), tmp_path_(path + ".tmp") {
+StoreWriter::StoreWriter(const std::string& path, const StoreInfo& info, bool replace)
+    : path_(path), tmp_path_(path + ".tmp"), replace_(replace) {
   h5::silence_error_printing();
   const std::string& where = tmp_path_;
+  check_output_path(path_, {}, replace_);
+  remove_stale_temporary(tmp_path_);
   try {
     h5::PropList fapl(ZINC_H5_CHECK_CTX(where, H5Pcreate(H5P_FILE_ACCESS)));
     ZINC_H5_CHECK_CTX(where, H5Pset_alignment(fapl.get(), 0, kAlignment));
     ZINC_H5_CHECK_CTX(where, H5Pset_libver_bounds(fapl.get(), H5F_LIBVER_V18, H5F_LIBVER_V18));
     // SEMI: closing fails (instead of silently staying open) if an object was left open.
     ZINC_H5_CHECK_CTX(where, H5Pset_fclose_degree(fapl.get(), H5F_CLOSE_SEMI));
-    // H5F_ACC_TRUNC replaces a stale PATH.tmp left by a crashed conversion.
+    // EXCL: a name that appeared since the stale one was removed is not truncated.
     file_ = ZINC_H5_CHECK_CTX(where << ": cannot create the store",
-                              H5Fcreate(tmp_path_.c_str(), H5F_ACC_TRUNC, H5P_DEFAULT, fapl.get()));
+                              H5Fcreate(tmp_path_.c_str(), H5F_ACC_EXCL, H5P_DEFAULT, fapl.get()));
+    created_ = true;
 
     write_int_attr(file_, kVersionAttr, kStoreVersion, where);
     write_string_attr(file_, "quant", quant::quant_format_name(info.quant), where);
@@ -267,20 +308,21 @@ StoreWriter::StoreWriter(const std::string& path, const StoreInfo& info)
       write_string_dataset(file_, "blob_order", json(info.blob_order).dump(), where);
     }
   } catch (...) {
-    if (file_ >= 0 && H5Fclose(file_) < 0) log_error(tmp_path_ + ": H5Fclose failed");
-    file_ = -1;
-    std::remove(tmp_path_.c_str());
+    abandon();
     throw;
   }
 }
 
 StoreWriter::~StoreWriter() {
-  if (finished_) return;
-  if (file_ >= 0 && H5Fclose(file_) < 0) {
-    log_error(tmp_path_ + ": H5Fclose failed: " + h5::error_stack_text());
+  if (!finished_) abandon();
+}
+
+void StoreWriter::abandon() noexcept {
+  if (file_ >= 0) {
+    if (H5Fclose(file_) < 0) log_error(tmp_path_ + ": H5Fclose failed: " + h5::error_stack_text());
+    file_ = -1;
   }
-  file_ = -1;
-  if (std::remove(tmp_path_.c_str()) != 0 && errno != ENOENT) {
+  if (created_ && ::unlink(tmp_path_.c_str()) != 0 && errno != ENOENT) {
     log_error("cannot remove " + tmp_path_ + ": " + std::strerror(errno));
   }
 }
@@ -363,9 +405,7 @@ void StoreWriter::finish() {
   const hid_t file = file_;
   file_ = -1;  // whatever H5Fclose says, the id is gone
   ZINC_H5_CHECK_CTX(where << ": closing the store", H5Fclose(file));
-  if (std::rename(tmp_path_.c_str(), path_.c_str()) != 0) {
-    ZINC_THROW("cannot rename " << tmp_path_ << " to " << path_ << ": " << std::strerror(errno));
-  }
+  publish(tmp_path_, path_, replace_);
   finished_ = true;
 }
 

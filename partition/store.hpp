@@ -18,7 +18,8 @@
 // bytes, is refused with a request to convert again; every other such store is unchanged).
 // Any world size reads its shard [r*S, (r+1)*S) of each blob (read_slice), and the pages
 // it read are verified against their checksums. Writing goes to PATH.tmp, renamed to PATH
-// by finish(): a crash never leaves a half-written file under the final name.
+// by finish(): a crash never leaves a half-written file under the final name. The rename
+// never replaces anything but a regular file, and replaces one only when asked to.
 #pragma once
 
 #include <hdf5.h>
@@ -49,22 +50,28 @@ struct StoreInfo {
 
 class StoreWriter {
  public:
-  // Creates PATH.tmp (replacing a stale one).
-  StoreWriter(const std::string& path, const StoreInfo& info);
+  // Creates PATH.tmp, new (a stale regular file or symbolic link of that name, left by an
+  // interrupted conversion, is unlinked first; anything else there is an error). PATH must
+  // be a new name, or with `replace` an existing regular file (runtime/common/output_file.hpp).
+  StoreWriter(const std::string& path, const StoreInfo& info, bool replace = false);
   ~StoreWriter();  // closes and removes PATH.tmp if finish() was not reached
   StoreWriter(const StoreWriter&) = delete;
   StoreWriter& operator=(const StoreWriter&) = delete;
 
   // Writes one whole blob (m.bytes bytes) with its manifest and page checksums.
   void write_blob(const BlobManifest& m, const uint8_t* data);
-  // Writes blob_order, closes, renames PATH.tmp -> PATH.
+  // Writes blob_order, closes, renames PATH.tmp -> PATH (atomically refusing a PATH that
+  // appeared meanwhile, unless `replace`).
   void finish();
 
  private:
   std::string path_, tmp_path_;
+  bool replace_ = false;
   hid_t file_ = -1;
   std::vector<std::string> written_;
+  bool created_ = false;   // PATH.tmp is this writer's (removed if finish() is not reached)
   bool finished_ = false;
+  void abandon() noexcept;  // closes and removes PATH.tmp after a failure
 };
 
 class StoreReader {

@@ -67,6 +67,7 @@ struct ConvertOptions {
   std::string out;    // FILE.zinc.h5
   std::string quant = "nf4";
   int group_size = 64;
+  bool force = false;  // replace an existing --out (a regular file that is not an input)
 };
 
 struct InfoOptions {

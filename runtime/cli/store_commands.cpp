@@ -4,11 +4,13 @@
 #include <cstdio>
 #include <fstream>
 #include <iostream>
+#include <set>
 #include <sstream>
 
 #include "offload/memory_arena.hpp"
 #include "partition/store.hpp"
 #include "runtime/common/clock.hpp"
+#include "runtime/common/output_file.hpp"
 #include "runtime/model/blob_source.hpp"
 #include "runtime/model/config.hpp"
 #include "runtime/model/dummy_configs.hpp"
@@ -27,6 +29,20 @@ std::string read_optional(const std::string& path) {
   return ss.str();
 }
 
+// Every file convert reads from the model directory (those that exist): the texts it copies,
+// the index, and every safetensors file a tensor lives in.
+std::vector<std::string> convert_inputs(const std::string& dir, const partition::Checkpoint& ckpt) {
+  std::set<std::string> files;
+  for (const char* name : {"config.json", "generation_config.json", "tokenizer.json", "tokenizer_config.json",
+                           "special_tokens_map.json", "model.safetensors", "model.safetensors.index.json"}) {
+    files.insert(dir + "/" + name);
+  }
+  for (const std::string& name : ckpt.names()) {
+    const partition::TensorView* t = ckpt.find(name);
+    if (t != nullptr && t->file != nullptr) files.insert(*t->file);
+  }
+  return {files.begin(), files.end()};
+}
 
 }  // namespace
 
@@ -48,6 +64,11 @@ int run_convert(const ConvertOptions& o, collectives::Communicator& comm) {
   if (!dummy) runtime::bind_plan_to_checkpoint(plan, ckpt);
   const auto manifests = runtime::plan_manifests(plan, format, o.group_size);
   const uint64_t seed = runtime::LoadOptions{}.dummy_seed;
+  // Before any work: the store and its temporary must not replace an input, a device or
+  // (without --force) an existing file.
+  const std::vector<std::string> inputs = dummy ? std::vector<std::string>{} : convert_inputs(o.model, ckpt);
+  check_output_path(o.out, inputs, o.force);
+  check_output_path(o.out + ".tmp", inputs, /*replace=*/true);  // a stale one is replaced
 
   partition::StoreInfo info;
   info.version = 1;
@@ -61,7 +82,7 @@ int run_convert(const ConvertOptions& o, collectives::Communicator& comm) {
   info.special_tokens_map_json = read_optional(o.model + "/special_tokens_map.json");
   for (const auto& m : manifests) info.blob_order.push_back(m.name);
 
-  partition::StoreWriter writer(o.out, info);
+  partition::StoreWriter writer(o.out, info, o.force);
   uint64_t written = 0;
   double pack_s = 0;
   std::vector<uint8_t> buf;
