@@ -1,6 +1,7 @@
 #include "partition/store.hpp"
 
 #include <fcntl.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -271,6 +272,8 @@ StoreWriter::StoreWriter(const std::string& path, const StoreInfo& info, bool re
   remove_stale_temporary(tmp_path_);
   try {
     h5::PropList fapl(ZINC_H5_CHECK_CTX(where, H5Pcreate(H5P_FILE_ACCESS)));
+    // sec2 (the default, named here): abandon() replaces its file descriptor.
+    ZINC_H5_CHECK_CTX(where, H5Pset_fapl_sec2(fapl.get()));
     ZINC_H5_CHECK_CTX(where, H5Pset_alignment(fapl.get(), 0, kAlignment));
     ZINC_H5_CHECK_CTX(where, H5Pset_libver_bounds(fapl.get(), H5F_LIBVER_V18, H5F_LIBVER_V18));
     // SEMI: closing fails (instead of silently staying open) if an object was left open.
@@ -317,11 +320,25 @@ StoreWriter::~StoreWriter() {
   if (!finished_) abandon();
 }
 
+// H5Fclose flushes HDF5's cached metadata. When that fails (a full disk, a write error),
+// HDF5 1.10 frees the file but keeps its id, and its exit handler later crashes on it. The
+// temporary is removed anyway, so before the close its descriptor is pointed at an empty
+// anonymous memory file (memfd_create; dup2 onto the sec2 driver's descriptor, which also
+// closes the temporary's): the flush lands there and cannot fail for lack of disk.
 void StoreWriter::abandon() noexcept {
   if (file_ >= 0) {
+    void* handle = nullptr;
+    if (H5Fget_vfd_handle(file_, H5P_DEFAULT, &handle) >= 0 && handle != nullptr) {
+      const int mem = ::memfd_create("zinc-abandoned-store", MFD_CLOEXEC);
+      if (mem < 0 || ::dup2(mem, *static_cast<const int*>(handle)) < 0) {
+        log_error("cannot detach " + tmp_path_ + " from HDF5: " + std::strerror(errno));
+      }
+      if (mem >= 0) ::close(mem);
+    }
     if (H5Fclose(file_) < 0) log_error(tmp_path_ + ": H5Fclose failed: " + h5::error_stack_text());
     file_ = -1;
   }
+  h5::error_stack_text();  // clear
   if (created_ && ::unlink(tmp_path_.c_str()) != 0 && errno != ENOENT) {
     log_error("cannot remove " + tmp_path_ + ": " + std::strerror(errno));
   }
@@ -380,6 +397,9 @@ void StoreWriter::write_blob(const BlobManifest& m, const uint8_t* data) {
                                           H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT)));
   ZINC_H5_CHECK_CTX(
       where, H5Dwrite(crc_ds.get(), H5T_NATIVE_UINT32, H5S_ALL, H5S_ALL, H5P_DEFAULT, crcs.data()));
+  // Out of HDF5's sieve buffer and metadata cache now, so that the blob is in the file when
+  // this returns and a full disk fails at the blob that did not fit.
+  ZINC_H5_CHECK_CTX(where << ": blob " << m.name, H5Fflush(file_, H5F_SCOPE_LOCAL));
   written_.push_back(m.name);
 }
 
@@ -402,6 +422,9 @@ void StoreWriter::finish() {
   } else {
     write_string_dataset(file_, "blob_order", json(written_).dump(), where);
   }
+  // Flushed first: a failure leaves the id open for abandon(), and the close has nothing
+  // left to write.
+  ZINC_H5_CHECK_CTX(where << ": writing the store", H5Fflush(file_, H5F_SCOPE_LOCAL));
   const hid_t file = file_;
   file_ = -1;  // whatever H5Fclose says, the id is gone
   ZINC_H5_CHECK_CTX(where << ": closing the store", H5Fclose(file));

@@ -54,11 +54,14 @@ class StoreWriter {
   // interrupted conversion, is unlinked first; anything else there is an error). PATH must
   // be a new name, or with `replace` an existing regular file (runtime/common/output_file.hpp).
   StoreWriter(const std::string& path, const StoreInfo& info, bool replace = false);
-  ~StoreWriter();  // closes and removes PATH.tmp if finish() was not reached
+  // Closes (every HDF5 id, even after a write error) and removes PATH.tmp if finish() was
+  // not reached.
+  ~StoreWriter();
   StoreWriter(const StoreWriter&) = delete;
   StoreWriter& operator=(const StoreWriter&) = delete;
 
-  // Writes one whole blob (m.bytes bytes) with its manifest and page checksums.
+  // Writes one whole blob (m.bytes bytes) with its manifest and page checksums, flushed to
+  // the file when it returns (a full disk fails here, naming the blob).
   void write_blob(const BlobManifest& m, const uint8_t* data);
   // Writes blob_order, closes, renames PATH.tmp -> PATH (atomically refusing a PATH that
   // appeared meanwhile, unless `replace`).

@@ -86,21 +86,26 @@ int run_convert(const ConvertOptions& o, collectives::Communicator& comm) {
   uint64_t written = 0;
   double pack_s = 0;
   std::vector<uint8_t> buf;
-  for (size_t b = 0; b < manifests.size(); ++b) {
-    const partition::BlobManifest& m = manifests[b];
-    buf.assign(m.bytes, 0);
-    const double tp = now_s();
-    if (dummy)
-      partition::fill_dummy_slice(m, 0, m.bytes, seed, 0.02f, buf.data());
-    else
-      runtime::pack_checkpoint_slice(ckpt, m, 0, m.bytes, buf.data());
-    pack_s += seconds_since(tp);
-    writer.write_blob(m, buf.data());
-    written += m.bytes;
-    std::fprintf(stderr, "\rzinc convert: [%zu/%zu] %-12s %s written", b + 1, manifests.size(),
-                 m.name.c_str(), offload::format_bytes(written).c_str());
+  try {
+    for (size_t b = 0; b < manifests.size(); ++b) {
+      const partition::BlobManifest& m = manifests[b];
+      buf.assign(m.bytes, 0);
+      const double tp = now_s();
+      if (dummy)
+        partition::fill_dummy_slice(m, 0, m.bytes, seed, 0.02f, buf.data());
+      else
+        runtime::pack_checkpoint_slice(ckpt, m, 0, m.bytes, buf.data());
+      pack_s += seconds_since(tp);
+      writer.write_blob(m, buf.data());  // flushed to the file when it returns
+      written += m.bytes;
+      std::fprintf(stderr, "\rzinc convert: [%zu/%zu] %-12s %s written", b + 1, manifests.size(),
+                   m.name.c_str(), offload::format_bytes(written).c_str());
+    }
+    writer.finish();
+  } catch (...) {
+    if (written > 0) std::fprintf(stderr, "\n");  // the error goes below the progress line
+    throw;
   }
-  writer.finish();
   const double total_s = seconds_since(t0);
   std::fprintf(stderr, "\n");
   const std::string source =

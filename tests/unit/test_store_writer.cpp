@@ -1,7 +1,9 @@
 // partition/store's writer against the file system: what it may replace (a new name, or a
 // regular file when asked; never a FIFO, device or directory, never a name that appeared
-// while it wrote).
+// while it wrote) and a disk that fills up (a real tmpfs, mounted where permitted): the
+// error names the blob, every HDF5 id is closed and nothing is left behind.
 #include <hdf5.h>
+#include <sys/mount.h>
 #include <sys/stat.h>
 #include <sys/sysmacros.h>
 #include <unistd.h>
@@ -72,6 +74,8 @@ std::string read_all(const std::string& path) {
   return {std::istreambuf_iterator<char>(f), std::istreambuf_iterator<char>()};
 }
 
+ssize_t open_hdf5_files() { return H5Fget_obj_count(H5F_OBJ_ALL, H5F_OBJ_FILE); }
+
 }  // namespace
 
 TEST_CASE("store writer: an existing file is replaced only when asked", "[store][writer]") {
@@ -124,4 +128,45 @@ TEST_CASE("store writer: never replaces a FIFO, a directory or a device", "[stor
                       ZINC_CONTAINS(dev) && ZINC_CONTAINS("a character device"));
     CHECK(fs::is_character_file(dev));
   }
+}
+
+TEST_CASE("store writer: a full disk fails at the blob that did not fit, closing everything",
+          "[store][writer]") {
+  TempDir dir;
+  const std::string mnt = dir.file("fs");
+  fs::create_directory(mnt);
+  if (::mount("zinc-test-full", mnt.c_str(), "tmpfs", 0, "size=1m") != 0) {
+    SUCCEED("SKIP: mount -t tmpfs is not permitted here (needs root)");
+    return;
+  }
+  struct Unmount {
+    std::string at;
+    ~Unmount() { ::umount(at.c_str()); }
+  } unmount{mnt};
+  const std::vector<Blob> bs = blobs(6, 120000);  // 240 KB each: the fifth does not fit
+  const std::string path = mnt + "/m.zinc";
+  const ssize_t files_before = open_hdf5_files();
+  size_t written = 0;
+  try {
+    StoreWriter w(path, info_for(bs));
+    for (const Blob& b : bs) {
+      w.write_blob(b.manifest, b.data.data());
+      ++written;
+    }
+    w.finish();
+    FAIL("the store fitted in 1 MiB");
+  } catch (const zinc::Error& e) {
+    const std::string msg = e.what();
+    INFO(msg);
+    CHECK(msg.find(path + ".tmp") != std::string::npos);
+    CHECK(msg.find("blob layer." + std::to_string(written)) != std::string::npos);
+    CHECK(msg.find("No space left on device") != std::string::npos);
+  }
+  CHECK(written >= 2);
+  CHECK(written < bs.size());
+  CHECK(open_hdf5_files() == files_before);  // no id left for HDF5's exit handler
+  CHECK(fs::is_empty(mnt));
+  // The disk is usable again: a store that fits is written there.
+  write_store(path, blobs(2, 1000));
+  CHECK_NOTHROW(StoreReader(path));
 }
