@@ -38,8 +38,12 @@ namespace {
 
 using nlohmann::json;
 
-constexpr int kStoreVersion = 1;
+// Version 2 added the CRC-32C of every text (below); version 1 stores are refused.
+constexpr int kStoreVersion = 2;
 constexpr const char* kVersionAttr = "zinc_store_version";
+// The CRC-32C of a text's bytes: on each string dataset, and beside each blob's manifest.
+constexpr const char* kTextCrcAttr = "crc32c";
+constexpr const char* kManifestCrcAttr = "manifest_crc32c";
 constexpr hsize_t kAlignment = kPageBytes;  // file offset of every blob (O_DIRECT)
 static_assert(kPageBytes == kAlignment, "checksum pages and blob alignment are both 4 KiB");
 // read_slice reads and verifies in pieces of this size (a multiple of the page), so the
@@ -87,6 +91,14 @@ void write_int_attr(hid_t obj, const char* name, int value, const std::string& w
   ZINC_H5_CHECK_CTX(where, H5Awrite(attr.get(), H5T_NATIVE_INT, &value));
 }
 
+void write_u32_attr(hid_t obj, const char* name, uint32_t value, const std::string& where) {
+  h5::Dataspace space(ZINC_H5_CHECK_CTX(where, H5Screate(H5S_SCALAR)));
+  h5::Attribute attr(ZINC_H5_CHECK_CTX(
+      where, H5Acreate2(obj, name, H5T_STD_U32LE, space.get(), H5P_DEFAULT, H5P_DEFAULT)));
+  ZINC_H5_CHECK_CTX(where, H5Awrite(attr.get(), H5T_NATIVE_UINT32, &value));
+}
+
+// A text dataset with the CRC-32C of its bytes (attribute crc32c).
 void write_string_dataset(hid_t loc, const char* name, const std::string& value,
                           const std::string& where) {
   h5::Datatype type = string_type(value.size(), where);
@@ -95,6 +107,7 @@ void write_string_dataset(hid_t loc, const char* name, const std::string& value,
                                                      H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT)));
   ZINC_H5_CHECK_CTX(
       where, H5Dwrite(ds.get(), type.get(), H5S_ALL, H5S_ALL, H5P_DEFAULT, string_data(value)));
+  write_u32_attr(ds.get(), kTextCrcAttr, crc32c(value.data(), value.size()), where);
 }
 
 // Unlinks a stale PATH.tmp of an interrupted conversion (a regular file, or a link to one:
@@ -199,9 +212,35 @@ int read_int_attr(hid_t obj, const char* name, const ReadCtx& ctx) {
   return value;
 }
 
+// Checks `text` (what `item` holds) against the CRC-32C in attribute `attr` of obj. A text
+// is read whole and used as is (a changed rope_theta changes every token), so it is
+// verified like a page of a blob.
+void verify_text(hid_t obj, const char* attr, const std::string& text, const std::string& item,
+                 const ReadCtx& ctx) {
+  ZINC_CHECK(ZINC_H5_CHECK_CTX(ctx, H5Aexists(obj, attr)) > 0,
+             ctx.path << ": " << item << " has no CRC-32C (attribute " << attr
+                      << "): the store is damaged; convert the model again");
+  h5::Attribute a(ZINC_H5_CHECK_CTX(ctx, H5Aopen(obj, attr, H5P_DEFAULT)));
+  h5::Datatype type(ZINC_H5_CHECK_CTX(ctx, H5Aget_type(a.get())));
+  h5::Dataspace space(ZINC_H5_CHECK_CTX(ctx, H5Aget_space(a.get())));
+  ZINC_CHECK(ZINC_H5_CHECK_CTX(ctx, H5Tget_class(type.get())) == H5T_INTEGER &&
+                 ZINC_H5_CHECK_CTX(ctx, H5Sget_simple_extent_npoints(space.get())) == 1,
+             ctx.path << ": " << item << ": attribute " << attr << " is not an integer");
+  uint32_t stored = 0;
+  ZINC_H5_CHECK_CTX(ctx, H5Aread(a.get(), H5T_NATIVE_UINT32, &stored));
+  const uint32_t computed = crc32c(text.data(), text.size());
+  ZINC_CHECK(stored == computed,
+             ctx.path << ": " << item << " fails its CRC-32C check (stored " << hex32(stored)
+                      << ", computed " << hex32(computed)
+                      << "): the store was changed or is corrupted; convert the model again");
+}
+
+// A text dataset, verified against its checksum.
 std::string read_string_dataset(hid_t loc, const char* name, const ReadCtx& ctx) {
   h5::Dataset ds(ZINC_H5_CHECK_CTX(ctx, H5Dopen2(loc, name, H5P_DEFAULT)));
-  return read_string(ds.get(), false, name, ctx);
+  std::string text = read_string(ds.get(), false, name, ctx);
+  verify_text(ds.get(), kTextCrcAttr, text, std::string("/") + name, ctx);
+  return text;
 }
 
 // Element count of a 1-D integer dataset of `elem_bytes`-byte elements; throws otherwise.
@@ -379,7 +418,9 @@ void StoreWriter::write_blob(const BlobManifest& m, const uint8_t* data) {
                    << ", not 4 KiB aligned (H5Pset_alignment not honoured by this HDF5?)");
   ZINC_H5_CHECK_CTX(where << ": blob " << m.name,
                     H5Dwrite(ds.get(), H5T_NATIVE_UINT8, H5S_ALL, H5S_ALL, H5P_DEFAULT, data));
-  write_string_attr(ds.get(), "manifest", m.to_json().dump(), where);
+  const std::string manifest = m.to_json().dump();
+  write_string_attr(ds.get(), "manifest", manifest, where);
+  write_u32_attr(ds.get(), kManifestCrcAttr, crc32c(manifest.data(), manifest.size()), where);
 
   const size_t pages = page_count(m.bytes);
   std::vector<uint32_t> crcs(pages);
@@ -459,6 +500,11 @@ StoreReader::StoreReader(const std::string& path) : path_(path) {
   ZINC_CHECK(ZINC_H5_CHECK_CTX(ctx, H5Aexists(f, kVersionAttr)) > 0,
              path_ << ": not a zinc store (no " << kVersionAttr << " attribute)");
   info_.version = read_int_attr(f, kVersionAttr, ctx);
+  ZINC_CHECK(info_.version != 1,
+             path_ << ": zinc store version 1 predates the checksums of the texts it carries "
+                   << "(config.json, the tokenizer files, the manifests), which therefore cannot "
+                   << "be verified: convert the model again (this zinc reads version "
+                   << kStoreVersion << ")");
   ZINC_CHECK(info_.version == kStoreVersion,
              path_ << ": zinc store version " << info_.version << " is not supported (this zinc "
                    << "reads version " << kStoreVersion << "): convert the model again");
@@ -501,6 +547,7 @@ StoreReader::StoreReader(const std::string& path) : path_(path) {
     const size_t bytes = integer_vector_length(ds.get(), 1, "/" + blob_path, ctx);
 
     const std::string text = read_string_attr(ds.get(), "manifest", "blob " + name, ctx);
+    verify_text(ds.get(), kManifestCrcAttr, text, "the manifest of blob " + name, ctx);
     BlobManifest m;
     try {
       m = BlobManifest::from_json(json::parse(text), path_ + ": blob " + name);

@@ -1,6 +1,6 @@
 // The zinc store: one HDF5 file holding a converted model, partition-agnostic.
 //
-//   /                     attributes: zinc_store_version (int), quant (string),
+//   /                     attributes: zinc_store_version (int, 2), quant (string),
 //                         group_size (int), created_by (string)
 //   /config.json          string dataset: the model's config.json text
 //   /generation_config.json, /tokenizer.json, /tokenizer_config.json,
@@ -8,14 +8,19 @@
 //   /blobs/<name>         uint8 [bytes], contiguous (no chunking), file offset 4 KiB aligned
 //                         (H5Pset_alignment), so the NVMe tier can read it with O_DIRECT;
 //                         attribute "manifest": the BlobManifest JSON (partition/blob.hpp;
-//                         quantized codes padded to quant::kCodesAlign bytes, then scales, mins)
+//                         quantized codes padded to quant::kCodesAlign bytes, then scales, mins),
+//                         attribute "manifest_crc32c" (uint32): the CRC-32C of that text
 //   /checksums/<name>     uint32 [ceil(bytes / 4096)]: CRC-32C of each 4 KiB page of the
 //                         blob (the last page may be partial)
 //   /blob_order           string dataset: JSON array of the blob names in model order
+// Every string dataset has attribute "crc32c" (uint32): the CRC-32C of its text.
 //
-// Opening a store validates every manifest against the layout of this zinc (a store from
-// before the codes were padded, holding a matrix whose codes are not a multiple of 16
-// bytes, is refused with a request to convert again; every other such store is unchanged).
+// Opening a store verifies every text it carries (the configs, tokenizer files, blob order
+// and manifests) against its CRC-32C, so a changed or corrupted one is an error naming the
+// store and the item; a version 1 store (written before those checksums) is refused with a
+// request to convert again. It validates every manifest against the layout of this zinc (a
+// manifest from before the codes were padded, holding a matrix whose codes are not a
+// multiple of 16 bytes, is refused with a request to convert again).
 // Any world size reads its shard [r*S, (r+1)*S) of each blob (read_slice), and the pages
 // it read are verified against their checksums. Writing goes to PATH.tmp, renamed to PATH
 // by finish(): a crash never leaves a half-written file under the final name. The rename
@@ -36,7 +41,7 @@ namespace zinc::partition {
 uint32_t crc32c(const void* data, size_t bytes, uint32_t crc = 0);
 
 struct StoreInfo {
-  int version = 0;
+  int version = 0;  // read back; the writer always writes the current version
   quant::QuantFormat quant = quant::QuantFormat::None;
   int group_size = 0;
   std::string created_by;

@@ -71,7 +71,6 @@ int run_convert(const ConvertOptions& o, collectives::Communicator& comm) {
   check_output_path(o.out + ".tmp", inputs, /*replace=*/true);  // a stale one is replaced
 
   partition::StoreInfo info;
-  info.version = 1;
   info.quant = format;
   info.group_size = o.group_size;
   info.created_by = std::string("zinc ") + ZINC_VERSION + " convert";
