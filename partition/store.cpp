@@ -682,6 +682,29 @@ void StoreReader::verify_slice(size_t index, size_t offset, size_t bytes, const 
   }
 }
 
+StoreReader::PageCheck StoreReader::check_pages(size_t index, size_t keep) const {
+  h5::silence_error_printing();
+  const ReadCtx ctx{path_};
+  ZINC_CHECK(index < manifests_.size(), path_ << ": blob index " << index << " out of range ("
+                                              << manifests_.size() << " blobs)");
+  const size_t bytes = manifests_[index].bytes;
+  const std::vector<uint32_t>& crcs = checksums_[index];
+  PageCheck out;
+  out.pages = page_count(bytes);
+  std::vector<uint8_t> buf(std::min(bytes, kReadChunk));
+  for (size_t pos = 0; pos < bytes; pos += kReadChunk) {  // kReadChunk: whole pages
+    const size_t n = std::min(kReadChunk, bytes - pos);
+    read_bytes(datasets_[index], pos, n, buf.data(), ctx);
+    for (size_t at = 0; at < n; at += kPageBytes) {
+      const size_t page = (pos + at) / kPageBytes;
+      if (crc32c(buf.data() + at, std::min(kPageBytes, n - at)) == crcs[page]) continue;
+      ++out.failed;
+      if (out.first_failed.size() < keep) out.first_failed.push_back(page);
+    }
+  }
+  return out;
+}
+
 uint64_t StoreReader::file_offset(size_t index) const {
   h5::silence_error_printing();
   ZINC_CHECK(index < datasets_.size(), path_ << ": blob index " << index << " out of range ("

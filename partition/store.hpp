@@ -105,6 +105,16 @@ class StoreReader {
   // Byte offset of blob `index`'s data in the file (for O_DIRECT reads; 4 KiB aligned).
   uint64_t file_offset(size_t index) const;
 
+  // Reads all of blob `index` and checks every page against its CRC-32C, without throwing
+  // on a bad one (`zinc info --verify`): the pages read, how many failed, and the first
+  // `keep` that failed, in order.
+  struct PageCheck {
+    size_t pages = 0;
+    size_t failed = 0;
+    std::vector<size_t> first_failed;
+  };
+  PageCheck check_pages(size_t index, size_t keep) const;
+
  private:
   std::string path_;
   hid_t file_ = -1;

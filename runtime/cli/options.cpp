@@ -236,11 +236,14 @@ bool parse_convert_options(int argc, char** argv, ConvertOptions* o, std::string
 }
 
 bool parse_info_options(int argc, char** argv, InfoOptions* o, std::string* help) {
-  po::options_description desc("zinc info: describe a zinc store\nusage: zinc info FILE.zinc.h5 [--blobs]\noptions");
+  po::options_description desc(
+      "zinc info: describe a zinc store\nusage: zinc info FILE.zinc.h5 [--blobs] [--verify]\noptions");
   desc.add_options()
       ("help,h", "show this help")
       ("store", po::value<std::string>(&o->store)->required(), "the store (positional)")
-      ("blobs", po::bool_switch(&o->blobs), "list every blob");
+      ("blobs", po::bool_switch(&o->blobs), "list every blob")
+      ("verify", po::bool_switch(&o->verify),
+       "read every page of every blob and check its CRC-32C; list the bad ones, exit 1 if any");
   po::positional_options_description pos;
   pos.add("store", 1);
   return parse_command(argc, argv, desc, &pos, "info", help, nullptr);

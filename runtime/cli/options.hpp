@@ -72,7 +72,8 @@ struct ConvertOptions {
 
 struct InfoOptions {
   std::string store;
-  bool blobs = false;  // list every blob
+  bool blobs = false;   // list every blob
+  bool verify = false;  // read every page and check its CRC-32C
 };
 
 // The shared driver of every subcommand's options: parses, fills *vm_out (optional),

@@ -8,6 +8,7 @@
 #include <sstream>
 
 #include "offload/memory_arena.hpp"
+#include "partition/shard.hpp"
 #include "partition/store.hpp"
 #include "runtime/common/clock.hpp"
 #include "runtime/common/output_file.hpp"
@@ -42,6 +43,39 @@ std::vector<std::string> convert_inputs(const std::string& dir, const partition:
     if (t != nullptr && t->file != nullptr) files.insert(*t->file);
   }
   return {files.begin(), files.end()};
+}
+
+// zinc info --verify: every page of every blob against its CRC-32C (the texts were verified
+// when the store was opened). The first bad pages are listed with the blob, the page, its
+// bytes in the blob and its file offset (for dd or a hex editor); any bad page is an error.
+void verify_pages(const partition::StoreReader& store) {
+  constexpr size_t kListed = 16;
+  const auto& manifests = store.manifests();
+  size_t pages = 0, failed = 0, listed = 0;
+  std::string first;
+  for (size_t b = 0; b < manifests.size(); ++b) {
+    const partition::BlobManifest& m = manifests[b];
+    const partition::StoreReader::PageCheck c = store.check_pages(b, kListed - listed);
+    pages += c.pages;
+    failed += c.failed;
+    for (const size_t p : c.first_failed) {
+      const size_t begin = p * partition::kPageBytes;
+      const size_t last = std::min(begin + partition::kPageBytes, m.bytes) - 1;
+      std::ostringstream where;
+      where << "blob " << m.name << " page " << p << " (blob bytes " << begin << ".." << last
+            << ", file offset " << store.file_offset(b) + begin << ")";
+      std::cout << "  bad page: " << where.str() << "\n";
+      if (first.empty()) first = where.str();
+      ++listed;
+    }
+  }
+  if (failed > listed) std::cout << "  ... and " << failed - listed << " more bad pages\n";
+  std::cout.flush();
+  ZINC_CHECK(failed == 0, store.path() << ": " << failed << " of " << pages
+                                       << " pages fail their CRC-32C check (first: " << first
+                                       << "): the file is corrupted; convert the model again");
+  std::cout << "  verified: " << pages << " pages in " << manifests.size()
+            << " blobs, every one matches its CRC-32C\n";
 }
 
 }  // namespace
@@ -144,6 +178,7 @@ int run_info(const InfoOptions& o, collectives::Communicator& comm) {
                   m.params.size(), static_cast<unsigned long long>(store.file_offset(b)));
     }
   }
+  if (o.verify) verify_pages(store);
   return 0;
 }
 

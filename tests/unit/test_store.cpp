@@ -373,6 +373,34 @@ TEST_CASE("store: a corrupted byte fails the CRC-32C check of its page", "[store
   CHECK(head == blobs[2].data);
 }
 
+TEST_CASE("store: check_pages reads every page and lists the bad ones", "[store]") {
+  TempDir dir;
+  const std::string path = dir.file("model.zinc");
+  const std::vector<Blob> blobs = make_blobs();
+  write_store(path, blobs, make_info(blobs));
+  uint64_t off = 0;
+  size_t pages = 0;
+  {
+    StoreReader r(path);
+    off = r.file_offset(1);
+    pages = r.check_pages(1, 10).pages;
+    CHECK(pages == (blobs[1].manifest.bytes + kPage - 1) / kPage);
+    for (size_t i = 0; i < blobs.size(); ++i) CHECK(r.check_pages(i, 10).failed == 0);
+  }
+  // Pages 3, 17 and the last (partial) one of layer.0000.
+  for (size_t p : {size_t{17}, size_t{3}, pages - 1}) patch_byte(path, off + p * kPage + 5);
+  StoreReader r(path);
+  const StoreReader::PageCheck all = r.check_pages(1, 10);
+  CHECK(all.pages == pages);
+  CHECK(all.failed == 3);
+  CHECK(all.first_failed == std::vector<size_t>{3, 17, pages - 1});
+  const StoreReader::PageCheck two = r.check_pages(1, 2);
+  CHECK(two.failed == 3);
+  CHECK(two.first_failed == std::vector<size_t>{3, 17});
+  CHECK(r.check_pages(0, 10).failed == 0);
+  CHECK(r.check_pages(2, 10).failed == 0);
+}
+
 TEST_CASE("store: a truncated file is an error naming the file", "[store]") {
   TempDir dir;
   const std::string path = dir.file("model.zinc");
