@@ -20,7 +20,7 @@ bash "$root/launch/bench_attention.sh" "$Z" "$out/attention.json" >"$out/attenti
 
 echo "== store" >&2
 python3 "$root/launch/make_synthetic_checkpoint.py" "$work/llama-1b" >/dev/null
-"$Z" convert --model "$work/llama-1b" --out "$work/m.zinc.h5" --quant nf4 >"$out/convert.txt" 2>&1
+"$Z" convert --model "$work/llama-1b" --out "$work/m.zinc.h5" --quant nf4 --force >"$out/convert.txt" 2>&1
 {
   for args in "--ranks 1" "--ranks 4 --readers 1" "--ranks 4 --readers 2" "--ranks 1 --nvme-block-size 8MiB"; do
     echo "\$ zinc iobench m.zinc.h5 --repeat 5 $args"

@@ -1,6 +1,9 @@
 #include "partition/store.hpp"
 
+#include <fcntl.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <cerrno>
@@ -15,6 +18,7 @@
 #include "partition/hdf5_check.hpp"
 #include "partition/shard.hpp"
 #include "runtime/common/error.hpp"
+#include "runtime/common/output_file.hpp"
 
 // How the store is laid out on disk is documented in store.hpp. Choices made here:
 // - every text (config.json, tokenizer.json, blob_order, the manifests, the quant name) is
@@ -34,8 +38,12 @@ namespace {
 
 using nlohmann::json;
 
-constexpr int kStoreVersion = 1;
+// Version 2 added the CRC-32C of every text (below); version 1 stores are refused.
+constexpr int kStoreVersion = 2;
 constexpr const char* kVersionAttr = "zinc_store_version";
+// The CRC-32C of a text's bytes: on each string dataset, and beside each blob's manifest.
+constexpr const char* kTextCrcAttr = "crc32c";
+constexpr const char* kManifestCrcAttr = "manifest_crc32c";
 constexpr hsize_t kAlignment = kPageBytes;  // file offset of every blob (O_DIRECT)
 static_assert(kPageBytes == kAlignment, "checksum pages and blob alignment are both 4 KiB");
 // read_slice reads and verifies in pieces of this size (a multiple of the page), so the
@@ -83,6 +91,14 @@ void write_int_attr(hid_t obj, const char* name, int value, const std::string& w
   ZINC_H5_CHECK_CTX(where, H5Awrite(attr.get(), H5T_NATIVE_INT, &value));
 }
 
+void write_u32_attr(hid_t obj, const char* name, uint32_t value, const std::string& where) {
+  h5::Dataspace space(ZINC_H5_CHECK_CTX(where, H5Screate(H5S_SCALAR)));
+  h5::Attribute attr(ZINC_H5_CHECK_CTX(
+      where, H5Acreate2(obj, name, H5T_STD_U32LE, space.get(), H5P_DEFAULT, H5P_DEFAULT)));
+  ZINC_H5_CHECK_CTX(where, H5Awrite(attr.get(), H5T_NATIVE_UINT32, &value));
+}
+
+// A text dataset with the CRC-32C of its bytes (attribute crc32c).
 void write_string_dataset(hid_t loc, const char* name, const std::string& value,
                           const std::string& where) {
   h5::Datatype type = string_type(value.size(), where);
@@ -91,6 +107,42 @@ void write_string_dataset(hid_t loc, const char* name, const std::string& value,
                                                      H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT)));
   ZINC_H5_CHECK_CTX(
       where, H5Dwrite(ds.get(), type.get(), H5S_ALL, H5S_ALL, H5P_DEFAULT, string_data(value)));
+  write_u32_attr(ds.get(), kTextCrcAttr, crc32c(value.data(), value.size()), where);
+}
+
+// Unlinks a stale PATH.tmp of an interrupted conversion (a regular file, or a link to one:
+// unlinking a name never loses what another name holds), so the temporary can be created new.
+void remove_stale_temporary(const std::string& tmp) {
+  check_output_path(tmp, {}, /*replace=*/true);
+  if (::unlink(tmp.c_str()) != 0 && errno != ENOENT) {
+    ZINC_THROW("cannot remove the stale temporary " << tmp << ": " << std::strerror(errno));
+  }
+}
+
+// Renames tmp to path. Unless `replace`, a path that appeared since the writer was made is
+// not replaced: rename with RENAME_NOREPLACE, or where the file system lacks it, link()
+// (which refuses an existing name just as atomically) and unlink.
+void publish(const std::string& tmp, const std::string& path, bool replace) {
+  auto fail = [&](int err) {
+    if (err == EEXIST) {
+      ZINC_THROW(path << ": already exists (it appeared during the conversion); not replaced");
+    }
+    ZINC_THROW("cannot rename " << tmp << " to " << path << ": " << std::strerror(err));
+  };
+  if (replace) {
+    check_output_path(path, {}, true);  // still a regular file or nothing
+    if (std::rename(tmp.c_str(), path.c_str()) != 0) fail(errno);
+    return;
+  }
+  if (::renameat2(AT_FDCWD, tmp.c_str(), AT_FDCWD, path.c_str(), RENAME_NOREPLACE) == 0) return;
+  if (errno != EINVAL && errno != ENOSYS) fail(errno);
+  if (::link(tmp.c_str(), path.c_str()) == 0) {
+    ::unlink(tmp.c_str());
+    return;
+  }
+  if (errno == EEXIST) fail(errno);
+  check_output_path(path, {}, false);  // no hard links either: check, then rename
+  if (std::rename(tmp.c_str(), path.c_str()) != 0) fail(errno);
 }
 
 // ---- reading ----------------------------------------------------------------------------
@@ -160,9 +212,35 @@ int read_int_attr(hid_t obj, const char* name, const ReadCtx& ctx) {
   return value;
 }
 
+// Checks `text` (what `item` holds) against the CRC-32C in attribute `attr` of obj. A text
+// is read whole and used as is (a changed rope_theta changes every token), so it is
+// verified like a page of a blob.
+void verify_text(hid_t obj, const char* attr, const std::string& text, const std::string& item,
+                 const ReadCtx& ctx) {
+  ZINC_CHECK(ZINC_H5_CHECK_CTX(ctx, H5Aexists(obj, attr)) > 0,
+             ctx.path << ": " << item << " has no CRC-32C (attribute " << attr
+                      << "): the store is damaged; convert the model again");
+  h5::Attribute a(ZINC_H5_CHECK_CTX(ctx, H5Aopen(obj, attr, H5P_DEFAULT)));
+  h5::Datatype type(ZINC_H5_CHECK_CTX(ctx, H5Aget_type(a.get())));
+  h5::Dataspace space(ZINC_H5_CHECK_CTX(ctx, H5Aget_space(a.get())));
+  ZINC_CHECK(ZINC_H5_CHECK_CTX(ctx, H5Tget_class(type.get())) == H5T_INTEGER &&
+                 ZINC_H5_CHECK_CTX(ctx, H5Sget_simple_extent_npoints(space.get())) == 1,
+             ctx.path << ": " << item << ": attribute " << attr << " is not an integer");
+  uint32_t stored = 0;
+  ZINC_H5_CHECK_CTX(ctx, H5Aread(a.get(), H5T_NATIVE_UINT32, &stored));
+  const uint32_t computed = crc32c(text.data(), text.size());
+  ZINC_CHECK(stored == computed,
+             ctx.path << ": " << item << " fails its CRC-32C check (stored " << hex32(stored)
+                      << ", computed " << hex32(computed)
+                      << "): the store was changed or is corrupted; convert the model again");
+}
+
+// A text dataset, verified against its checksum.
 std::string read_string_dataset(hid_t loc, const char* name, const ReadCtx& ctx) {
   h5::Dataset ds(ZINC_H5_CHECK_CTX(ctx, H5Dopen2(loc, name, H5P_DEFAULT)));
-  return read_string(ds.get(), false, name, ctx);
+  std::string text = read_string(ds.get(), false, name, ctx);
+  verify_text(ds.get(), kTextCrcAttr, text, std::string("/") + name, ctx);
+  return text;
 }
 
 // Element count of a 1-D integer dataset of `elem_bytes`-byte elements; throws otherwise.
@@ -225,19 +303,24 @@ uint64_t dataset_offset(hid_t ds, const std::string& path, const std::string& bl
 
 // ---- StoreWriter ------------------------------------------------------------------------
 
-StoreWriter::StoreWriter(const std::string& path, const StoreInfo& info)
-    : path_(path), tmp_path_(path + ".tmp") {
+StoreWriter::StoreWriter(const std::string& path, const StoreInfo& info, bool replace)
+    : path_(path), tmp_path_(path + ".tmp"), replace_(replace) {
   h5::silence_error_printing();
   const std::string& where = tmp_path_;
+  check_output_path(path_, {}, replace_);
+  remove_stale_temporary(tmp_path_);
   try {
     h5::PropList fapl(ZINC_H5_CHECK_CTX(where, H5Pcreate(H5P_FILE_ACCESS)));
+    // sec2 (the default, named here): abandon() replaces its file descriptor.
+    ZINC_H5_CHECK_CTX(where, H5Pset_fapl_sec2(fapl.get()));
     ZINC_H5_CHECK_CTX(where, H5Pset_alignment(fapl.get(), 0, kAlignment));
     ZINC_H5_CHECK_CTX(where, H5Pset_libver_bounds(fapl.get(), H5F_LIBVER_V18, H5F_LIBVER_V18));
     // SEMI: closing fails (instead of silently staying open) if an object was left open.
     ZINC_H5_CHECK_CTX(where, H5Pset_fclose_degree(fapl.get(), H5F_CLOSE_SEMI));
-    // H5F_ACC_TRUNC replaces a stale PATH.tmp left by a crashed conversion.
+    // EXCL: a name that appeared since the stale one was removed is not truncated.
     file_ = ZINC_H5_CHECK_CTX(where << ": cannot create the store",
-                              H5Fcreate(tmp_path_.c_str(), H5F_ACC_TRUNC, H5P_DEFAULT, fapl.get()));
+                              H5Fcreate(tmp_path_.c_str(), H5F_ACC_EXCL, H5P_DEFAULT, fapl.get()));
+    created_ = true;
 
     write_int_attr(file_, kVersionAttr, kStoreVersion, where);
     write_string_attr(file_, "quant", quant::quant_format_name(info.quant), where);
@@ -267,20 +350,35 @@ StoreWriter::StoreWriter(const std::string& path, const StoreInfo& info)
       write_string_dataset(file_, "blob_order", json(info.blob_order).dump(), where);
     }
   } catch (...) {
-    if (file_ >= 0 && H5Fclose(file_) < 0) log_error(tmp_path_ + ": H5Fclose failed");
-    file_ = -1;
-    std::remove(tmp_path_.c_str());
+    abandon();
     throw;
   }
 }
 
 StoreWriter::~StoreWriter() {
-  if (finished_) return;
-  if (file_ >= 0 && H5Fclose(file_) < 0) {
-    log_error(tmp_path_ + ": H5Fclose failed: " + h5::error_stack_text());
+  if (!finished_) abandon();
+}
+
+// H5Fclose flushes HDF5's cached metadata. When that fails (a full disk, a write error),
+// HDF5 1.10 frees the file but keeps its id, and its exit handler later crashes on it. The
+// temporary is removed anyway, so before the close its descriptor is pointed at an empty
+// anonymous memory file (memfd_create; dup2 onto the sec2 driver's descriptor, which also
+// closes the temporary's): the flush lands there and cannot fail for lack of disk.
+void StoreWriter::abandon() noexcept {
+  if (file_ >= 0) {
+    void* handle = nullptr;
+    if (H5Fget_vfd_handle(file_, H5P_DEFAULT, &handle) >= 0 && handle != nullptr) {
+      const int mem = ::memfd_create("zinc-abandoned-store", MFD_CLOEXEC);
+      if (mem < 0 || ::dup2(mem, *static_cast<const int*>(handle)) < 0) {
+        log_error("cannot detach " + tmp_path_ + " from HDF5: " + std::strerror(errno));
+      }
+      if (mem >= 0) ::close(mem);
+    }
+    if (H5Fclose(file_) < 0) log_error(tmp_path_ + ": H5Fclose failed: " + h5::error_stack_text());
+    file_ = -1;
   }
-  file_ = -1;
-  if (std::remove(tmp_path_.c_str()) != 0 && errno != ENOENT) {
+  h5::error_stack_text();  // clear
+  if (created_ && ::unlink(tmp_path_.c_str()) != 0 && errno != ENOENT) {
     log_error("cannot remove " + tmp_path_ + ": " + std::strerror(errno));
   }
 }
@@ -320,7 +418,9 @@ void StoreWriter::write_blob(const BlobManifest& m, const uint8_t* data) {
                    << ", not 4 KiB aligned (H5Pset_alignment not honoured by this HDF5?)");
   ZINC_H5_CHECK_CTX(where << ": blob " << m.name,
                     H5Dwrite(ds.get(), H5T_NATIVE_UINT8, H5S_ALL, H5S_ALL, H5P_DEFAULT, data));
-  write_string_attr(ds.get(), "manifest", m.to_json().dump(), where);
+  const std::string manifest = m.to_json().dump();
+  write_string_attr(ds.get(), "manifest", manifest, where);
+  write_u32_attr(ds.get(), kManifestCrcAttr, crc32c(manifest.data(), manifest.size()), where);
 
   const size_t pages = page_count(m.bytes);
   std::vector<uint32_t> crcs(pages);
@@ -338,6 +438,9 @@ void StoreWriter::write_blob(const BlobManifest& m, const uint8_t* data) {
                                           H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT)));
   ZINC_H5_CHECK_CTX(
       where, H5Dwrite(crc_ds.get(), H5T_NATIVE_UINT32, H5S_ALL, H5S_ALL, H5P_DEFAULT, crcs.data()));
+  // Out of HDF5's sieve buffer and metadata cache now, so that the blob is in the file when
+  // this returns and a full disk fails at the blob that did not fit.
+  ZINC_H5_CHECK_CTX(where << ": blob " << m.name, H5Fflush(file_, H5F_SCOPE_LOCAL));
   written_.push_back(m.name);
 }
 
@@ -360,12 +463,13 @@ void StoreWriter::finish() {
   } else {
     write_string_dataset(file_, "blob_order", json(written_).dump(), where);
   }
+  // Flushed first: a failure leaves the id open for abandon(), and the close has nothing
+  // left to write.
+  ZINC_H5_CHECK_CTX(where << ": writing the store", H5Fflush(file_, H5F_SCOPE_LOCAL));
   const hid_t file = file_;
   file_ = -1;  // whatever H5Fclose says, the id is gone
   ZINC_H5_CHECK_CTX(where << ": closing the store", H5Fclose(file));
-  if (std::rename(tmp_path_.c_str(), path_.c_str()) != 0) {
-    ZINC_THROW("cannot rename " << tmp_path_ << " to " << path_ << ": " << std::strerror(errno));
-  }
+  publish(tmp_path_, path_, replace_);
   finished_ = true;
 }
 
@@ -396,6 +500,11 @@ StoreReader::StoreReader(const std::string& path) : path_(path) {
   ZINC_CHECK(ZINC_H5_CHECK_CTX(ctx, H5Aexists(f, kVersionAttr)) > 0,
              path_ << ": not a zinc store (no " << kVersionAttr << " attribute)");
   info_.version = read_int_attr(f, kVersionAttr, ctx);
+  ZINC_CHECK(info_.version != 1,
+             path_ << ": zinc store version 1 predates the checksums of the texts it carries "
+                   << "(config.json, the tokenizer files, the manifests), which therefore cannot "
+                   << "be verified: convert the model again (this zinc reads version "
+                   << kStoreVersion << ")");
   ZINC_CHECK(info_.version == kStoreVersion,
              path_ << ": zinc store version " << info_.version << " is not supported (this zinc "
                    << "reads version " << kStoreVersion << "): convert the model again");
@@ -438,6 +547,7 @@ StoreReader::StoreReader(const std::string& path) : path_(path) {
     const size_t bytes = integer_vector_length(ds.get(), 1, "/" + blob_path, ctx);
 
     const std::string text = read_string_attr(ds.get(), "manifest", "blob " + name, ctx);
+    verify_text(ds.get(), kManifestCrcAttr, text, "the manifest of blob " + name, ctx);
     BlobManifest m;
     try {
       m = BlobManifest::from_json(json::parse(text), path_ + ": blob " + name);
@@ -570,6 +680,29 @@ void StoreReader::verify_slice(size_t index, size_t offset, size_t bytes, const 
                      << hex32(crc32c(data + (begin - offset), std::min(kPageBytes, m.bytes - begin)))
                      << "): the file is corrupted; convert the model again");
   }
+}
+
+StoreReader::PageCheck StoreReader::check_pages(size_t index, size_t keep) const {
+  h5::silence_error_printing();
+  const ReadCtx ctx{path_};
+  ZINC_CHECK(index < manifests_.size(), path_ << ": blob index " << index << " out of range ("
+                                              << manifests_.size() << " blobs)");
+  const size_t bytes = manifests_[index].bytes;
+  const std::vector<uint32_t>& crcs = checksums_[index];
+  PageCheck out;
+  out.pages = page_count(bytes);
+  std::vector<uint8_t> buf(std::min(bytes, kReadChunk));
+  for (size_t pos = 0; pos < bytes; pos += kReadChunk) {  // kReadChunk: whole pages
+    const size_t n = std::min(kReadChunk, bytes - pos);
+    read_bytes(datasets_[index], pos, n, buf.data(), ctx);
+    for (size_t at = 0; at < n; at += kPageBytes) {
+      const size_t page = (pos + at) / kPageBytes;
+      if (crc32c(buf.data() + at, std::min(kPageBytes, n - at)) == crcs[page]) continue;
+      ++out.failed;
+      if (out.first_failed.size() < keep) out.first_failed.push_back(page);
+    }
+  }
+  return out;
 }
 
 uint64_t StoreReader::file_offset(size_t index) const {

@@ -1,6 +1,6 @@
 // The zinc store: one HDF5 file holding a converted model, partition-agnostic.
 //
-//   /                     attributes: zinc_store_version (int), quant (string),
+//   /                     attributes: zinc_store_version (int, 2), quant (string),
 //                         group_size (int), created_by (string)
 //   /config.json          string dataset: the model's config.json text
 //   /generation_config.json, /tokenizer.json, /tokenizer_config.json,
@@ -8,17 +8,23 @@
 //   /blobs/<name>         uint8 [bytes], contiguous (no chunking), file offset 4 KiB aligned
 //                         (H5Pset_alignment), so the NVMe tier can read it with O_DIRECT;
 //                         attribute "manifest": the BlobManifest JSON (partition/blob.hpp;
-//                         quantized codes padded to quant::kCodesAlign bytes, then scales, mins)
+//                         quantized codes padded to quant::kCodesAlign bytes, then scales, mins),
+//                         attribute "manifest_crc32c" (uint32): the CRC-32C of that text
 //   /checksums/<name>     uint32 [ceil(bytes / 4096)]: CRC-32C of each 4 KiB page of the
 //                         blob (the last page may be partial)
 //   /blob_order           string dataset: JSON array of the blob names in model order
+// Every string dataset has attribute "crc32c" (uint32): the CRC-32C of its text.
 //
-// Opening a store validates every manifest against the layout of this zinc (a store from
-// before the codes were padded, holding a matrix whose codes are not a multiple of 16
-// bytes, is refused with a request to convert again; every other such store is unchanged).
+// Opening a store verifies every text it carries (the configs, tokenizer files, blob order
+// and manifests) against its CRC-32C, so a changed or corrupted one is an error naming the
+// store and the item; a version 1 store (written before those checksums) is refused with a
+// request to convert again. It validates every manifest against the layout of this zinc (a
+// manifest from before the codes were padded, holding a matrix whose codes are not a
+// multiple of 16 bytes, is refused with a request to convert again).
 // Any world size reads its shard [r*S, (r+1)*S) of each blob (read_slice), and the pages
 // it read are verified against their checksums. Writing goes to PATH.tmp, renamed to PATH
-// by finish(): a crash never leaves a half-written file under the final name.
+// by finish(): a crash never leaves a half-written file under the final name. The rename
+// never replaces anything but a regular file, and replaces one only when asked to.
 #pragma once
 
 #include <hdf5.h>
@@ -35,7 +41,7 @@ namespace zinc::partition {
 uint32_t crc32c(const void* data, size_t bytes, uint32_t crc = 0);
 
 struct StoreInfo {
-  int version = 0;
+  int version = 0;  // read back; the writer always writes the current version
   quant::QuantFormat quant = quant::QuantFormat::None;
   int group_size = 0;
   std::string created_by;
@@ -49,22 +55,31 @@ struct StoreInfo {
 
 class StoreWriter {
  public:
-  // Creates PATH.tmp (replacing a stale one).
-  StoreWriter(const std::string& path, const StoreInfo& info);
-  ~StoreWriter();  // closes and removes PATH.tmp if finish() was not reached
+  // Creates PATH.tmp, new (a stale regular file or symbolic link of that name, left by an
+  // interrupted conversion, is unlinked first; anything else there is an error). PATH must
+  // be a new name, or with `replace` an existing regular file (runtime/common/output_file.hpp).
+  StoreWriter(const std::string& path, const StoreInfo& info, bool replace = false);
+  // Closes (every HDF5 id, even after a write error) and removes PATH.tmp if finish() was
+  // not reached.
+  ~StoreWriter();
   StoreWriter(const StoreWriter&) = delete;
   StoreWriter& operator=(const StoreWriter&) = delete;
 
-  // Writes one whole blob (m.bytes bytes) with its manifest and page checksums.
+  // Writes one whole blob (m.bytes bytes) with its manifest and page checksums, flushed to
+  // the file when it returns (a full disk fails here, naming the blob).
   void write_blob(const BlobManifest& m, const uint8_t* data);
-  // Writes blob_order, closes, renames PATH.tmp -> PATH.
+  // Writes blob_order, closes, renames PATH.tmp -> PATH (atomically refusing a PATH that
+  // appeared meanwhile, unless `replace`).
   void finish();
 
  private:
   std::string path_, tmp_path_;
+  bool replace_ = false;
   hid_t file_ = -1;
   std::vector<std::string> written_;
+  bool created_ = false;   // PATH.tmp is this writer's (removed if finish() is not reached)
   bool finished_ = false;
+  void abandon() noexcept;  // closes and removes PATH.tmp after a failure
 };
 
 class StoreReader {
@@ -89,6 +104,16 @@ class StoreReader {
   void verify_slice(size_t index, size_t offset, size_t bytes, const uint8_t* data) const;
   // Byte offset of blob `index`'s data in the file (for O_DIRECT reads; 4 KiB aligned).
   uint64_t file_offset(size_t index) const;
+
+  // Reads all of blob `index` and checks every page against its CRC-32C, without throwing
+  // on a bad one (`zinc info --verify`): the pages read, how many failed, and the first
+  // `keep` that failed, in order.
+  struct PageCheck {
+    size_t pages = 0;
+    size_t failed = 0;
+    std::vector<size_t> first_failed;
+  };
+  PageCheck check_pages(size_t index, size_t keep) const;
 
  private:
   std::string path_;

@@ -20,6 +20,7 @@
 #include "runtime/cli/options.hpp"
 #include "runtime/common/clock.hpp"
 #include "runtime/common/hash.hpp"
+#include "runtime/common/output_file.hpp"
 #include "runtime/common/stats.hpp"
 
 namespace po = boost::program_options;
@@ -303,10 +304,7 @@ int run_attnbench(const AttnBenchOptions& o) {
         {"read_bandwidth",
          {{"bytes", probe.bytes()}, {"passes", all_probe_s.size()}, {"gbs", read_bw / 1e9}}},
         {"results", rows}};
-    std::ofstream f(o.json);
-    ZINC_CHECK(f.good(), o.json << ": cannot open for writing");
-    f << j.dump(2) << "\n";
-    ZINC_CHECK(f.good(), o.json << ": write failed");
+    write_output_file(o.json, j.dump(2) + "\n");
   }
   return 0;
 }

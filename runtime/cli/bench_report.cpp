@@ -7,6 +7,7 @@
 
 #include "offload/memory_arena.hpp"
 #include "runtime/common/error.hpp"
+#include "runtime/common/output_file.hpp"
 
 #ifndef ZINC_GIT_COMMIT
 #define ZINC_GIT_COMMIT "unknown"
@@ -189,10 +190,7 @@ nlohmann::json bench_json(const BenchHeader& h, const std::vector<BenchRow>& row
 }
 
 void write_bench_json(const std::string& path, const BenchHeader& h, const std::vector<BenchRow>& rows) {
-  std::ofstream f(path);
-  ZINC_CHECK(f.good(), path << ": cannot open for writing");
-  f << bench_json(h, rows).dump(2) << "\n";
-  ZINC_CHECK(f.good(), path << ": write failed");
+  write_output_file(path, bench_json(h, rows).dump(2) + "\n");
 }
 
 void write_bench_csv(const std::string& path, const std::vector<BenchRow>& rows) {
@@ -203,10 +201,7 @@ void write_bench_csv(const std::string& path, const std::vector<BenchRow>& rows)
     for (size_t i = 0; i < columns().size(); ++i) s << (i ? "," : "") << raw_value(columns()[i], r);
     s << "\n";
   }
-  std::ofstream f(path);
-  ZINC_CHECK(f.good(), path << ": cannot open for writing");
-  f << s.str();
-  ZINC_CHECK(f.good(), path << ": write failed");
+  write_output_file(path, s.str());
 }
 
 }  // namespace zinc::cli

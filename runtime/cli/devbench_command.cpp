@@ -3,7 +3,6 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
-#include <fstream>
 #include <functional>
 #include <utility>
 #include <vector>
@@ -18,6 +17,7 @@
 #include "runtime/backend/cuda_probe.hpp"
 #include "runtime/cli/options.hpp"
 #include "runtime/common/hash.hpp"
+#include "runtime/common/output_file.hpp"
 #include "runtime/common/stats.hpp"
 
 namespace po = boost::program_options;
@@ -286,9 +286,7 @@ int run_devbench(const DevBenchOptions& o) {
     std::printf("(FLOP = 4 B H T^2 hd / 2: the causal half of QK^T and PV; max|diff| between the two outputs)\n");
   }
   if (!o.json.empty()) {
-    std::ofstream f(o.json);
-    f << j.dump(2) << "\n";
-    ZINC_CHECK(f.good(), o.json << ": write failed");
+    write_output_file(o.json, j.dump(2) + "\n");
   }
   return 0;
 }

@@ -1,7 +1,6 @@
 #include "runtime/cli/generate_command.hpp"
 
 #include <algorithm>
-#include <fstream>
 #include <iostream>
 #include <thread>
 
@@ -15,6 +14,7 @@
 #include "runtime/generate/metrics.hpp"
 #include "runtime/model/loader.hpp"
 #include "runtime/common/clock.hpp"
+#include "runtime/common/output_file.hpp"
 
 namespace zinc::cli {
 namespace {
@@ -227,10 +227,7 @@ int run_generate(const GenerateOptions& opts, collectives::MpiCommunicator& mpi)
     j["kv_placement"] = o.kv_offload ? "host" : "device";
     j["kv_storage"] = o.kv_offload ? quant::kv_storage_name(kv_storage) : quant::dtype_name(backend.compute_dtype());
     if (loaded.zero) j["zero"] = zero_stats_json(*loaded.zero, size);
-    std::ofstream f(o.metrics_json);
-    ZINC_CHECK(f.good(), o.metrics_json << ": cannot open for writing");
-    f << j.dump(2) << "\n";
-    ZINC_CHECK(f.good(), o.metrics_json << ": write failed");
+    write_output_file(o.metrics_json, j.dump(2) + "\n");
   }
   return 0;
 }

@@ -3,7 +3,6 @@
 #include <algorithm>
 #include <boost/program_options.hpp>
 #include <cstdio>
-#include <fstream>
 #include <vector>
 
 #include <nlohmann/json.hpp>
@@ -16,6 +15,7 @@
 #include "partition/store.hpp"
 #include "runtime/cli/options.hpp"
 #include "runtime/common/clock.hpp"
+#include "runtime/common/output_file.hpp"
 #include "runtime/common/stats.hpp"
 
 namespace po = boost::program_options;
@@ -111,7 +111,7 @@ int run_iobench(const IoBenchOptions& o) {
                      {"ratio", tier_gbs / raw_gbs}, {"queue_depth", uo.queue_depth},
                      {"block_bytes", uo.block_bytes}, {"ranks", o.ranks}, {"readers", o.readers},
                      {"staging", o.staging}, {"repeat", o.repeat}};
-    std::ofstream(o.json) << j.dump(2) << "\n";
+    write_output_file(o.json, j.dump(2) + "\n");
   }
   return 0;
 }

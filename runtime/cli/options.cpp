@@ -251,7 +251,7 @@ bool parse_convert_options(int argc, char** argv, ConvertOptions* o, std::string
   po::options_description desc(
       "zinc convert: write a Hugging Face model as a zinc store (HDF5: quantized layer blobs,\n"
       "4 KiB aligned, with checksums), loadable at any world size\n"
-      "usage: zinc convert --model DIR|dummy:SHAPE --out FILE.zinc.h5 [--quant nf4] [--group-size 64]\noptions");
+      "usage: zinc convert --model DIR|dummy:SHAPE --out FILE.zinc.h5 [--quant nf4] [--group-size 64] [--force]\noptions");
   desc.add_options()
       ("help,h", "show this help")
       ("model", po::value<std::string>(&o->model)->required(),
@@ -259,18 +259,23 @@ bool parse_convert_options(int argc, char** argv, ConvertOptions* o, std::string
       ("out", po::value<std::string>(&o->out)->required(), "output store, e.g. model.zinc.h5")
       ("quant", po::value<std::string>(&o->quant)->default_value("nf4"),
        "none, int8, int8-asym, int4, int4-sym, nf4")
-      ("group-size", po::value<int>(&o->group_size)->default_value(64), "quantization group size");
+      ("group-size", po::value<int>(&o->group_size)->default_value(64), "quantization group size")
+      ("force", po::bool_switch(&o->force),
+       "replace an existing --out file (never an input, a device or a directory)");
   if (!parse_command(argc, argv, desc, nullptr, "convert", help, nullptr)) return false;
   if (o->group_size <= 0) throw UsageError("--group-size must be > 0");
   return true;
 }
 
 bool parse_info_options(int argc, char** argv, InfoOptions* o, std::string* help) {
-  po::options_description desc("zinc info: describe a zinc store\nusage: zinc info FILE.zinc.h5 [--blobs]\noptions");
+  po::options_description desc(
+      "zinc info: describe a zinc store\nusage: zinc info FILE.zinc.h5 [--blobs] [--verify]\noptions");
   desc.add_options()
       ("help,h", "show this help")
       ("store", po::value<std::string>(&o->store)->required(), "the store (positional)")
-      ("blobs", po::bool_switch(&o->blobs), "list every blob");
+      ("blobs", po::bool_switch(&o->blobs), "list every blob")
+      ("verify", po::bool_switch(&o->verify),
+       "read every page of every blob and check its CRC-32C; list the bad ones, exit 1 if any");
   po::positional_options_description pos;
   pos.add("store", 1);
   return parse_command(argc, argv, desc, &pos, "info", help, nullptr);

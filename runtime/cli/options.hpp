@@ -77,11 +77,13 @@ struct ConvertOptions {
   std::string out;    // FILE.zinc.h5
   std::string quant = "nf4";
   int group_size = 64;
+  bool force = false;  // replace an existing --out (a regular file that is not an input)
 };
 
 struct InfoOptions {
   std::string store;
-  bool blobs = false;  // list every blob
+  bool blobs = false;   // list every blob
+  bool verify = false;  // read every page and check its CRC-32C
 };
 
 // The shared driver of every subcommand's options: parses, fills *vm_out (optional),

@@ -2,10 +2,10 @@
 
 #include <cstdlib>
 #include <filesystem>
-#include <fstream>
 
 #include "partition/store.hpp"
 #include "runtime/common/error.hpp"
+#include "runtime/common/output_file.hpp"
 #include "runtime/common/paths.hpp"
 
 namespace zinc::cli {
@@ -29,9 +29,7 @@ std::unique_ptr<runtime::Tokenizer> from_store(const std::string& path) {
   } cleanup{dir};
   auto put = [&](const char* name, const std::string& text) {
     if (text.empty()) return;
-    std::ofstream f(dir + "/" + name, std::ios::binary);
-    f << text;
-    ZINC_CHECK(f.good(), dir << "/" << name << ": write failed");
+    write_output_file(dir + "/" + name, text);
   };
   put("tokenizer.json", info.tokenizer_json);
   put("tokenizer_config.json", info.tokenizer_config_json);

@@ -4,11 +4,14 @@
 #include <cstdio>
 #include <fstream>
 #include <iostream>
+#include <set>
 #include <sstream>
 
 #include "offload/memory_arena.hpp"
+#include "partition/shard.hpp"
 #include "partition/store.hpp"
 #include "runtime/common/clock.hpp"
+#include "runtime/common/output_file.hpp"
 #include "runtime/model/blob_source.hpp"
 #include "runtime/model/config.hpp"
 #include "runtime/model/dummy_configs.hpp"
@@ -27,6 +30,53 @@ std::string read_optional(const std::string& path) {
   return ss.str();
 }
 
+// Every file convert reads from the model directory (those that exist): the texts it copies,
+// the index, and every safetensors file a tensor lives in.
+std::vector<std::string> convert_inputs(const std::string& dir, const partition::Checkpoint& ckpt) {
+  std::set<std::string> files;
+  for (const char* name : {"config.json", "generation_config.json", "tokenizer.json", "tokenizer_config.json",
+                           "special_tokens_map.json", "model.safetensors", "model.safetensors.index.json"}) {
+    files.insert(dir + "/" + name);
+  }
+  for (const std::string& name : ckpt.names()) {
+    const partition::TensorView* t = ckpt.find(name);
+    if (t != nullptr && t->file != nullptr) files.insert(*t->file);
+  }
+  return {files.begin(), files.end()};
+}
+
+// zinc info --verify: every page of every blob against its CRC-32C (the texts were verified
+// when the store was opened). The first bad pages are listed with the blob, the page, its
+// bytes in the blob and its file offset (for dd or a hex editor); any bad page is an error.
+void verify_pages(const partition::StoreReader& store) {
+  constexpr size_t kListed = 16;
+  const auto& manifests = store.manifests();
+  size_t pages = 0, failed = 0, listed = 0;
+  std::string first;
+  for (size_t b = 0; b < manifests.size(); ++b) {
+    const partition::BlobManifest& m = manifests[b];
+    const partition::StoreReader::PageCheck c = store.check_pages(b, kListed - listed);
+    pages += c.pages;
+    failed += c.failed;
+    for (const size_t p : c.first_failed) {
+      const size_t begin = p * partition::kPageBytes;
+      const size_t last = std::min(begin + partition::kPageBytes, m.bytes) - 1;
+      std::ostringstream where;
+      where << "blob " << m.name << " page " << p << " (blob bytes " << begin << ".." << last
+            << ", file offset " << store.file_offset(b) + begin << ")";
+      std::cout << "  bad page: " << where.str() << "\n";
+      if (first.empty()) first = where.str();
+      ++listed;
+    }
+  }
+  if (failed > listed) std::cout << "  ... and " << failed - listed << " more bad pages\n";
+  std::cout.flush();
+  ZINC_CHECK(failed == 0, store.path() << ": " << failed << " of " << pages
+                                       << " pages fail their CRC-32C check (first: " << first
+                                       << "): the file is corrupted; convert the model again");
+  std::cout << "  verified: " << pages << " pages in " << manifests.size()
+            << " blobs, every one matches its CRC-32C\n";
+}
 
 }  // namespace
 
@@ -48,9 +98,13 @@ int run_convert(const ConvertOptions& o, collectives::Communicator& comm) {
   if (!dummy) runtime::bind_plan_to_checkpoint(plan, ckpt);
   const auto manifests = runtime::plan_manifests(plan, format, o.group_size);
   const uint64_t seed = runtime::LoadOptions{}.dummy_seed;
+  // Before any work: the store and its temporary must not replace an input, a device or
+  // (without --force) an existing file.
+  const std::vector<std::string> inputs = dummy ? std::vector<std::string>{} : convert_inputs(o.model, ckpt);
+  check_output_path(o.out, inputs, o.force);
+  check_output_path(o.out + ".tmp", inputs, /*replace=*/true);  // a stale one is replaced
 
   partition::StoreInfo info;
-  info.version = 1;
   info.quant = format;
   info.group_size = o.group_size;
   info.created_by = std::string("zinc ") + ZINC_VERSION + " convert";
@@ -61,25 +115,30 @@ int run_convert(const ConvertOptions& o, collectives::Communicator& comm) {
   info.special_tokens_map_json = read_optional(o.model + "/special_tokens_map.json");
   for (const auto& m : manifests) info.blob_order.push_back(m.name);
 
-  partition::StoreWriter writer(o.out, info);
+  partition::StoreWriter writer(o.out, info, o.force);
   uint64_t written = 0;
   double pack_s = 0;
   std::vector<uint8_t> buf;
-  for (size_t b = 0; b < manifests.size(); ++b) {
-    const partition::BlobManifest& m = manifests[b];
-    buf.assign(m.bytes, 0);
-    const double tp = now_s();
-    if (dummy)
-      partition::fill_dummy_slice(m, 0, m.bytes, seed, 0.02f, buf.data());
-    else
-      runtime::pack_checkpoint_slice(ckpt, m, 0, m.bytes, buf.data());
-    pack_s += seconds_since(tp);
-    writer.write_blob(m, buf.data());
-    written += m.bytes;
-    std::fprintf(stderr, "\rzinc convert: [%zu/%zu] %-12s %s written", b + 1, manifests.size(),
-                 m.name.c_str(), offload::format_bytes(written).c_str());
+  try {
+    for (size_t b = 0; b < manifests.size(); ++b) {
+      const partition::BlobManifest& m = manifests[b];
+      buf.assign(m.bytes, 0);
+      const double tp = now_s();
+      if (dummy)
+        partition::fill_dummy_slice(m, 0, m.bytes, seed, 0.02f, buf.data());
+      else
+        runtime::pack_checkpoint_slice(ckpt, m, 0, m.bytes, buf.data());
+      pack_s += seconds_since(tp);
+      writer.write_blob(m, buf.data());  // flushed to the file when it returns
+      written += m.bytes;
+      std::fprintf(stderr, "\rzinc convert: [%zu/%zu] %-12s %s written", b + 1, manifests.size(),
+                   m.name.c_str(), offload::format_bytes(written).c_str());
+    }
+    writer.finish();
+  } catch (...) {
+    if (written > 0) std::fprintf(stderr, "\n");  // the error goes below the progress line
+    throw;
   }
-  writer.finish();
   const double total_s = seconds_since(t0);
   std::fprintf(stderr, "\n");
   const std::string source =
@@ -119,6 +178,7 @@ int run_info(const InfoOptions& o, collectives::Communicator& comm) {
                   m.params.size(), static_cast<unsigned long long>(store.file_offset(b)));
     }
   }
+  if (o.verify) verify_pages(store);
   return 0;
 }
 

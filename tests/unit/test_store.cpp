@@ -116,6 +116,47 @@ void patch_byte(const std::string& path, uint64_t at) {
   REQUIRE(f);
 }
 
+// Gives blob `blob` the manifest text `text` and, with `fix_crc`, its matching checksum (a
+// store written so, rather than one changed afterwards).
+void replace_manifest(const std::string& path, const std::string& blob, const std::string& text,
+                      bool fix_crc) {
+  hid_t f = H5Fopen(path.c_str(), H5F_ACC_RDWR, H5P_DEFAULT);
+  REQUIRE(f >= 0);
+  hid_t ds = H5Dopen2(f, ("blobs/" + blob).c_str(), H5P_DEFAULT);
+  REQUIRE(H5Adelete(ds, "manifest") >= 0);
+  hid_t type = H5Tcopy(H5T_C_S1);
+  H5Tset_size(type, text.size());
+  hid_t space = H5Screate(H5S_SCALAR);
+  hid_t a = H5Acreate2(ds, "manifest", type, space, H5P_DEFAULT, H5P_DEFAULT);
+  H5Awrite(a, type, text.c_str());
+  H5Aclose(a);
+  if (fix_crc) {
+    const uint32_t crc = crc32c(text.data(), text.size());
+    hid_t c = H5Aopen(ds, "manifest_crc32c", H5P_DEFAULT);
+    REQUIRE(H5Awrite(c, H5T_NATIVE_UINT32, &crc) >= 0);
+    H5Aclose(c);
+  }
+  H5Sclose(space);
+  H5Tclose(type);
+  H5Dclose(ds);
+  H5Fclose(f);
+}
+
+// Overwrites the text dataset `name` in place with `text` of the same length (its crc32c
+// attribute is left as it was: a store changed after it was written).
+void overwrite_text(const std::string& path, const char* name, const std::string& text) {
+  hid_t f = H5Fopen(path.c_str(), H5F_ACC_RDWR, H5P_DEFAULT);
+  REQUIRE(f >= 0);
+  hid_t ds = H5Dopen2(f, name, H5P_DEFAULT);
+  REQUIRE(ds >= 0);
+  hid_t type = H5Dget_type(ds);
+  REQUIRE(H5Tget_size(type) == text.size());
+  REQUIRE(H5Dwrite(ds, type, H5S_ALL, H5S_ALL, H5P_DEFAULT, text.data()) >= 0);
+  H5Tclose(type);
+  H5Dclose(ds);
+  H5Fclose(f);
+}
+
 // Opens the store and reads every blob whole (so a failure either at open or at read shows).
 void open_and_read_all(const std::string& path) {
   StoreReader r(path);
@@ -203,7 +244,7 @@ TEST_CASE("store: blobs, infos and every shard for N = 1..4 round-trip", "[store
 
   StoreReader r(path);
   CHECK(r.path() == path);
-  CHECK(r.info().version == 1);
+  CHECK(r.info().version == 2);
   CHECK(r.info().quant == QuantFormat::NF4);
   CHECK(r.info().group_size == 64);
   CHECK(r.info().created_by == info.created_by);
@@ -332,6 +373,34 @@ TEST_CASE("store: a corrupted byte fails the CRC-32C check of its page", "[store
   CHECK(head == blobs[2].data);
 }
 
+TEST_CASE("store: check_pages reads every page and lists the bad ones", "[store]") {
+  TempDir dir;
+  const std::string path = dir.file("model.zinc");
+  const std::vector<Blob> blobs = make_blobs();
+  write_store(path, blobs, make_info(blobs));
+  uint64_t off = 0;
+  size_t pages = 0;
+  {
+    StoreReader r(path);
+    off = r.file_offset(1);
+    pages = r.check_pages(1, 10).pages;
+    CHECK(pages == (blobs[1].manifest.bytes + kPage - 1) / kPage);
+    for (size_t i = 0; i < blobs.size(); ++i) CHECK(r.check_pages(i, 10).failed == 0);
+  }
+  // Pages 3, 17 and the last (partial) one of layer.0000.
+  for (size_t p : {size_t{17}, size_t{3}, pages - 1}) patch_byte(path, off + p * kPage + 5);
+  StoreReader r(path);
+  const StoreReader::PageCheck all = r.check_pages(1, 10);
+  CHECK(all.pages == pages);
+  CHECK(all.failed == 3);
+  CHECK(all.first_failed == std::vector<size_t>{3, 17, pages - 1});
+  const StoreReader::PageCheck two = r.check_pages(1, 2);
+  CHECK(two.failed == 3);
+  CHECK(two.first_failed == std::vector<size_t>{3, 17});
+  CHECK(r.check_pages(0, 10).failed == 0);
+  CHECK(r.check_pages(2, 10).failed == 0);
+}
+
 TEST_CASE("store: a truncated file is an error naming the file", "[store]") {
   TempDir dir;
   const std::string path = dir.file("model.zinc");
@@ -401,21 +470,21 @@ TEST_CASE("store: structural damage is found when the store is opened", "[store]
     H5Fclose(f);
     CHECK_THROWS_WITH(StoreReader(path), ZINC_CONTAINS(path) && ZINC_CONTAINS("version 99"));
   }
-  SECTION("a manifest that is not JSON") {
-    hid_t ds = H5Dopen2(f, "blobs/embed", H5P_DEFAULT);
-    REQUIRE(H5Adelete(ds, "manifest") >= 0);
-    hid_t type = H5Tcopy(H5T_C_S1);
-    H5Tset_size(type, 5);
-    hid_t space = H5Screate(H5S_SCALAR);
-    hid_t a = H5Acreate2(ds, "manifest", type, space, H5P_DEFAULT, H5P_DEFAULT);
-    H5Awrite(a, type, "{oops");
-    H5Aclose(a);
-    H5Sclose(space);
-    H5Tclose(type);
-    H5Dclose(ds);
+  SECTION("a manifest that is not JSON (with a matching checksum)") {
     H5Fclose(f);
+    replace_manifest(path, "embed", "{oops", true);
     CHECK_THROWS_WITH(StoreReader(path),
                       ZINC_CONTAINS(path) && ZINC_CONTAINS("blob embed") && ZINC_CONTAINS("JSON"));
+  }
+  SECTION("a version 1 store (no checksums of its texts) is refused") {
+    hid_t a = H5Aopen(f, "zinc_store_version", H5P_DEFAULT);
+    const int v = 1;
+    H5Awrite(a, H5T_NATIVE_INT, &v);
+    H5Aclose(a);
+    H5Fclose(f);
+    CHECK_THROWS_WITH(StoreReader(path), ZINC_CONTAINS(path) && ZINC_CONTAINS("version 1") &&
+                                             ZINC_CONTAINS("checksums") &&
+                                             ZINC_CONTAINS("convert the model again"));
   }
 }
 
@@ -484,23 +553,61 @@ TEST_CASE("store: odd-shaped quantized matrices keep their padded layout", "[sto
     nlohmann::json j = b.manifest.to_json();
     j["params"][1]["codes"] = 15;
     j["params"][1]["bytes"] = j["params"][1]["bytes"].get<size_t>() - 1;
-    const std::string text = j.dump();
-    hid_t f = H5Fopen(path.c_str(), H5F_ACC_RDWR, H5P_DEFAULT);
-    REQUIRE(f >= 0);
-    hid_t ds = H5Dopen2(f, "blobs/layer.0000", H5P_DEFAULT);
-    REQUIRE(H5Adelete(ds, "manifest") >= 0);
-    hid_t type = H5Tcopy(H5T_C_S1);
-    H5Tset_size(type, text.size());
-    hid_t space = H5Screate(H5S_SCALAR);
-    hid_t a = H5Acreate2(ds, "manifest", type, space, H5P_DEFAULT, H5P_DEFAULT);
-    H5Awrite(a, type, text.c_str());
-    H5Aclose(a);
-    H5Sclose(space);
-    H5Tclose(type);
-    H5Dclose(ds);
-    H5Fclose(f);
+    replace_manifest(path, "layer.0000", j.dump(), true);
     CHECK_THROWS_WITH(StoreReader(path), ZINC_CONTAINS(path) && ZINC_CONTAINS("tensor w") &&
                                              ZINC_CONTAINS("not padded") &&
                                              ZINC_CONTAINS("convert the model again"));
+  }
+}
+
+TEST_CASE("store: a text changed after writing fails its checksum when opened", "[store]") {
+  // config.json, tokenizer.json, blob_order and a manifest, each changed in place by one
+  // byte that keeps it valid JSON (as a hand edit or a bit flip would): the store is
+  // refused, naming the file and the item, before anything uses the text.
+  TempDir dir;
+  const std::string path = dir.file("model.zinc");
+  const std::vector<Blob> blobs = make_blobs();
+  const StoreInfo info = make_info(blobs);
+  write_store(path, blobs, info);
+  const auto changed = [](std::string text, const std::string& from, const std::string& to) {
+    const size_t at = text.find(from);
+    REQUIRE(at != std::string::npos);
+    REQUIRE(from.size() == to.size());
+    return text.replace(at, from.size(), to);
+  };
+  SECTION("config.json") {
+    overwrite_text(path, "config.json", changed(info.config_json, "64", "65"));
+    CHECK_THROWS_WITH(StoreReader(path), ZINC_CONTAINS(path + ": /config.json fails its CRC-32C") &&
+                                             ZINC_CONTAINS("convert the model again"));
+  }
+  SECTION("tokenizer.json") {
+    overwrite_text(path, "tokenizer.json", changed(info.tokenizer_json, "\"tok7\": 7", "\"tok7\": 8"));
+    CHECK_THROWS_WITH(StoreReader(path), ZINC_CONTAINS(path + ": /tokenizer.json fails its CRC-32C"));
+  }
+  SECTION("blob_order") {
+    overwrite_text(path, "blob_order", R"(["layer.0000","embed","head"])");
+    CHECK_THROWS_WITH(StoreReader(path), ZINC_CONTAINS(path + ": /blob_order fails its CRC-32C"));
+  }
+  SECTION("a manifest") {
+    std::string text;
+    {
+      StoreReader r(path);
+      text = r.manifests()[0].to_json().dump();
+    }
+    const size_t digit = text.find_first_of("123456789");
+    REQUIRE(digit != std::string::npos);
+    text[digit] = text[digit] == '9' ? '8' : static_cast<char>(text[digit] + 1);
+    replace_manifest(path, "embed", text, false);
+    CHECK_THROWS_WITH(StoreReader(path),
+                      ZINC_CONTAINS(path + ": the manifest of blob embed fails its CRC-32C"));
+  }
+  SECTION("a missing checksum") {
+    hid_t f = H5Fopen(path.c_str(), H5F_ACC_RDWR, H5P_DEFAULT);
+    hid_t ds = H5Dopen2(f, "config.json", H5P_DEFAULT);
+    REQUIRE(H5Adelete(ds, "crc32c") >= 0);
+    H5Dclose(ds);
+    H5Fclose(f);
+    CHECK_THROWS_WITH(StoreReader(path),
+                      ZINC_CONTAINS(path + ": /config.json has no CRC-32C") && ZINC_CONTAINS("damaged"));
   }
 }
