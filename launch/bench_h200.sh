@@ -4,7 +4,9 @@
 # SECTION.txt (the command line and the table), SECTION.json and SECTION.csv to OUT_DIR.
 # Run from the repository root after launch/stage_gpu.sh staged .gpu/build here.
 # usage (there): bash launch/bench_h200.sh OUT_DIR SECTION...
-#   sections: opt30b-int4 opt30b-nf4 kv-offload llama70b baseline-fp16 nvme attn
+#   sections: opt30b-int4 opt30b-nf4 kv-offload llama70b baseline-fp16 nvme plan attn
+#   (plan: PLAN_MODELS "shape:quant ..." with --plan auto --batch-size auto; the 175B rows
+#    pin about 100 GB: use GEN=4 WARMUP=0 and BENCH_TIMEOUT=590, one model per command)
 #   (nvme: a one-step run streams 16 GB at the disk's ~1.8 GB/s, so use GEN=4 WARMUP=0)
 # env: LOOPS (timed runs per batch, default 1), WARMUP (default 1), GEN (gen len, 32),
 #      EXTRA (more bench options for every run), TAG (appended to the file names),
@@ -66,6 +68,11 @@ for section in "$@"; do
       for hb in ${NVME_HOST_BUDGETS:-0 8GiB}; do
         budget=(); [ "$hb" != 0 ] && budget=(--cpu-memory-budget "$hb")
         bench "nvme-opt30b-nf4-host$hb" --model "$store" --offload nvme "${budget[@]}" --batch-size "${BATCHES:-64}"
+      done ;;
+    plan)  # issue 12: the planner's own batch, KV and placement under a 48 GiB budget
+      for m in ${PLAN_MODELS:-opt-30b:int4 llama-2-70b:nf4 opt-66b:nf4 opt-175b:nf4 bloom-176b:nf4}; do
+        bench "plan-${m%%:*}-${m##*:}-budget48" --model "dummy:${m%%:*}" --quant "${m##*:}" --group-size 64 \
+          --gpu-memory-budget 48GiB --plan auto --batch-size auto --kv-quant auto
       done ;;
     attn)
       { echo "\$ zinc attnbench (launch/bench_attention.sh)"; THREADS=0 ISA=${ISA:-auto,avx2} bash "$root/launch/bench_attention.sh" "$Z" "$out/attn.json"; } \

@@ -48,17 +48,12 @@ TEST_CASE("write_output_file: writes, replaces, and names the file and reason on
 TEST_CASE("write_output_file: a full file system is an error and leaves no cut-off file",
           "[output_file]") {
   TempDir dir;
-  const std::string mnt = dir.file("fs");
-  fs::create_directory(mnt);
-  if (::mount("zinc-test-full", mnt.c_str(), "tmpfs", 0, "size=64k") != 0) {
+  const zinc::test::SmallTmpfs fs64(dir, "64k");
+  if (!fs64.mounted()) {
     SUCCEED("SKIP: mount -t tmpfs is not permitted here (needs root)");
     return;
   }
-  struct Unmount {
-    std::string at;
-    ~Unmount() { ::umount(at.c_str()); }
-  } unmount{mnt};
-  const std::string path = mnt + "/metrics.json";
+  const std::string path = fs64.path() + "/metrics.json";
   CHECK_THROWS_WITH(write_output_file(path, std::string(256 << 10, 'x')),
                     ZINC_CONTAINS("cannot write " + path + ": No space left on device"));
   CHECK_FALSE(fs::exists(path));

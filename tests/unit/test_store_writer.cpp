@@ -133,16 +133,12 @@ TEST_CASE("store writer: never replaces a FIFO, a directory or a device", "[stor
 TEST_CASE("store writer: a full disk fails at the blob that did not fit, closing everything",
           "[store][writer]") {
   TempDir dir;
-  const std::string mnt = dir.file("fs");
-  fs::create_directory(mnt);
-  if (::mount("zinc-test-full", mnt.c_str(), "tmpfs", 0, "size=1m") != 0) {
+  const zinc::test::SmallTmpfs fs1m(dir, "1m");
+  if (!fs1m.mounted()) {
     SUCCEED("SKIP: mount -t tmpfs is not permitted here (needs root)");
     return;
   }
-  struct Unmount {
-    std::string at;
-    ~Unmount() { ::umount(at.c_str()); }
-  } unmount{mnt};
+  const std::string mnt = fs1m.path();
   const std::vector<Blob> bs = blobs(6, 120000);  // 240 KB each: the fifth does not fit
   const std::string path = mnt + "/m.zinc";
   const ssize_t files_before = open_hdf5_files();

@@ -3,6 +3,7 @@
 #pragma once
 
 #include <stdlib.h>
+#include <sys/mount.h>
 
 #include <cstdint>
 #include <filesystem>
@@ -41,6 +42,27 @@ class TempDir {
 
  private:
   std::string path_;
+};
+
+// A small tmpfs mounted at DIR/fs for full-disk tests (needs root: mounted() says whether
+// it is), unmounted when this goes away.
+class SmallTmpfs {
+ public:
+  SmallTmpfs(const TempDir& dir, const std::string& size) : path_(dir.file("fs")) {
+    std::filesystem::create_directory(path_);
+    mounted_ = ::mount("zinc-test-full", path_.c_str(), "tmpfs", 0, ("size=" + size).c_str()) == 0;
+  }
+  ~SmallTmpfs() {
+    if (mounted_) ::umount(path_.c_str());
+  }
+  SmallTmpfs(const SmallTmpfs&) = delete;
+  SmallTmpfs& operator=(const SmallTmpfs&) = delete;
+  bool mounted() const { return mounted_; }
+  const std::string& path() const { return path_; }
+
+ private:
+  std::string path_;
+  bool mounted_ = false;
 };
 
 inline void write_file(const std::string& path, const std::string& bytes) {
