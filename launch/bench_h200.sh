@@ -4,7 +4,7 @@
 # SECTION.txt (the command line and the table), SECTION.json and SECTION.csv to OUT_DIR.
 # Run from the repository root after launch/stage_gpu.sh staged .gpu/build here.
 # usage (there): bash launch/bench_h200.sh OUT_DIR SECTION...
-#   sections: opt30b-int4 opt30b-nf4 kv-offload llama70b baseline-fp16 nvme plan attn
+#   sections: opt30b-int4 opt30b-nf4 kv-offload llama70b baseline-fp16 nvme plan convert attn
 #   (plan: PLAN_MODELS "shape:quant ..." with --plan auto --batch-size auto; the 175B rows
 #    pin about 100 GB: use GEN=4 WARMUP=0 and BENCH_TIMEOUT=590, one model per command)
 #   (nvme: a one-step run streams 16 GB at the disk's ~1.8 GB/s, so use GEN=4 WARMUP=0)
@@ -74,6 +74,14 @@ for section in "$@"; do
         bench "plan-${m%%:*}-${m##*:}-budget48" --model "dummy:${m%%:*}" --quant "${m##*:}" --group-size 64 \
           --gpu-memory-budget 48GiB --plan auto --batch-size auto --kv-quant auto
       done ;;
+    convert)  # issue 12: zinc convert's input rate on this host (target >= 1 GB/s), OPT-30B-shaped
+      ck=${STORE_DIR:-/tmp}/opt30b-hf
+      [ -d "$ck" ] || python3 "$root/launch/make_opt_checkpoint.py" 7168 48 28672 "$ck" >/dev/null
+      { echo "\$ zinc convert --model opt30b-hf --quant nf4 --out opt30b-hf.nf4.zinc.h5 --force";
+        "$Z" convert --model "$ck" --quant nf4 --out "$ck.nf4.zinc.h5" --force 2>&1 | tr '\r' '\n' | tail -n 3; } \
+        >"$out/convert.txt" 2>&1
+      rm -f "$ck.nf4.zinc.h5"
+      tail -n 1 "$out/convert.txt" ;;
     attn)
       { echo "\$ zinc attnbench (launch/bench_attention.sh)"; THREADS=0 ISA=${ISA:-auto,avx2} bash "$root/launch/bench_attention.sh" "$Z" "$out/attn.json"; } \
         >"$out/attn.txt" 2>&1
