@@ -6,7 +6,7 @@ set -euo pipefail
 
 PACKAGES=(build-essential cmake ninja-build pkg-config
           libopenmpi-dev openmpi-bin libhdf5-dev libboost-program-options-dev catch2
-          libopenblas-dev liburing-dev nlohmann-json3-dev)
+          libopenblas-dev liburing-dev nlohmann-json3-dev python3)
 
 missing=()
 for p in "${PACKAGES[@]}"; do
