@@ -128,7 +128,8 @@ bool parse_bench_options(int argc, char** argv, BenchOptions* o, std::string* he
   if (!parse_command(argc, argv, desc, nullptr, "bench", help, &vm)) return false;
   finish_run_options(vm, &o->run);
   if (batches == "auto") {
-    if (o->run.plan != "auto") throw UsageError("--batch-size auto is the planner's choice: add --plan auto");
+    if (!(o->run.plan == "auto" && o->run.plan_given))
+      throw UsageError("--batch-size auto is the planner's choice: add --plan auto");
   } else {
     o->batch_sizes = parse_batch_sizes(batches);
   }

@@ -131,11 +131,13 @@ void add_run_options(po::options_description& desc, GenerateOptions* o) {
       ("kv-quant", po::value<std::string>(&o->kv_quant)->default_value("none"),
        "KV cache storage with --kv-offload: none (the compute dtype), f16, int8, int4 "
        "(group-wise along head_dim); auto with --plan auto: the planner may choose int8/int4")
-      ("plan", po::value<std::string>(&o->plan)->default_value("off"),
+      ("plan", po::value<std::string>(&o->plan)->default_value("auto"),
        "auto: choose the batch (zinc bench --batch-size auto), the KV cache's place and "
        "storage, the weight tier and the resident blobs for decode throughput from the "
        "model, the budgets and bandwidths measured at start, and print the prediction; "
-       "placement flags given stay fixed. off: the flags as given")
+       "placement flags given stay fixed. The default on a GPU when no placement flag "
+       "(--offload, --gpu/--cpu-memory-budget, --resident-blobs, --kv-offload, --kv-quant) "
+       "is given; given explicitly, it plans on any backend. off: the flags as given")
       ("kv-overlap", po::value<std::string>(&o->kv_overlap)->default_value("auto"),
        "with --kv-offload, decode steps run their micro-batches as lanes so the CPU attends "
        "one while the GPU computes another: auto (on, except with the CPU backend), on, off; "
@@ -177,8 +179,12 @@ void finish_run_options(const po::variables_map& vm, GenerateOptions* o) {
   if (o->micro_batch < 0) throw UsageError("--micro-batch must be >= 0 (0: auto)");
   if (o->resident_blobs < -1) throw UsageError("--resident-blobs must be >= -1");
   o->offload_given = !vm["offload"].defaulted();
+  o->plan_given = !vm["plan"].defaulted();
+  o->placement_given = o->offload_given || vm.count("gpu-memory-budget") || vm.count("memory-budget") ||
+                       vm.count("cpu-memory-budget") || !vm["resident-blobs"].defaulted() || o->kv_offload ||
+                       !vm["kv-quant"].defaulted();
   if (o->plan != "auto" && o->plan != "off") throw UsageError("--plan must be auto or off (got '" + o->plan + "')");
-  if (o->kv_quant == "auto" && o->plan != "auto")
+  if (o->kv_quant == "auto" && !(o->plan == "auto" && o->plan_given))
     throw UsageError("--kv-quant auto lets the planner choose: add --plan auto");
   if (o->kv_quant != "none" && o->kv_quant != "auto" && !o->kv_offload)
     throw UsageError("--kv-quant " + o->kv_quant + " quantizes the host KV cache: add --kv-offload");

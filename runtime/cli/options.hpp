@@ -25,7 +25,9 @@ struct GenerateOptions {
   int group_size = 64;
   bool group_size_given = false;
   bool zero = false;                         // ZeRO-3 shards even on one rank with --quant none
-  std::string plan = "off";                  // --plan auto|off: the run planner (cli/plan_setup.hpp)
+  std::string plan = "auto";                 // --plan auto|off: the run planner (cli/plan_setup.hpp)
+  bool plan_given = false;                   // --plan on the command line
+  bool placement_given = false;              // a placement flag on the command line (no default plan)
   std::string offload = "cpu";               // none (all resident) | cpu | nvme (a store read in place)
   bool offload_given = false;
   int prefetch_depth = 2;                    // gather slots of the weight pipeline

@@ -88,7 +88,8 @@ double raw_read_gbs(const std::string& path, const GenerateOptions& o) {
 
 std::optional<PlannedRun> plan_and_apply(GenerateOptions& o, RunSetup& setup, collectives::MpiCommunicator& mpi,
                                          int batch, int max_batch, int prompt_len, int gen_len, bool quiet) {
-  if (o.plan != "auto") return std::nullopt;
+  // The default plan only where there is a device to plan for and the user placed nothing.
+  if (o.plan != "auto" || (!o.plan_given && (setup.backend_name == "cpu" || o.placement_given))) return std::nullopt;
   ZINC_CHECK(o.offload != "none", "--plan auto decides which blobs stay on the device: drop --offload none");
   ZINC_CHECK(o.resident_blobs < 0, "--plan auto decides which blobs stay on the device: drop --resident-blobs");
   const bool talk = mpi.rank() == 0 && !quiet;
