@@ -6,7 +6,8 @@ set -euo pipefail
 
 PACKAGES=(build-essential cmake ninja-build pkg-config
           libopenmpi-dev openmpi-bin libhdf5-dev libboost-program-options-dev catch2
-          libopenblas-dev liburing-dev nlohmann-json3-dev python3)
+          libopenblas-dev liburing-dev nlohmann-json3-dev python3
+          slurm-wlm munge)  # a local Slurm for tests/cli/case_slurm.sh (launch/slurm/ci/)
 
 missing=()
 for p in "${PACKAGES[@]}"; do
