@@ -141,6 +141,8 @@ int run_generate(const GenerateOptions& opts, collectives::MpiCommunicator& mpi)
 
   const auto gathered = comm.gather_varlen(flatten(result.tokens), 0);
   const runtime::RunMetrics metrics = runtime::aggregate_metrics(result.stats, comm);
+  // Nodes: the ranks that are node-local rank 0 (MPI_COMM_TYPE_SHARED groups).
+  const int nodes = static_cast<int>(mpi.allreduce_sum({mpi.local_rank() == 0 ? 1.0 : 0.0})[0]);
   if (rank != 0) return 0;
 
   std::vector<std::vector<int32_t>> tokens;
@@ -151,7 +153,8 @@ int run_generate(const GenerateOptions& opts, collectives::MpiCommunicator& mpi)
     std::cout << "model " << o.model << " (" << c.model_type << ", " << c.num_layers << " layers, hidden "
               << c.hidden_size << ", vocab " << c.vocab_size << "; " << quant::quant_format_name(loaded.quant)
               << (loaded.zero ? ", ZeRO-3 shards" : ", resident") << ") on " << size << " rank"
-              << (size > 1 ? "s" : "") << ", backend " << backend.name() << "\n";
+              << (size > 1 ? "s" : "") << (nodes > 1 ? " (" + std::to_string(nodes) + " nodes)" : std::string())
+              << ", backend " << backend.name() << "\n";
     for (size_t i = 0; i < n; ++i) {
       // Text when the model has a tokenizer (ids are in --metrics-json), else ids.
       std::cout << "[" << i + 1 << "] prompt: " << shown[i] << "\n"
@@ -211,6 +214,8 @@ int run_generate(const GenerateOptions& opts, collectives::MpiCommunicator& mpi)
     j["weight_stream"] = {{"bytes_per_step", rate.bytes_per_step}, {"step_s", rate.step_s}, {"gbs", rate.gbs},
                           {"roofline_fraction", rate.roofline_fraction}};
     j["threads_per_rank"] = threads;
+    j["nodes"] = nodes;
+    j["ranks_per_node_rank0"] = mpi.local_size();
     j["max_new_tokens"] = o.max_new_tokens;
     j["batch_size"] = o.batch_size;
     j["outputs"] = tokens;
