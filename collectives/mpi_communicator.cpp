@@ -4,6 +4,7 @@
 #include <numeric>
 
 #include "collectives/mpi_check.hpp"
+#include "collectives/stall_watch.hpp"
 #include "runtime/common/poll_wait.hpp"
 
 namespace zinc::collectives {
@@ -17,7 +18,9 @@ namespace {
 // Every collective is started nonblocking and waited for here: MPI_Wait (and the blocking
 // collectives) spin a core for as long as a peer keeps them waiting; polling MPI_Test
 // with pauses (common/poll_wait.hpp) does not, and each poll still drives the progress.
-void wait_for(MPI_Request* request) {
+// The wait is the seq-th collective of `channel`, which the watchdog sees (stall_watch.hpp).
+void wait_for(MPI_Request* request, const char* what, int channel, uint64_t seq) {
+  const WaitScope scope(what, channel, seq);
   int done = 0;
   poll_until([&] {
     ZINC_MPI_CHECK(MPI_Test(request, &done, MPI_STATUS_IGNORE));
@@ -65,9 +68,10 @@ void MpiSession::abort(int code) {
   std::exit(code);
 }
 
-MpiCommunicator::MpiCommunicator() : MpiCommunicator(MPI_COMM_WORLD, false) {}
+MpiCommunicator::MpiCommunicator() : MpiCommunicator(MPI_COMM_WORLD, false, "MPI_COMM_WORLD") {}
 
-MpiCommunicator::MpiCommunicator(MPI_Comm comm, bool owned) : comm_(comm), owned_(owned) {
+MpiCommunicator::MpiCommunicator(MPI_Comm comm, bool owned, const std::string& name)
+    : comm_(comm), owned_(owned), channel_(StallWatch::open_channel(name)) {
   ZINC_MPI_CHECK(MPI_Comm_rank(comm_, &rank_));
   ZINC_MPI_CHECK(MPI_Comm_size(comm_, &size_));
   MPI_Comm node = MPI_COMM_NULL;
@@ -80,6 +84,7 @@ MpiCommunicator::MpiCommunicator(MPI_Comm comm, bool owned) : comm_(comm), owned
 }
 
 MpiCommunicator::~MpiCommunicator() {
+  StallWatch::close_channel(channel_);
   if (page_type_ != MPI_DATATYPE_NULL && MpiSession::active() && MPI_Type_free(&page_type_) != MPI_SUCCESS)
     log_error("MPI_Type_free failed");
   if (owned_ && MpiSession::active() && MPI_Comm_free(&comm_) != MPI_SUCCESS)
@@ -95,9 +100,10 @@ std::unique_ptr<MpiCommunicator> MpiCommunicator::duplicate_mpi() {
   MPI_Comm dup = MPI_COMM_NULL;
   MPI_Request request = MPI_REQUEST_NULL;
   ZINC_MPI_CHECK(MPI_Comm_idup(comm_, &dup, &request));
-  wait_for(&request);
+  wait_for(&request, "MPI_Comm_idup", channel_, StallWatch::enter(channel_));
   ZINC_MPI_CHECK(MPI_Comm_set_errhandler(dup, MPI_ERRORS_RETURN));
-  return std::unique_ptr<MpiCommunicator>(new MpiCommunicator(dup, true));
+  return std::unique_ptr<MpiCommunicator>(
+      new MpiCommunicator(dup, true, "a duplicate of communicator " + std::to_string(channel_)));
 }
 
 std::unique_ptr<Communicator> MpiCommunicator::duplicate() { return duplicate_mpi(); }
@@ -111,19 +117,19 @@ void MpiCommunicator::all_gather_inplace(void* buf, size_t shard_bytes, const St
   MPI_Request request = MPI_REQUEST_NULL;
   ZINC_MPI_CHECK(MPI_Iallgather(MPI_IN_PLACE, 0, MPI_DATATYPE_NULL, buf, static_cast<int>(pages),
                                 page_type_, comm_, &request));
-  wait_for(&request);
+  wait_for(&request, "MPI all-gather", channel_, StallWatch::enter(channel_));
 }
 
 void MpiCommunicator::barrier() {
   MPI_Request request = MPI_REQUEST_NULL;
   ZINC_MPI_CHECK(MPI_Ibarrier(comm_, &request));
-  wait_for(&request);
+  wait_for(&request, "MPI barrier", channel_, StallWatch::enter(channel_));
 }
 
 void MpiCommunicator::broadcast_bytes(void* data, int bytes, int root) {
   MPI_Request request = MPI_REQUEST_NULL;
   ZINC_MPI_CHECK(MPI_Ibcast(data, bytes, MPI_BYTE, root, comm_, &request));
-  wait_for(&request);
+  wait_for(&request, "MPI broadcast", channel_, StallWatch::enter(channel_));
 }
 
 std::vector<std::vector<int32_t>> MpiCommunicator::gather_varlen(const std::vector<int32_t>& mine,
@@ -132,7 +138,7 @@ std::vector<std::vector<int32_t>> MpiCommunicator::gather_varlen(const std::vect
   std::vector<int> counts(rank_ == root ? size_ : 0);
   MPI_Request request = MPI_REQUEST_NULL;
   ZINC_MPI_CHECK(MPI_Igather(&count, 1, MPI_INT, counts.data(), 1, MPI_INT, root, comm_, &request));
-  wait_for(&request);
+  wait_for(&request, "MPI gather of the counts", channel_, StallWatch::enter(channel_));
   std::vector<int> displs(counts.size(), 0);
   std::vector<int32_t> all;
   if (rank_ == root) {
@@ -141,7 +147,7 @@ std::vector<std::vector<int32_t>> MpiCommunicator::gather_varlen(const std::vect
   }
   ZINC_MPI_CHECK(MPI_Igatherv(mine.data(), count, MPI_INT32_T, all.data(), counts.data(),
                               displs.data(), MPI_INT32_T, root, comm_, &request));
-  wait_for(&request);
+  wait_for(&request, "MPI gather", channel_, StallWatch::enter(channel_));
   std::vector<std::vector<int32_t>> out;
   for (size_t r = 0; r < counts.size(); ++r)
     out.emplace_back(all.begin() + displs[r], all.begin() + displs[r] + counts[r]);
@@ -153,7 +159,7 @@ std::vector<double> MpiCommunicator::allreduce(const std::vector<double>& v, MPI
   MPI_Request request = MPI_REQUEST_NULL;
   ZINC_MPI_CHECK(MPI_Iallreduce(v.data(), out.data(), static_cast<int>(v.size()), MPI_DOUBLE, op,
                                 comm_, &request));
-  wait_for(&request);
+  wait_for(&request, "MPI allreduce", channel_, StallWatch::enter(channel_));
   return out;
 }
 
