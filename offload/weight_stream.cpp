@@ -5,6 +5,7 @@
 
 #include <algorithm>
 
+#include "collectives/stall_watch.hpp"
 #include "offload/shard_read_ahead.hpp"
 #include "partition/shard.hpp"
 #include "runtime/common/clock.hpp"
@@ -158,7 +159,10 @@ void WeightStream::load_resident(const SliceReader& reader) {
     reader(b, r * S, S, host.as<uint8_t>());
     uint8_t* base = resident_[b].bytes_ptr();
     device_.copy_to_device(base + r * S, host.data(), S, copy_stream_);
-    comm_.all_gather_inplace(base, S, copy_stream_);
+    {
+      const collectives::WaitScope scope("the all-gather of resident blob " + blobs_[b].name + " at load");
+      comm_.all_gather_inplace(base, S, copy_stream_);
+    }
     copy_stream_.synchronize();  // the host staging is refilled for the next blob
   }
 }
@@ -198,7 +202,13 @@ int WeightStream::acquire(int blob) {
   horizon_ = std::max(horizon_, k + slots_.size() - 1);
   cv_.notify_all();
   s.t_wait[0] = now_s();
-  cv_.wait(lock, [&] { return s.k == k && s.state == SlotState::Loaded; });
+  const auto loaded = [&] { return s.k == k && s.state == SlotState::Loaded; };
+  if (!loaded()) {
+    // The loader may be waiting for a peer's gather or for the disk: the watchdog sees both.
+    const collectives::WaitScope scope("the weights of " + blobs_[blob].name + " (pipeline position " +
+                                       std::to_string(k) + ")");
+    cv_.wait(lock, loaded);
+  }
   s.t_wait[1] = now_s();
   if (s.error) std::rethrow_exception(s.error);
   s.state = SlotState::Held;

@@ -2,6 +2,9 @@
 // in weight_stream.hpp). Per position: host-wait the slot's previous use ("freed") and
 // read its times; tier -> (staging) -> H2D on the copy stream -> in-place all-gather on
 // the comm stream (the loader's own communicator) -> "gathered".
+#include <pthread.h>
+
+#include "collectives/stall_watch.hpp"
 #include "offload/shard_read_ahead.hpp"
 #include "offload/weight_stream.hpp"
 #include "runtime/common/clock.hpp"
@@ -10,6 +13,7 @@
 namespace zinc::offload {
 
 void WeightStream::loader_main() {
+  pthread_setname_np(pthread_self(), "zinc-loader");  // top -H, gdb; the fault tests wait for it
   try {
     device_.bind_thread();
   } catch (const std::exception& e) {
@@ -71,7 +75,11 @@ void WeightStream::load_position(uint64_t k, Slot& s) {
   if (!s.streamed) return;  // resident: gathered once at load, dequantized by acquire()
   const size_t S = shard_bytes_[blob];
   const bool nvme = placement_.home[blob] == Tier::Nvme;
-  const uint8_t* shard = nvme ? read_ahead_->get(read_of(k), &s.t_disk[0], &s.t_disk[1]) : shards_[blob];
+  const uint8_t* shard = shards_[blob];
+  if (nvme) {
+    const collectives::WaitScope scope("weight loader: the NVMe read of " + blobs_[blob].name + "'s shard");
+    shard = read_ahead_->get(read_of(k), &s.t_disk[0], &s.t_disk[1]);
+  }
   uint8_t* base = packed_of(s);
   s.copy_begin.record(copy_stream_);
   device_.copy_to_device(base + comm_.rank() * S, shard, S, copy_stream_);
@@ -82,7 +90,11 @@ void WeightStream::load_position(uint64_t k, Slot& s) {
   }
   comm_stream_.wait(s.copied);
   s.gather_begin.record(comm_stream_);
-  loader_comm_->all_gather_inplace(base, S, comm_stream_);
+  {
+    const collectives::WaitScope scope("weight loader: the all-gather of " + blobs_[blob].name + " (pipeline position " +
+                                       std::to_string(k) + ")");
+    loader_comm_->all_gather_inplace(base, S, comm_stream_);
+  }
   s.gathered.record(comm_stream_);
 }
 

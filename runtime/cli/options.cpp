@@ -162,7 +162,11 @@ void add_run_options(po::options_description& desc, GenerateOptions* o) {
        "fit stay in host memory (read once) and the rest are read from the store at every "
        "use; with cpu, a cap (default: unlimited for cpu, none kept for nvme)")
       ("memory-budget", po::value<std::string>(&o->memory_budget),
-       "the same as --gpu-memory-budget (the CPU backend's \"device\" memory)");
+       "the same as --gpu-memory-budget (the CPU backend's \"device\" memory)")
+      ("collective-timeout", po::value<double>(&o->collective_timeout_s)->default_value(300),
+       "seconds a rank may wait for its peers (a collective, its weights, a step) before the job "
+       "is ended with an error naming the ranks that did not arrive; the limit grows to 10x the "
+       "longest step when that is longer (0: no watchdog)");
 }
 
 void finish_run_options(const po::variables_map& vm, GenerateOptions* o) {
@@ -176,6 +180,8 @@ void finish_run_options(const po::variables_map& vm, GenerateOptions* o) {
   if (o->threads < 0) throw UsageError("--threads must be >= 0");
   if (o->group_size <= 0) throw UsageError("--group-size must be > 0");
   if (o->prefetch_depth < 1) throw UsageError("--prefetch-depth must be >= 1");
+  if (!(o->collective_timeout_s >= 0) || o->collective_timeout_s > 1e9)
+    throw UsageError("--collective-timeout must be a number of seconds >= 0 (0: no watchdog)");
   if (o->micro_batch < 0) throw UsageError("--micro-batch must be >= 0 (0: auto)");
   if (o->resident_blobs < -1) throw UsageError("--resident-blobs must be >= -1");
   o->offload_given = !vm["offload"].defaulted();

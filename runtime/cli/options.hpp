@@ -54,6 +54,7 @@ struct GenerateOptions {
   std::string cpu_memory_budget;             // --cpu-memory-budget: pinned host bytes for shards
   std::string metrics_json;                  // "" = none
   bool quiet = false;                        // metrics only, no tokens
+  double collective_timeout_s = 300;         // the watchdog's limit (collectives/watchdog.hpp); 0 = off
 };
 
 // The most tokens one length option may ask for (a prompt, or the tokens generated after

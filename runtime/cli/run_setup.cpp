@@ -79,6 +79,9 @@ int bounded_threads(int requested, const collectives::MpiCommunicator& mpi) {
 
 RunSetup make_run_setup(const GenerateOptions& o, collectives::MpiCommunicator& mpi, size_t probe_bytes) {
   RunSetup r;
+  collectives::WatchdogOptions wo;
+  wo.timeout_s = o.collective_timeout_s;
+  r.watchdog = std::make_unique<collectives::Watchdog>(wo);  // collective: every rank sets up together
   r.backend_name = runtime::resolve_backend(o.backend);
   r.threads = o.threads > 0 ? bounded_threads(o.threads, mpi) : default_threads(mpi);
   // The host work of every backend (the --kv-offload attention and K/V stores, shard

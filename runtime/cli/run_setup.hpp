@@ -1,5 +1,5 @@
 // What `zinc generate` and `zinc bench` set up the same way before they generate: the
-// backend (threads, compute dtype, budget), the communicator the ZeRO gathers use (NCCL on
+// stall watchdog, the backend (threads, compute dtype, budget), the communicator the ZeRO gathers use (NCCL on
 // the GPU backends, MPI on the CPU), the measured pinned H2D link, the loader's options
 // and the generation options that come from the command line.
 #pragma once
@@ -8,6 +8,7 @@
 #include <string>
 
 #include "collectives/mpi_communicator.hpp"
+#include "collectives/watchdog.hpp"
 #include "offload/device_bandwidth.hpp"
 #include "runtime/backend/backend.hpp"
 #include "runtime/cli/options.hpp"
@@ -17,6 +18,8 @@
 namespace zinc::cli {
 
 struct RunSetup {
+  // First, so it is the last to go: it watches the NCCL setup and teardown too.
+  std::unique_ptr<collectives::Watchdog> watchdog;  // idle with one rank or --collective-timeout 0
   std::string backend_name;  // resolved: "cpu" or "cuda"
   int threads = 0;           // per rank
   std::unique_ptr<runtime::Backend> backend;
