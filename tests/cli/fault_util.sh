@@ -99,3 +99,9 @@ no_strays() {
   [ -z "$left" ] || { kill_job; fail "processes left behind: $left"; }
   CHECKS=$((CHECKS + 1))
 }
+
+# sanitized_build: the binary runs under AddressSanitizer (gcc's libasan, or clang's
+# static runtime), whose quarantine keeps freed memory resident: RSS then says nothing of leaks.
+sanitized_build() {
+  ldd "$REAL_ZINC" 2>/dev/null | grep -q libasan || nm "$REAL_ZINC" 2>/dev/null | grep -q " __asan_init"
+}
