@@ -3,7 +3,8 @@
 # slurm-wlm and munge, installed by launch/setup.sh), from slurm.conf.in beside this script.
 # usage: source <(launch/slurm/ci/start_local_slurm.sh DIR)   -> exports SLURM_CONF
 #        launch/slurm/ci/start_local_slurm.sh --stop DIR
-# DIR holds the filled config, the state, the spool and the logs. Waits until the node is
+# DIR holds the filled config, the state, the spool and the logs; the ports are the first
+# free pair from 16817 (ZINC_SLURM_PORT). Waits until the node is
 # idle (30 s at most), else prints the daemons' logs and exits 1. Idempotent: a cluster
 # already running from DIR is reused.
 set -euo pipefail
@@ -19,8 +20,12 @@ host=$(hostname -s)
 conf=$dir/slurm.conf
 if ! { [ -f "$dir/slurmctld.pid" ] && kill -0 "$(cat "$dir/slurmctld.pid")" 2>/dev/null; }; then
   mem=$(awk '/MemTotal/ {print int($2 / 1024 * 0.8)}' /proc/meminfo)
+  # Ports nothing listens on (another test cluster may run beside this one).
+  listening() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
+  port=${ZINC_SLURM_PORT:-16817}
+  while listening "$port" || listening $((port + 1)); do port=$((port + 10)); done
   sed -e "s|@HOST@|$host|g" -e "s|@DIR@|$dir|g" -e "s|@CPUS@|${ZINC_SLURM_CPUS:-8}|g" -e "s|@MEM@|$mem|g" \
-      -e "s|@PORT@|${ZINC_SLURM_PORT:-16817}|g" -e "s|@DPORT@|${ZINC_SLURMD_PORT:-16818}|g" \
+      -e "s|@PORT@|$port|g" -e "s|@DPORT@|$((port + 1))|g" \
       "$here/slurm.conf.in" >"$conf"
   # munge: a key once, the daemon if it is not running.
   if [ ! -s /etc/munge/munge.key ]; then
