@@ -75,9 +75,13 @@ for section in "$@"; do
           --gpu-memory-budget 48GiB --plan auto --batch-size auto --kv-quant auto
       done ;;
     convert)  # issue 12: zinc convert's input rate on this host (target >= 1 GB/s), OPT-30B-shaped
-      ck=${STORE_DIR:-/tmp}/opt30b-hf
-      [ -d "$ck" ] || python3 "$root/launch/make_opt_checkpoint.py" 7168 48 28672 "$ck" >/dev/null
-      { echo "\$ zinc convert --model opt30b-hf --quant nf4 --out opt30b-hf.nf4.zinc.h5 --force";
+      # CONVERT_LAYERS (default 12, 15 GB of fp16): the whole 48 layers are 60 GB, more than
+      # the one-GPU machine's 64 GiB disk holds beside the nvme section's store.
+      nl=${CONVERT_LAYERS:-12}
+      ck=${STORE_DIR:-/tmp}/opt30b-hf-$nl
+      [ -d "$ck" ] || python3 "$root/launch/make_opt_checkpoint.py" 7168 "$nl" 28672 "$ck" >/dev/null
+      { echo "\$ python3 launch/make_opt_checkpoint.py 7168 $nl 28672 opt30b-hf-$nl; $(du -sh "$ck" | cut -f1) of fp16";
+        echo "\$ zinc convert --model opt30b-hf-$nl --quant nf4 --out opt30b-hf-$nl.nf4.zinc.h5 --force";
         "$Z" convert --model "$ck" --quant nf4 --out "$ck.nf4.zinc.h5" --force 2>&1 | tr '\r' '\n' | tail -n 3; } \
         >"$out/convert.txt" 2>&1
       rm -f "$ck.nf4.zinc.h5"

@@ -180,6 +180,7 @@ int run_bench(const BenchOptions& b, collectives::MpiCommunicator& mpi) {
   }
   runtime::Backend& backend = *setup.backend;
   collectives::Communicator& comm = *setup.comm;
+  resolve_prefetch_depth(o, setup, max_batch);
   const runtime::LoadOptions lo = make_load_options(o, max_batch, b.prompt_len, b.prompt_len + b.gen_len);
   const double t0 = now_s();
   runtime::LoadedModel loaded = runtime::load_for_generation(lo, backend, comm);

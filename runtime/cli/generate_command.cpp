@@ -125,8 +125,10 @@ int run_generate(const GenerateOptions& opts, collectives::MpiCommunicator& mpi)
   if (planned && o.batch_size == 0 && static_cast<size_t>(planned->plan.batch) < per_rank)
     o.batch_size = planned->plan.batch;
   const quant::KvStorage kv_storage = setup.kv_storage;
+  const int step_batch = static_cast<int>(o.batch_size > 0 ? std::min<size_t>(o.batch_size, per_rank) : per_rank);
+  resolve_prefetch_depth(o, setup, step_batch);
   const runtime::LoadOptions lo = make_load_options(
-      o, static_cast<int>(o.batch_size > 0 ? std::min<size_t>(o.batch_size, per_rank) : per_rank),
+      o, step_batch,
       static_cast<int>(longest), static_cast<int>(longest) + o.max_new_tokens);
   const double t0 = now_s();
   runtime::LoadedModel loaded = runtime::load_for_generation(lo, backend, comm);

@@ -118,7 +118,8 @@ void add_run_options(po::options_description& desc, GenerateOptions* o) {
        "O_DIRECT at every use)")
       ("prefetch-depth", po::value<int>(&o->prefetch_depth)->default_value(2),
        "gather slots in the weight pipeline: blobs loaded ahead of the one computing + 1 "
-       "(at most the blob loads of a forward pass: more are clamped to them)")
+       "(at most the blob loads of a forward pass: more are clamped to them; default 2, "
+       "3 for a host-KV decode in lanes)")
       ("resident-blobs", po::value<int>(&o->resident_blobs)->default_value(-1),
        "keep at most this many blobs resident on the device (-1: as many as "
        "--gpu-memory-budget allows; none without a budget)")
@@ -186,6 +187,7 @@ void finish_run_options(const po::variables_map& vm, GenerateOptions* o) {
   if (o->resident_blobs < -1) throw UsageError("--resident-blobs must be >= -1");
   o->offload_given = !vm["offload"].defaulted();
   o->plan_given = !vm["plan"].defaulted();
+  o->prefetch_depth_given = !vm["prefetch-depth"].defaulted();
   o->placement_given = o->offload_given || vm.count("gpu-memory-budget") || vm.count("memory-budget") ||
                        vm.count("cpu-memory-budget") || !vm["resident-blobs"].defaulted() || o->kv_offload ||
                        !vm["kv-quant"].defaulted();

@@ -31,6 +31,7 @@ struct GenerateOptions {
   std::string offload = "cpu";               // none (all resident) | cpu | nvme (a store read in place)
   bool offload_given = false;
   int prefetch_depth = 2;                    // gather slots of the weight pipeline
+  bool prefetch_depth_given = false;         // else host-KV lanes get kHostKvLaneSlots (run_setup.hpp)
   int resident_blobs = -1;                   // cap on resident blobs; -1 = the budget decides
   std::string kv_overlap = "auto";           // --kv-overlap: host-KV decode lanes (runtime/model/model.hpp)
   int micro_batch = 0;                       // sequences per micro-batch in a forward; 0 = auto

@@ -110,6 +110,8 @@ std::optional<PlannedRun> plan_and_apply(GenerateOptions& o, RunSetup& setup, co
   r.max_batch = max_batch;
   r.micro_batch = o.micro_batch;
   r.prefetch_depth = o.prefetch_depth;
+  r.prefetch_depth_given = o.prefetch_depth_given;
+  r.lanes = host_kv_lanes(o, setup.backend_name);
   r.tier = offload::parse_offload(o.offload);
   r.tier_given = o.offload_given;
   r.kv = o.kv_offload ? runtime::PlanChoice::Host : runtime::PlanChoice::Auto;
@@ -162,6 +164,7 @@ std::optional<PlannedRun> plan_and_apply(GenerateOptions& o, RunSetup& setup, co
   // The plan as flags: what the loader and the generator read.
   o.offload = offload::tier_name(p.tier);
   o.kv_offload = p.kv_on_host;
+  o.prefetch_depth = p.prefetch_depth;
   o.kv_quant = p.kv_on_host ? kv_quant_flag(p.kv_storage, r.compute) : "none";
   if (p.tier == offload::Tier::Nvme) o.cpu_memory_budget = std::to_string(p.host_budget);
   o.memory_budget = std::to_string(budget);

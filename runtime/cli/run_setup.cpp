@@ -12,6 +12,7 @@
 #include "runtime/backend/kv_cache.hpp"
 #include "runtime/common/paths.hpp"
 #include "runtime/model/config.hpp"
+#include "runtime/model/workspace.hpp"
 
 namespace zinc::cli {
 namespace {
@@ -105,6 +106,15 @@ RunSetup make_run_setup(const GenerateOptions& o, collectives::MpiCommunicator& 
   // --kv-quant auto: the planner's choice replaces this (cli/plan_setup.cpp).
   r.kv_storage = runtime::parse_kv_quant(o.kv_quant == "auto" ? "none" : o.kv_quant, r.backend->compute_dtype());
   return r;
+}
+
+bool host_kv_lanes(const GenerateOptions& o, const std::string& backend_name) {
+  return o.kv_overlap == "on" || (o.kv_overlap == "auto" && backend_name != "cpu");
+}
+
+void resolve_prefetch_depth(GenerateOptions& o, const RunSetup& setup, int step_batch) {
+  if (!o.prefetch_depth_given && o.kv_offload && step_batch >= 2 && host_kv_lanes(o, setup.backend_name))
+    o.prefetch_depth = std::max(o.prefetch_depth, runtime::kHostKvLaneSlots);
 }
 
 runtime::LoadOptions make_load_options(const GenerateOptions& o, int step_batch, int step_prompt_len,

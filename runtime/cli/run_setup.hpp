@@ -33,6 +33,13 @@ struct RunSetup {
 // water mark is reset after it); 0 skips the probe.
 RunSetup make_run_setup(const GenerateOptions& o, collectives::MpiCommunicator& mpi, size_t probe_bytes);
 
+// Whether a host-KV decode of this run would run its micro-batches as lanes
+// (--kv-overlap on, or auto on a GPU backend), and --prefetch-depth's default for it: the
+// lanes hold two blobs at once, so they get kHostKvLaneSlots gather slots (model/workspace.hpp)
+// unless the depth was given. Call after the plan (it may have moved the KV cache).
+bool host_kv_lanes(const GenerateOptions& o, const std::string& backend_name);
+void resolve_prefetch_depth(GenerateOptions& o, const RunSetup& setup, int step_batch);
+
 // The loader's options for steps of up to step_batch sequences of step_prompt_len tokens
 // and a KV capacity of step_t_max.
 runtime::LoadOptions make_load_options(const GenerateOptions& o, int step_batch, int step_prompt_len,

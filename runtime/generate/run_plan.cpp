@@ -109,7 +109,9 @@ RunPlan evaluate(const PlanRequest& r, const ModelSizes& s, int batch, bool kv_o
   pr.budget = r.gpu_budget;
   pr.kv_bytes = device_kv;
   pr.activation_bytes = activation_bytes(c, batch, r.prompt_len, r.micro_batch, r.compute);
-  pr.slots = std::max(r.prefetch_depth, s.two_held ? 2 : 1);
+  const bool lanes = kv_on_host && r.lanes && batch >= 2;
+  p.prefetch_depth = lanes && !r.prefetch_depth_given ? std::max(r.prefetch_depth, kHostKvLaneSlots) : r.prefetch_depth;
+  pr.slots = std::max(p.prefetch_depth, s.two_held ? 2 : 1);
   pr.policy = offload::PlacementRequest::Policy::Fill;
   pr.nvme = tier == offload::Tier::Nvme;
   if (pr.nvme) {

@@ -7,6 +7,7 @@
 #include "runtime/common/error.hpp"
 #include "runtime/generate/run_plan.hpp"
 #include "runtime/model/dummy_configs.hpp"
+#include "runtime/model/workspace.hpp"
 #include "tests/catch.hpp"
 
 using namespace zinc;
@@ -138,4 +139,22 @@ TEST_CASE("the planner refuses a GPU budget below one layer's minimum, naming it
   r.gpu_budget = 48 * kGiB;
   r.rates.h2d = 0;  // a rate the plan needs was not measured
   CHECK_THROWS_WITH(runtime::plan_run(r), Catch::Contains("no measured pinned H2D bandwidth"));
+}
+
+TEST_CASE("the planner gives a host-KV decode in lanes a third gather slot unless the depth is given",
+          "[plan]") {
+  PlanRequest r = h200("opt-30b", quant::QuantFormat::Int4);
+  const auto host = [&](int batch) { return runtime::evaluate_plan(r, batch, true, quant::KvStorage::Int4, offload::Tier::Cpu); };
+  CHECK(host(96).prefetch_depth == runtime::kHostKvLaneSlots);
+  CHECK(host(96).placement.slots == runtime::kHostKvLaneSlots);
+  CHECK(host(1).prefetch_depth == 2);  // one sequence: no lanes
+  CHECK(runtime::evaluate_plan(r, 32, false, quant::KvStorage::F16, offload::Tier::Cpu).prefetch_depth == 2);  // KV on the device
+  r.lanes = false;  // --kv-overlap off
+  CHECK(host(96).prefetch_depth == 2);
+  r.lanes = true;
+  r.prefetch_depth = 2;
+  r.prefetch_depth_given = true;  // --prefetch-depth 2 is kept
+  CHECK(host(96).placement.slots == 2);
+  r.prefetch_depth = 5;
+  CHECK(host(96).placement.slots == 5);
 }
