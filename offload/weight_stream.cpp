@@ -10,6 +10,7 @@
 #include "partition/shard.hpp"
 #include "runtime/common/clock.hpp"
 #include "runtime/common/error.hpp"
+#include "runtime/common/trace.hpp"
 
 namespace zinc::offload {
 namespace {
@@ -210,6 +211,7 @@ int WeightStream::acquire(int blob) {
     cv_.wait(lock, loaded);
   }
   s.t_wait[1] = now_s();
+  trace::span("weights wait", s.t_wait[0], s.t_wait[1]);
   if (s.error) std::rethrow_exception(s.error);
   s.state = SlotState::Held;
   s.acquired_unread = true;

@@ -9,11 +9,13 @@
 #include "offload/weight_stream.hpp"
 #include "runtime/common/clock.hpp"
 #include "runtime/common/error.hpp"
+#include "runtime/common/trace.hpp"
 
 namespace zinc::offload {
 
 void WeightStream::loader_main() {
   pthread_setname_np(pthread_self(), "zinc-loader");  // top -H, gdb; the fault tests wait for it
+  trace::name_thread("weight loader");
   try {
     device_.bind_thread();
   } catch (const std::exception& e) {
@@ -38,6 +40,7 @@ void WeightStream::loader_main() {
         s.k = k;
         s.error = nullptr;
       }
+      const trace::Span span("load");
       load_position(k, s);
     } catch (...) {
       error = std::current_exception();

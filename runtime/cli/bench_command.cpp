@@ -170,6 +170,7 @@ int run_bench(const BenchOptions& b, collectives::MpiCommunicator& mpi) {
   const size_t probe = o.backend == "cpu" ? size_t(256) << 20 : size_t(1) << 30;
   say("load " + o.model + " (measuring the " + (o.backend == "cpu" ? "memcpy" : "pinned H2D") + " link first) ...");
   RunSetup setup = make_run_setup(o, mpi, probe);
+  start_trace(o, mpi.rank());
   // --plan auto: planned for the largest batch (or the planner's own), before the load.
   const std::optional<PlannedRun> planned =
       plan_and_apply(o, setup, mpi, max_batch, 2048, b.prompt_len, b.gen_len, b.quiet);
@@ -293,6 +294,7 @@ int run_bench(const BenchOptions& b, collectives::MpiCommunicator& mpi) {
     }
     rows.push_back(row);
   }
+  finish_trace(o, rank);
   if (rank != 0) return 0;
 
   BenchHeader h;

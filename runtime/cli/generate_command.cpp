@@ -110,6 +110,7 @@ int run_generate(const GenerateOptions& opts, collectives::MpiCommunicator& mpi)
 
   // The link is measured on the GPU backends only: on the CPU backend a "copy" is a memcpy.
   RunSetup setup = make_run_setup(o, mpi, o.backend != "cpu" ? size_t(1) << 30 : 0);
+  start_trace(o, mpi.rank());
   runtime::Backend& backend = *setup.backend;
   collectives::Communicator& comm = *setup.comm;
   const offload::CopyBandwidth& link = setup.link;
@@ -139,6 +140,7 @@ int run_generate(const GenerateOptions& opts, collectives::MpiCommunicator& mpi)
   for (size_t i = first; i < last; ++i) mine.push_back(runtime::Prompt{o.prompts[i], i});
   const runtime::GenerationOptions g = make_generation_options(o, setup);
   runtime::GenerationResult result = runtime::generate(model, backend, mine, g);
+  finish_trace(o, rank);
   result.stats.load_s = load_s;
 
   const auto gathered = comm.gather_varlen(flatten(result.tokens), 0);

@@ -100,6 +100,9 @@ bool parse_command(int argc, char** argv, const po::options_description& desc,
 
 void add_run_options(po::options_description& desc, GenerateOptions* o) {
   desc.add_options()
+      ("trace", po::value<std::string>(&o->trace),
+       "write a timeline of the run's host threads (decode lanes, KV worker, weight loader) "
+       "as Chrome trace JSON to this file (rank r > 0: FILE.rank<r>); open it in Perfetto")
       ("model", po::value<std::string>(&o->model),
        "a Hugging Face directory (config.json + safetensors), a FILE.zinc.h5 store "
        "(zinc convert), or dummy:SHAPE (random weights, e.g. dummy:llama-2-13b)")

@@ -54,6 +54,7 @@ struct GenerateOptions {
   std::string memory_budget;                 // --gpu-memory-budget: "" = unlimited, else e.g. "8GiB"
   std::string cpu_memory_budget;             // --cpu-memory-budget: pinned host bytes for shards
   std::string metrics_json;                  // "" = none
+  std::string trace;                         // --trace FILE: the host timeline (common/trace.hpp)
   bool quiet = false;                        // metrics only, no tokens
   double collective_timeout_s = 300;         // the watchdog's limit (collectives/watchdog.hpp); 0 = off
 };

@@ -10,7 +10,9 @@
 #include "collectives/device_communicator.hpp"
 #include "offload/memory_arena.hpp"
 #include "runtime/backend/kv_cache.hpp"
+#include "runtime/common/output_file.hpp"
 #include "runtime/common/paths.hpp"
+#include "runtime/common/trace.hpp"
 #include "runtime/model/config.hpp"
 #include "runtime/model/workspace.hpp"
 
@@ -106,6 +108,23 @@ RunSetup make_run_setup(const GenerateOptions& o, collectives::MpiCommunicator& 
   // --kv-quant auto: the planner's choice replaces this (cli/plan_setup.cpp).
   r.kv_storage = runtime::parse_kv_quant(o.kv_quant == "auto" ? "none" : o.kv_quant, r.backend->compute_dtype());
   return r;
+}
+
+namespace {
+std::string trace_path(const GenerateOptions& o, int rank) {
+  return rank == 0 ? o.trace : o.trace + ".rank" + std::to_string(rank);
+}
+}  // namespace
+
+void start_trace(const GenerateOptions& o, int rank) {
+  if (o.trace.empty()) return;
+  check_output_path(trace_path(o, rank), {}, /*replace=*/true);
+  trace::start(rank);
+  trace::name_thread("main");
+}
+
+void finish_trace(const GenerateOptions& o, int rank) {
+  if (!o.trace.empty()) trace::write(trace_path(o, rank));
 }
 
 bool host_kv_lanes(const GenerateOptions& o, const std::string& backend_name) {

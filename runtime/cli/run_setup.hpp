@@ -33,6 +33,11 @@ struct RunSetup {
 // water mark is reset after it); 0 skips the probe.
 RunSetup make_run_setup(const GenerateOptions& o, collectives::MpiCommunicator& mpi, size_t probe_bytes);
 
+// --trace: start() checks the file can be written and starts recording (before the load);
+// finish() writes this rank's spans (rank 0 to FILE, rank r to FILE.rank<r>).
+void start_trace(const GenerateOptions& o, int rank);
+void finish_trace(const GenerateOptions& o, int rank);
+
 // Whether a host-KV decode of this run would run its micro-batches as lanes
 // (--kv-overlap on, or auto on a GPU backend), and --prefetch-depth's default for it: the
 // lanes hold two blobs at once, so they get kHostKvLaneSlots gather slots (model/workspace.hpp)

@@ -13,6 +13,7 @@
 
 #include "collectives/stall_watch.hpp"
 #include "runtime/common/clock.hpp"
+#include "runtime/common/trace.hpp"
 #include "runtime/generate/batch.hpp"
 #include "runtime/model/workspace.hpp"
 
@@ -119,6 +120,7 @@ void run_round(Model& model, Backend& backend, RunBuffers& rb, const std::vector
   int forwards = 0;
   for (int s = 0;; ++s) {
     const double t_step = now_s();
+    const trace::Span span(s == 0 ? "prefill" : "decode step");
     model.forward(in, kv, logits, false);
     ++forwards;
     // Only the B token ids come back; the host wait also retires this step's uploads
