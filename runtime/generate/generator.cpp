@@ -12,7 +12,10 @@
 #include <sstream>
 
 #include "collectives/stall_watch.hpp"
+#include "quant/dtype.hpp"
+#include "runtime/backend/sampling.hpp"
 #include "runtime/common/clock.hpp"
+#include "runtime/common/error.hpp"
 #include "runtime/common/trace.hpp"
 #include "runtime/generate/batch.hpp"
 #include "runtime/model/workspace.hpp"
@@ -141,6 +144,12 @@ void run_round(Model& model, Backend& backend, RunBuffers& rb, const std::vector
         continue;
       }
       const int32_t tok = sampled[b];
+      ZINC_CHECK(tok != kNonFiniteLogits || filler,
+                 (s == 0 ? std::string("the prefill") : "decode step " + std::to_string(s))
+                     << ": the logits of sequence " << chunk[b]->index + 1
+                     << " hold NaN or +inf: the model's activations overflowed the compute dtype ("
+                     << quant::dtype_name(backend.compute_dtype()) << ") or its weights are not finite; "
+                     << "try --dtype bf16 or fp32");
       out[b].push_back(tok);
       step_ids[b] = tok;
       if ((!opts.ignore_eos && c.is_eos(tok)) || filler) finished[b] = true; else ++unfinished;
