@@ -3,17 +3,7 @@
 # a run of token 0s with exit 0 (runtime/backend/sampling.hpp's kNonFiniteLogits): greedy
 # and sampled, at 1 and 2 ranks, on the CPU backend (the CUDA kernels: tests/unit's [ops]).
 rm -rf "$TMP/m"; cp -r "$FIXTURES/llama_mha" "$TMP/m"
-python3 - "$TMP/m/model.safetensors" <<'PY'
-import json, struct, sys
-path = sys.argv[1]
-data = bytearray(open(path, "rb").read())
-n = struct.unpack_from("<Q", data, 0)[0]
-header = json.loads(data[8:8 + n])
-t = header["model.norm.weight"]
-assert t["dtype"] == "F32", t
-struct.pack_into("<f", data, 8 + n + t["data_offsets"][0] + 4 * 3, float("nan"))
-open(path, "wb").write(data)
-PY
+python3 "$(dirname "$case_file")/edit_tensor.py" "$TMP/m/model.safetensors" model.norm.weight set 3 nan
 P=(--prompt-ids 5,6,7,8 --prompt-ids 9 --max-new-tokens 3)
 MSG="the prefill: the logits of sequence 1 hold NaN or +inf: the model's activations overflowed the compute dtype (F32)"
 expect_exit 1 "$MSG" "$ZINC" generate --model "$TMP/m" "${P[@]}"
