@@ -83,7 +83,8 @@ struct RunPlan {
   // Predictions (seconds) and the term that binds the decode step.
   double prefill_s = 0, step_s = 0, decode_tok_s = 0;  // tok/s over all ranks
   double t_h2d = 0, t_gather = 0, t_disk = 0, t_kv = 0, t_gpu = 0;
-  std::string bound;              // "weight stream", "all-gather", "nvme", "kv read", "gpu"
+  double t_ring = 0;              // the slot ring's pass, simulated (copies waiting for slots)
+  std::string bound;              // "weight stream", "all-gather", "nvme", "kv read", "gpu", "slot ring"
   std::string describe() const;   // the lines printed before the run
 };
 
