@@ -4,7 +4,7 @@
 # SECTION.txt (the command line and the table), SECTION.json and SECTION.csv to OUT_DIR.
 # Run from the repository root after launch/stage_gpu.sh staged .gpu/build here.
 # usage (there): bash launch/bench_h200.sh OUT_DIR SECTION...
-#   sections: opt30b-int4 opt30b-nf4 kv-offload llama70b baseline-fp16 nvme plan convert attn
+#   sections: opt30b-int4 opt30b-nf4 kv-offload lanes llama70b baseline-fp16 nvme plan convert attn
 #   (plan: PLAN_MODELS "shape:quant ..." with --plan auto --batch-size auto; the 175B rows
 #    pin about 100 GB: use GEN=4 WARMUP=0 and BENCH_TIMEOUT=590, one model per command)
 #   (nvme: a one-step run streams 16 GB at the disk's ~1.8 GB/s, so use GEN=4 WARMUP=0)
@@ -49,6 +49,15 @@ for section in "$@"; do
             --batch-size "${KV_BATCHES:-96}"
         done
       done ;;
+    lanes)  # issue 11 target 3: the lanes' threads, a trace, and the largest host-KV batch
+      for t in ${LANE_THREADS:-16 15 14}; do
+        bench "lanes-int4-b96-threads$t" "${opt[@]}" --quant int4 --kv-offload --kv-quant int4 --batch-size 96 \
+          --threads "$t"
+      done
+      bench lanes-int4-b96-trace "${opt[@]}" --quant int4 --kv-offload --kv-quant int4 --batch-size 96 \
+        --trace "$out/lanes-int4-b96.trace.json"
+      # int4 KV is ~210 MB per sequence at 544 positions: b288 is ~60 GB beside 17 GB of pinned weights.
+      bench lanes-int4-sweep "${opt[@]}" --quant int4 --kv-offload --kv-quant int4 --batch-size "${LANE_BATCHES:-96,192,288}" ;;
     llama70b)
       for bs in ${LLAMA_BATCHES:-64 128}; do
         bench "llama70b-nf4-budget48-b$bs" --model dummy:llama-2-70b --quant nf4 --group-size 64 --offload cpu \
