@@ -56,6 +56,10 @@ for section in "$@"; do
       done
       bench lanes-int4-b96-trace "${opt[@]}" --quant int4 --kv-offload --kv-quant int4 --batch-size 96 \
         --trace "$out/lanes-int4-b96.trace.json"
+      for ov in on off; do  # f16 KV was 881 ms a step without lanes, 969 with them (2 slots)
+        bench "lanes-f16-b96-overlap-$ov" "${opt[@]}" --quant int4 --kv-offload --kv-quant f16 --batch-size 96 \
+          --kv-overlap "$ov"
+      done
       # int4 KV is ~210 MB per sequence at 544 positions: b288 is ~60 GB beside 17 GB of pinned weights.
       bench lanes-int4-sweep "${opt[@]}" --quant int4 --kv-offload --kv-quant int4 --batch-size "${LANE_BATCHES:-96,192,288}" ;;
     llama70b)
