@@ -8,6 +8,7 @@
 #   (plan: PLAN_MODELS "shape:quant ..." with --plan auto --batch-size auto; the 175B rows
 #    pin about 100 GB: use GEN=4 WARMUP=0 and BENCH_TIMEOUT=590, one model per command)
 #   (nvme: a one-step run streams 16 GB at the disk's ~1.8 GB/s, so use GEN=4 WARMUP=0)
+#   (lanes: 8 runs, about 8 minutes with WARMUP=0)
 # env: LOOPS (timed runs per batch, default 1), WARMUP (default 1), GEN (gen len, 32),
 #      EXTRA (more bench options for every run), TAG (appended to the file names),
 #      KV_OVERLAPS (kv-offload: the --kv-overlap values to run, default "auto"; "auto off" compares)
