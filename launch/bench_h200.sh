@@ -5,8 +5,8 @@
 # Run from the repository root after launch/stage_gpu.sh staged .gpu/build here.
 # usage (there): bash launch/bench_h200.sh OUT_DIR SECTION...
 #   sections: opt30b-int4 opt30b-nf4 kv-offload lanes llama70b baseline-fp16 nvme plan convert attn
-#   (plan: PLAN_MODELS "shape:quant ..." with --plan auto --batch-size auto; the 175B rows
-#    pin about 100 GB: use GEN=4 WARMUP=0 and BENCH_TIMEOUT=590, one model per command)
+#   (plan: PLAN_MODELS "shape:quant ..." with --plan auto --batch-size auto; with GEN=32
+#    WARMUP=0 a 175B row takes about 2 minutes, the five rows about 6: run G, BENCH.md)
 #   (nvme: a one-step run streams 16 GB at the disk's ~1.8 GB/s, so use GEN=4 WARMUP=0)
 #   (lanes: 8 runs, about 8 minutes with WARMUP=0)
 # env: LOOPS (timed runs per batch, default 1), WARMUP (default 1), GEN (gen len, 32),
