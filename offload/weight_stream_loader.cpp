@@ -1,5 +1,5 @@
 // WeightStream's loader thread: fills the gather slots in schedule order (the contract is
-// in weight_stream.hpp). Per position: host-wait the slot's previous use ("freed") and
+// in weight_stream.hpp). Per position: host-wait the slot's previous use ("consumed") and
 // read its times; tier -> (staging) -> H2D on the copy stream -> in-place all-gather on
 // the comm stream (the loader's own communicator) -> "gathered".
 #include <pthread.h>
@@ -26,7 +26,8 @@ void WeightStream::loader_main() {
     {
       std::unique_lock<std::mutex> lock(mu_);
       cv_.wait(lock, [&] {
-        return (k <= horizon_ && s.state == SlotState::Free) || (finishing_ && k > horizon_);
+        const bool reusable = s.state == SlotState::Free || s.state == SlotState::Acquired;
+        return (k <= horizon_ && reusable) || (finishing_ && k > horizon_);
       });
       if (k > horizon_) return;  // finishing: every granted position is done
       s.state = SlotState::Loading;

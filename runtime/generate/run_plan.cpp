@@ -83,31 +83,26 @@ size_t host_kv_bytes(const PlanRequest& r, int batch, quant::KvStorage st) {
 std::string gib(size_t bytes) { return offload::format_bytes(bytes); }
 
 // The slot ring over one forward pass, simulated (offload/weight_stream.hpp): position k
-// uses slot k % K; the loader copies the streamed positions in order, each once its slot's
-// previous position is released (a resident one only waits for its slot); compute takes
-// the positions in order, each once its copy is done; a position is released when compute
-// finishes it, or with `hold_next` (the decode lanes hold layer l + 1 while the last lane
-// computes l) part way into the next one. Two passes from empty; the second's
-// length is the step. Where resident blobs sit between streamed ones, or two are held,
-// the copy runs fewer streamed blobs ahead than K and waits for slots: measured on the
-// H200 as a copy stream idle 20-29% of a step (BENCH.md sections 2 and 7).
+// uses gather slot k % K; the loader copies the streamed positions in order, each once its
+// slot's previous position has been dequantized (its compute started; a resident one only
+// waits for its slot); compute takes the positions in order, each once its copy is done.
+// Two passes from empty; the second's length is the step. Where resident blobs sit
+// between streamed ones the copy runs fewer streamed blobs ahead than K - 1 and waits for
+// slots (with whole-layer slots the H200 measured the copy stream idle 20-29% of a step:
+// BENCH.md sections 2 and 7; packed-only slots make K cheap).
 double ring_pass_s(const ModelSizes& s, const offload::Placement& pl, const std::vector<double>& copy_s,
-                   const std::vector<double>& compute_s, int slots, bool hold_next) {
-  const size_t n = s.schedule.size(), total = 2 * n, K = static_cast<size_t>(std::max(slots, hold_next ? 2 : 1));
-  std::vector<double> comp_end(total, 0.0);
-  // With lanes the last lane finishes position k about halfway through the lanes' turn at
-  // k + 1 (kHostKvLanes = 2): lane 0 has started k + 1 while lane 1 ends k.
-  const auto released = [&](size_t k) {
-    return hold_next && k + 1 < total ? comp_end[k] + (comp_end[k + 1] - comp_end[k]) / kHostKvLanes : comp_end[k];
-  };
+                   const std::vector<double>& compute_s, int slots) {
+  const size_t n = s.schedule.size(), total = 2 * n, K = static_cast<size_t>(std::max(slots, 1));
+  std::vector<double> comp_start(total, 0.0), comp_end(total, 0.0);
   double loader = 0, compute = 0;
   for (size_t k = 0; k < total; ++k) {
     const size_t b = static_cast<size_t>(s.schedule[k % n]);
-    const double slot_free = k >= K ? released(k - K) : 0.0;
+    const double slot_free = k >= K ? comp_start[k - K] : 0.0;
     const double start = std::max(loader, slot_free);
     const double copied = pl.resident(b) ? start : start + copy_s[b];
     loader = copied;
-    compute = std::max(compute, copied) + compute_s[b];
+    comp_start[k] = std::max(compute, copied);
+    compute = comp_start[k] + compute_s[b];
     comp_end[k] = compute;
   }
   return comp_end[total - 1] - comp_end[n - 1];
@@ -204,7 +199,7 @@ RunPlan evaluate(const PlanRequest& r, const ModelSizes& s, int batch, bool kv_o
     compute_s[b] = p.t_gpu * static_cast<double>(s.unpacked[b]) / unpacked_uses;
     if (kv_on_host && s.layer[b]) compute_s[b] = std::max(compute_s[b], p.t_kv / c.num_layers);
   }
-  p.t_ring = ring_pass_s(s, p.placement, copy_s, compute_s, pr.slots, lanes);
+  p.t_ring = ring_pass_s(s, p.placement, copy_s, compute_s, pr.slots);
   const std::pair<double, const char*> terms[] = {{p.t_h2d, "weight stream"}, {p.t_gather, "all-gather"},
                                                   {p.t_disk, "nvme"},         {kv_on_host ? p.t_kv : 0.0, "kv read"},
                                                   {p.t_gpu, "gpu"},           {p.t_ring, "slot ring"}};
