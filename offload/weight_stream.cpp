@@ -207,8 +207,10 @@ int WeightStream::acquire(int blob) {
   ZINC_CHECK(!h.held, "acquire(" << blobs_[blob].name << "): all " << holds_.size()
                                  << " dequantized weight slots are held; release one first");
   if (h.unread) {  // the buffer's last position: released before, almost surely done on the device
+    lock.unlock();   // (not held, so only this thread touches it; the loader goes on meanwhile)
     h.freed.synchronize();
-    harvest_hold(h);
+    lock.lock();
+    if (h.unread) harvest_hold(h);
   }
   Slot& s = slots_[k % slots_.size()];
   horizon_ = std::max(horizon_, k + slots_.size() - 1);
