@@ -268,12 +268,13 @@ void read_opt(const Reader& r, const std::string& source, ModelConfig* c) {
 
 // A FIFO, directory or device of that name is refused (read_regular_file), not taken for
 // a missing file: a generation_config.json skipped as absent would drop its bos/eos/pad.
-json read_json_file(const std::string& path) {
-  const std::string text = read_regular_file(path, "a JSON file");
+std::string read_json_file(const std::string& path) { return read_regular_file(path, "a JSON file"); }
+
+json parse_json_text(const std::string& text, const std::string& source) {
   try {
     return json::parse(text);
   } catch (const json::exception& e) {
-    ZINC_THROW(path << ": not valid JSON: " << e.what());
+    ZINC_THROW(source << ": not valid JSON: " << e.what());
   }
 }
 
@@ -317,12 +318,20 @@ ModelConfig load_config(const std::string& model_dir) {
   const std::string path = join_path(model_dir, "config.json");
   ZINC_CHECK(path_exists(path),
              path << ": not found (is " << model_dir << " a Hugging Face model directory?)");
-  ModelConfig c = parse_config(read_json_file(path), path);
+  ModelConfig c = parse_config_text(read_json_file(path), path);
 
   // transformers' generate() takes bos/eos/pad from generation_config.json when present.
   const std::string gen_path = join_path(model_dir, "generation_config.json");
-  if (path_exists(gen_path)) apply_generation_config(read_json_file(gen_path), gen_path, &c);
+  if (path_exists(gen_path)) apply_generation_config_text(read_json_file(gen_path), gen_path, &c);
   return c;
+}
+
+ModelConfig parse_config_text(const std::string& text, const std::string& source) {
+  return parse_config(parse_json_text(text, source), source);
+}
+
+void apply_generation_config_text(const std::string& text, const std::string& source, ModelConfig* c) {
+  apply_generation_config(parse_json_text(text, source), source, c);
 }
 
 void apply_generation_config(const json& g, const std::string& source, ModelConfig* c) {
