@@ -1,0 +1,53 @@
+#!/usr/bin/env bash
+# Builds the libFuzzer targets (tests/fuzz; clang with ASan + UBSan, ZINC_FUZZ) into
+# FUZZ_BUILD_DIR (default build-fuzz/) and runs each for SECONDS (default 60) from its
+# committed corpus and seeds; CI runs it with the default. New inputs go to a temporary
+# directory, not into the repository. Exit 1 if any target found a crash, leak or timeout
+# (the input is kept in FUZZ_ARTIFACTS, default build-fuzz/artifacts/).
+#   bash launch/fuzz.sh [SECONDS] [TARGET ...]     targets: safetensors safetensors_index
+#                                                  config tokenizer store_meta (default all)
+# Long runs (launch/results/fuzz-*.md) use the same binaries: see docs/DESIGN.md.
+set -euo pipefail
+root=$(cd "$(dirname "$0")/.." && pwd)
+build=${FUZZ_BUILD_DIR:-$root/build-fuzz}
+seconds=${1:-60}
+shift || true
+targets=("$@")
+((${#targets[@]})) || targets=(safetensors safetensors_index config tokenizer store_meta)
+artifacts=${FUZZ_ARTIFACTS:-$build/artifacts}
+
+bash "$root/launch/setup.sh"
+if [ ! -f "$build/build.ninja" ]; then
+  cmake -S "$root" -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo \
+    -DCMAKE_C_COMPILER=clang -DCMAKE_CXX_COMPILER=clang++ \
+    -DZINC_FUZZ=ON -DZINC_CUDA=OFF -DZINC_BUILD_TESTS=OFF >/dev/null
+fi
+cmake --build "$build" --target zinc_fuzz -j"$(nproc)"
+
+mkdir -p "$artifacts"
+export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=1:symbolize=1}
+export UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}
+failed=()
+for t in "${targets[@]}"; do
+  work=$(mktemp -d)
+  log="$artifacts/fuzz_$t.log"
+  echo "fuzz_$t: ${seconds}s"
+  set +e
+  "$build/tests/fuzz/fuzz_$t" -max_total_time="$seconds" -timeout=10 -rss_limit_mb=2048 \
+    -print_final_stats=1 -dict="$root/tests/fuzz/zinc.dict" -artifact_prefix="$artifacts/$t-" \
+    "$work" "$root/tests/fuzz/corpus/$t" "$root/tests/fuzz/seeds/$t" >"$log" 2>&1
+  rc=$?
+  set -e
+  rm -rf "$work"
+  runs=$(sed -n 's/^stat::number_of_executed_units: *//p' "$log" | tail -1)
+  cov=$(grep -o 'cov: [0-9]* ft: [0-9]*' "$log" | tail -1)
+  echo "  rc $rc, ${runs:-?} executions, ${cov:-no coverage line}"
+  if [ "$rc" -ne 0 ]; then
+    failed+=("$t")
+    tail -40 "$log"
+  fi
+done
+if ((${#failed[@]})); then
+  echo "fuzz: findings in ${failed[*]} (inputs under $artifacts)" >&2
+  exit 1
+fi
