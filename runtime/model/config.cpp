@@ -15,6 +15,25 @@ namespace {
 
 using nlohmann::json;
 
+// The largest value of a size key. Every dimension (vocab_size, hidden_size, heads,
+// head_dim, intermediate_size, ...) is at most 2^24 (vocab_size: a tokenizer's ids are at
+// most 2^24 - 1 as well), the depth at most 4096 layers (30 times the deepest published
+// model, Llama-3.1-405B's 126) and max_position_embeddings at most 2^30, the bound of every
+// length. So derived sizes (BLOOM's 4 * hidden_size, OPT's max_position_embeddings + 2
+// learned positions, a matrix's elements) cannot overflow, and no config makes the blob plan
+// (one entry per layer) take minutes and gigabytes before the checkpoint is looked at.
+constexpr int64_t kMaxDim = int64_t{1} << 24;
+constexpr int64_t kMaxLayers = 4096;
+constexpr int64_t kMaxPositions = int64_t{1} << 30;
+
+int64_t size_limit(const char* key) {
+  const std::string k = key;
+  if (k == "num_hidden_layers" || k == "n_layer") return kMaxLayers;
+  if (k == "max_position_embeddings") return kMaxPositions;
+  if (k == "pretraining_tp") return INT_MAX;
+  return kMaxDim;
+}
+
 // Typed access to one JSON object, every error naming the file and the key. As in
 // transformers, an explicit null means "not given" (the default applies).
 class Reader {
@@ -121,8 +140,10 @@ class Reader {
     ZINC_CHECK(v.is_number_integer(),
                source_ << ": \"" << key << "\" must be a positive integer, got " << v.dump());
     const int64_t x = v.get<int64_t>();
-    ZINC_CHECK(x > 0 && x <= INT_MAX,
-               source_ << ": \"" << key << "\" must be a positive integer, got " << v.dump());
+    ZINC_CHECK(x > 0, source_ << ": \"" << key << "\" must be a positive integer, got " << v.dump());
+    const int64_t limit = size_limit(key);
+    ZINC_CHECK(x <= limit, source_ << ": \"" << key << "\" is " << v.dump() << ", more than the " << limit
+                                   << " zinc accepts (not a real model's size)");
     return static_cast<int>(x);
   }
 
