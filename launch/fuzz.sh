@@ -1,28 +1,23 @@
 #!/usr/bin/env bash
-# Builds the libFuzzer targets (tests/fuzz; clang with ASan + UBSan, ZINC_FUZZ) into
-# FUZZ_BUILD_DIR (default build-fuzz/) and runs each for SECONDS (default 60) from its
-# committed corpus and seeds; CI runs it with the default. New inputs go to a temporary
-# directory, not into the repository. Exit 1 if any target found a crash, leak or timeout
-# (the input is kept in FUZZ_ARTIFACTS, default build-fuzz/artifacts/).
+# Builds the libFuzzer targets (tests/fuzz) in the sanitized tree (launch/build_sanitized.sh:
+# clang, ASan + UBSan; SAN_BUILD_DIR, default build-san/) and runs each for SECONDS (default
+# 60) from its committed corpus and seeds; CI runs it with the default. New inputs go to a
+# temporary directory, not into the repository. Exit 1 if any target found a crash, leak or
+# timeout (the input is kept in FUZZ_ARTIFACTS, default build-san/artifacts/, with each
+# run's log).
 #   bash launch/fuzz.sh [SECONDS] [TARGET ...]     targets: safetensors safetensors_index
 #                                                  config tokenizer store_meta (default all)
 # Long runs (launch/results/fuzz-*.md) use the same binaries: see docs/DESIGN.md.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
-build=${FUZZ_BUILD_DIR:-$root/build-fuzz}
+build=${SAN_BUILD_DIR:-$root/build-san}
 seconds=${1:-60}
 shift || true
 targets=("$@")
 ((${#targets[@]})) || targets=(safetensors safetensors_index config tokenizer store_meta)
 artifacts=${FUZZ_ARTIFACTS:-$build/artifacts}
 
-bash "$root/launch/setup.sh"
-if [ ! -f "$build/build.ninja" ]; then
-  cmake -S "$root" -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo \
-    -DCMAKE_C_COMPILER=clang -DCMAKE_CXX_COMPILER=clang++ \
-    -DZINC_FUZZ=ON -DZINC_CUDA=OFF -DZINC_BUILD_TESTS=OFF >/dev/null
-fi
-cmake --build "$build" --target zinc_fuzz -j"$(nproc)"
+bash "$root/launch/build_sanitized.sh" zinc_fuzz
 
 mkdir -p "$artifacts"
 export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=1:symbolize=1}

@@ -1,12 +1,13 @@
 #!/usr/bin/env bash
 # Remakes tests/fuzz/seeds/ from tests/fixtures and examples/models: the text seeds with
 # make_seeds.py, the store seeds by converting fixtures with `zinc convert` (BUILD_DIR,
-# default build/) and writing their metadata with zinc_store_seed (FUZZ_BUILD_DIR, default
-# build-fuzz/). The seeds are committed; run this only when the fixtures change.
+# default build/) and writing their metadata with zinc_store_seed (SAN_BUILD_DIR, default
+# build-san/: launch/build_sanitized.sh). The seeds are committed; run this only when the
+# fixtures change.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/../.." && pwd)
 build=${BUILD_DIR:-$root/build}
-fuzz_build=${FUZZ_BUILD_DIR:-$root/build-fuzz}
+fuzz_build=${SAN_BUILD_DIR:-$root/build-san}
 seeds=$root/tests/fuzz/seeds
 rm -rf "$seeds"
 python3 "$root/tests/fuzz/make_seeds.py" "$seeds"
