@@ -7,6 +7,8 @@
 //   "shift by n zero bytes" operator from precomputed tables (Mark Adler's crc32c.c scheme);
 // - portable: slicing-by-8 tables.
 // Both are exposed in zinc::partition::detail for the tests (which check they agree).
+#include "partition/crc32c.hpp"
+
 #include <cstddef>
 #include <cstdint>
 #include <cstring>

@@ -162,6 +162,65 @@ std::string shape_to_string(const std::vector<int64_t>& shape) {
   return s + "]";
 }
 
+SafetensorsHeader parse_safetensors(const std::string& path, const void* file, size_t size) {
+  const uint64_t file_bytes = size;
+  ZINC_CHECK(file_bytes >= 8, path << ": file is " << file_bytes
+                                   << " bytes, too small for a safetensors header "
+                                      "(8-byte length + JSON); truncated or empty file?");
+  const auto* bytes = static_cast<const unsigned char*>(file);
+  uint64_t header_bytes = 0;
+  for (int i = 7; i >= 0; --i) header_bytes = (header_bytes << 8) | bytes[i];  // little-endian
+  ZINC_CHECK(header_bytes <= kMaxHeaderBytes,
+             path << ": header length " << header_bytes << " exceeds the limit of "
+                  << kMaxHeaderBytes << " bytes (not a safetensors file, or corrupt?)");
+  ZINC_CHECK(8 + header_bytes <= file_bytes, path << ": header length " << header_bytes
+                                                  << " exceeds the file size " << file_bytes
+                                                  << " (truncated file?)");
+
+  const char* header = reinterpret_cast<const char*>(bytes + 8);
+  json j;
+  try {
+    j = json::parse(header, header + header_bytes);
+  } catch (const json::exception& e) {
+    ZINC_THROW(path << ": header is not valid JSON: " << e.what());
+  }
+  ZINC_CHECK(j.is_object(), path << ": header is not a JSON object");
+
+  SafetensorsHeader out;
+  const char* data = header + header_bytes;
+  const uint64_t data_bytes = file_bytes - 8 - header_bytes;
+  for (auto it = j.begin(); it != j.end(); ++it) {
+    if (it.key() == "__metadata__") {
+      ZINC_CHECK(it->is_object() || it->is_null(),
+                 path << ": __metadata__ is not an object of strings: " << it->dump());
+      if (it->is_null()) continue;
+      for (auto m = it->begin(); m != it->end(); ++m) {
+        ZINC_CHECK(m->is_string(), path << ": __metadata__ value for \"" << m.key()
+                                        << "\" is not a string: " << m->dump());
+        out.metadata[m.key()] = m->get<std::string>();
+      }
+      continue;
+    }
+    out.tensors.emplace(it.key(), parse_entry(path, it.key(), *it, data, data_bytes));
+  }
+
+  // No two non-empty tensors may share bytes: sort by start, compare neighbours.
+  std::vector<const TensorView*> by_start;
+  for (const auto& kv : out.tensors)
+    if (kv.second.bytes > 0) by_start.push_back(&kv.second);
+  std::sort(by_start.begin(), by_start.end(),
+            [](const TensorView* a, const TensorView* b) { return a->data < b->data; });
+  for (size_t i = 1; i < by_start.size(); ++i) {
+    const TensorView* a = by_start[i - 1];
+    const TensorView* b = by_start[i];
+    const char* a_end = static_cast<const char*>(a->data) + a->bytes;
+    ZINC_CHECK(static_cast<const char*>(b->data) >= a_end,
+               path << ": tensors " << a->name << " and " << b->name
+                    << " overlap in the data region (corrupt header?)");
+  }
+  return out;
+}
+
 std::unique_ptr<SafetensorsFile> SafetensorsFile::open(const std::string& path) {
   std::unique_ptr<SafetensorsFile> f(new SafetensorsFile());
   f->path_ = path;
@@ -184,59 +243,10 @@ std::unique_ptr<SafetensorsFile> SafetensorsFile::open(const std::string& path) 
   }
   f->map_ = map;  // from here on the destructor unmaps, also when validation throws
   f->map_bytes_ = static_cast<size_t>(file_bytes);
-  const auto* bytes = static_cast<const unsigned char*>(map);
-
-  uint64_t header_bytes = 0;
-  for (int i = 7; i >= 0; --i) header_bytes = (header_bytes << 8) | bytes[i];  // little-endian
-  ZINC_CHECK(header_bytes <= kMaxHeaderBytes,
-             path << ": header length " << header_bytes << " exceeds the limit of "
-                  << kMaxHeaderBytes << " bytes (not a safetensors file, or corrupt?)");
-  ZINC_CHECK(8 + header_bytes <= file_bytes, path << ": header length " << header_bytes
-                                                  << " exceeds the file size " << file_bytes
-                                                  << " (truncated file?)");
-
-  const char* header = reinterpret_cast<const char*>(bytes + 8);
-  json j;
-  try {
-    j = json::parse(header, header + header_bytes);
-  } catch (const json::exception& e) {
-    ZINC_THROW(path << ": header is not valid JSON: " << e.what());
-  }
-  ZINC_CHECK(j.is_object(), path << ": header is not a JSON object");
-
-  const char* data = header + header_bytes;
-  const uint64_t data_bytes = file_bytes - 8 - header_bytes;
-  for (auto it = j.begin(); it != j.end(); ++it) {
-    if (it.key() == "__metadata__") {
-      ZINC_CHECK(it->is_object() || it->is_null(),
-                 path << ": __metadata__ is not an object of strings: " << it->dump());
-      if (it->is_null()) continue;
-      for (auto m = it->begin(); m != it->end(); ++m) {
-        ZINC_CHECK(m->is_string(), path << ": __metadata__ value for \"" << m.key()
-                                        << "\" is not a string: " << m->dump());
-        f->metadata_[m.key()] = m->get<std::string>();
-      }
-      continue;
-    }
-    TensorView t = parse_entry(path, it.key(), *it, data, data_bytes);
-    t.file = &f->path_;
-    f->tensors_.emplace(it.key(), std::move(t));
-  }
-
-  // No two non-empty tensors may share bytes: sort by start, compare neighbours.
-  std::vector<const TensorView*> by_start;
-  for (const auto& kv : f->tensors_)
-    if (kv.second.bytes > 0) by_start.push_back(&kv.second);
-  std::sort(by_start.begin(), by_start.end(),
-            [](const TensorView* a, const TensorView* b) { return a->data < b->data; });
-  for (size_t i = 1; i < by_start.size(); ++i) {
-    const TensorView* a = by_start[i - 1];
-    const TensorView* b = by_start[i];
-    const char* a_end = static_cast<const char*>(a->data) + a->bytes;
-    ZINC_CHECK(static_cast<const char*>(b->data) >= a_end,
-               path << ": tensors " << a->name << " and " << b->name
-                    << " overlap in the data region (corrupt header?)");
-  }
+  SafetensorsHeader h = parse_safetensors(path, map, f->map_bytes_);
+  f->tensors_ = std::move(h.tensors);
+  f->metadata_ = std::move(h.metadata);
+  for (auto& kv : f->tensors_) kv.second.file = &f->path_;
   return f;
 }
 
@@ -248,6 +258,32 @@ SafetensorsFile::~SafetensorsFile() {
 const TensorView* SafetensorsFile::find(const std::string& name) const {
   auto it = tensors_.find(name);
   return it == tensors_.end() ? nullptr : &it->second;
+}
+
+std::vector<std::pair<std::string, std::string>> parse_safetensors_index(const std::string& index_path,
+                                                                         const std::string& text) {
+  json j;
+  try {
+    j = json::parse(text);
+  } catch (const json::exception& e) {
+    ZINC_THROW(index_path << ": not valid JSON: " << e.what());
+  }
+  ZINC_CHECK(j.is_object() && j.contains("weight_map") && j["weight_map"].is_object(),
+             index_path << ": has no \"weight_map\" object");
+  const json& weight_map = j["weight_map"];
+  ZINC_CHECK(!weight_map.empty(), index_path << ": \"weight_map\" is empty");
+  std::vector<std::pair<std::string, std::string>> out;
+  out.reserve(weight_map.size());
+  for (auto it = weight_map.begin(); it != weight_map.end(); ++it) {
+    ZINC_CHECK(it->is_string(), index_path << ": weight_map entry for " << it.key()
+                                           << " is not a file name: " << it->dump());
+    const std::string shard = it->get<std::string>();
+    ZINC_CHECK(inside_directory(shard), index_path << ": weight_map entry for " << it.key() << " names shard \""
+                                                   << shard << "\", which is not inside the model directory: shard "
+                                                      "names are relative paths without '..'");
+    out.emplace_back(it.key(), shard);
+  }
+  return out;
 }
 
 Checkpoint Checkpoint::open_dir(const std::string& dir) {
@@ -268,41 +304,26 @@ Checkpoint Checkpoint::open_dir(const std::string& dir) {
   ZINC_CHECK(path_exists(index_path),
              dir << ": no model.safetensors or model.safetensors.index.json found");
 
-  json j;
-  try {
-    j = json::parse(read_regular_file(index_path, "a JSON index of the shards"));
-  } catch (const json::exception& e) {
-    ZINC_THROW(index_path << ": not valid JSON: " << e.what());
-  }
-  ZINC_CHECK(j.is_object() && j.contains("weight_map") && j["weight_map"].is_object(),
-             index_path << ": has no \"weight_map\" object");
-  const json& weight_map = j["weight_map"];
-  ZINC_CHECK(!weight_map.empty(), index_path << ": \"weight_map\" is empty");
+  const std::vector<std::pair<std::string, std::string>> weight_map =
+      parse_safetensors_index(index_path, read_regular_file(index_path, "a JSON index of the shards"));
 
   // Open every shard once, in a stable order.
   std::map<std::string, std::shared_ptr<SafetensorsFile>> shards;
-  for (auto it = weight_map.begin(); it != weight_map.end(); ++it) {
-    ZINC_CHECK(it->is_string(), index_path << ": weight_map entry for " << it.key()
-                                           << " is not a file name: " << it->dump());
-    const std::string shard = it->get<std::string>();
+  for (const auto& [tensor, shard] : weight_map) {
     if (shards.count(shard)) continue;
-    ZINC_CHECK(inside_directory(shard), index_path << ": weight_map entry for " << it.key() << " names shard \""
-                                                   << shard << "\", which is not inside the model directory: shard "
-                                                      "names are relative paths without '..'");
     const std::string shard_path = join_path(dir, shard);
     ZINC_CHECK(path_exists(shard_path), index_path << ": shard " << shard << " (holding tensor "
-                                                   << it.key() << ") is missing: " << shard_path
+                                                   << tensor << ") is missing: " << shard_path
                                                    << " does not exist");
     shards[shard] = SafetensorsFile::open(shard_path);
     ck.files_.push_back(shards[shard]);
   }
-  for (auto it = weight_map.begin(); it != weight_map.end(); ++it) {
-    const SafetensorsFile& file = *shards.at(it->get<std::string>());
-    const TensorView* t = file.find(it.key());
-    ZINC_CHECK(t, index_path << ": tensor " << it.key() << " is listed in shard "
-                             << it->get<std::string>() << " but " << file.path()
-                             << " does not contain it (incomplete download or stale index?)");
-    ck.index_[it.key()] = t;
+  for (const auto& [tensor, shard] : weight_map) {
+    const SafetensorsFile& file = *shards.at(shard);
+    const TensorView* t = file.find(tensor);
+    ZINC_CHECK(t, index_path << ": tensor " << tensor << " is listed in shard " << shard << " but "
+                             << file.path() << " does not contain it (incomplete download or stale index?)");
+    ck.index_[tensor] = t;
   }
   // Tensors a shard holds but the index does not list are still loadable (transformers
   // loads whole shards); the index's choice wins where a name is in more than one shard.

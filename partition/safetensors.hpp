@@ -14,6 +14,7 @@
 #include <map>
 #include <memory>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "quant/dtype.hpp"
@@ -32,6 +33,21 @@ struct TensorView {
 };
 
 std::string shape_to_string(const std::vector<int64_t>& shape);  // "[320, 64]"
+
+// What a safetensors file holds, parsed from its bytes in memory (bytes[0, size): the whole
+// file) and validated as SafetensorsFile::open does; the views point into `bytes` (their
+// `file` is null). `path` names the file in errors. Exposed for tests and fuzzing.
+struct SafetensorsHeader {
+  std::map<std::string, TensorView> tensors;
+  std::map<std::string, std::string> metadata;
+};
+SafetensorsHeader parse_safetensors(const std::string& path, const void* bytes, size_t size);
+
+// model.safetensors.index.json's text: its weight_map as (tensor, shard) pairs in tensor
+// name order, validated (an object of file names, not empty, every shard name a relative
+// path inside the model directory); `index_path` names the file in errors.
+std::vector<std::pair<std::string, std::string>> parse_safetensors_index(const std::string& index_path,
+                                                                         const std::string& text);
 
 class SafetensorsFile {
  public:

@@ -12,11 +12,11 @@
 #include <cstring>
 #include <limits>
 #include <nlohmann/json.hpp>
-#include <set>
 
 #include "partition/blob_detail.hpp"
 #include "partition/hdf5_check.hpp"
 #include "partition/shard.hpp"
+#include "partition/store_meta.hpp"
 #include "runtime/common/error.hpp"
 #include "runtime/common/output_file.hpp"
 
@@ -38,8 +38,6 @@ namespace {
 
 using nlohmann::json;
 
-// Version 2 added the CRC-32C of every text (below); version 1 stores are refused.
-constexpr int kStoreVersion = 2;
 constexpr const char* kVersionAttr = "zinc_store_version";
 // The CRC-32C of a text's bytes: on each string dataset, and beside each blob's manifest.
 constexpr const char* kTextCrcAttr = "crc32c";
@@ -56,10 +54,6 @@ std::string hex32(uint32_t v) {
   char buf[16];
   std::snprintf(buf, sizeof buf, "0x%08" PRIx32, v);
   return buf;
-}
-
-bool is_valid_blob_name(const std::string& name) {
-  return !name.empty() && name != "." && name.find('/') == std::string::npos;
 }
 
 // ---- writing ----------------------------------------------------------------------------
@@ -228,11 +222,7 @@ void verify_text(hid_t obj, const char* attr, const std::string& text, const std
              ctx.path << ": " << item << ": attribute " << attr << " is not an integer");
   uint32_t stored = 0;
   ZINC_H5_CHECK_CTX(ctx, H5Aread(a.get(), H5T_NATIVE_UINT32, &stored));
-  const uint32_t computed = crc32c(text.data(), text.size());
-  ZINC_CHECK(stored == computed,
-             ctx.path << ": " << item << " fails its CRC-32C check (stored " << hex32(stored)
-                      << ", computed " << hex32(computed)
-                      << "): the store was changed or is corrupted; convert the model again");
+  verify_text_crc(text, stored, item, ctx.path);
 }
 
 // A text dataset, verified against its checksum.
@@ -256,26 +246,6 @@ size_t integer_vector_length(hid_t ds, size_t elem_bytes, const std::string& wha
   hsize_t n = 0;
   ZINC_H5_CHECK_CTX(ctx, H5Sget_simple_extent_dims(space.get(), &n, nullptr));
   return static_cast<size_t>(n);
-}
-
-std::vector<std::string> parse_blob_order(const std::string& text, const std::string& path) {
-  json j;
-  try {
-    j = json::parse(text);
-  } catch (const json::exception& e) {
-    ZINC_THROW(path << ": /blob_order is not valid JSON (" << e.what() << ")");
-  }
-  ZINC_CHECK(j.is_array(), path << ": /blob_order is not a JSON array of blob names");
-  std::vector<std::string> names;
-  std::set<std::string> seen;
-  for (const json& v : j) {
-    ZINC_CHECK(v.is_string() && is_valid_blob_name(v.get<std::string>()),
-               path << ": /blob_order holds " << v.dump() << ", not a blob name");
-    ZINC_CHECK(seen.insert(v.get<std::string>()).second,
-               path << ": /blob_order lists blob " << v.get<std::string>() << " twice");
-    names.push_back(v.get<std::string>());
-  }
-  return names;
 }
 
 // Reads [offset, offset + n) of a 1-D uint8 dataset (n > 0) into dst.
@@ -500,20 +470,8 @@ StoreReader::StoreReader(const std::string& path) : path_(path) {
   ZINC_CHECK(ZINC_H5_CHECK_CTX(ctx, H5Aexists(f, kVersionAttr)) > 0,
              path_ << ": not a zinc store (no " << kVersionAttr << " attribute)");
   info_.version = read_int_attr(f, kVersionAttr, ctx);
-  ZINC_CHECK(info_.version != 1,
-             path_ << ": zinc store version 1 predates the checksums of the texts it carries "
-                   << "(config.json, the tokenizer files, the manifests), which therefore cannot "
-                   << "be verified: convert the model again (this zinc reads version "
-                   << kStoreVersion << ")");
-  ZINC_CHECK(info_.version == kStoreVersion,
-             path_ << ": zinc store version " << info_.version << " is not supported (this zinc "
-                   << "reads version " << kStoreVersion << "): convert the model again");
-  const std::string quant_name = read_string_attr(f, "quant", "the store", ctx);
-  try {
-    info_.quant = quant::parse_quant_format(quant_name);
-  } catch (const Error& e) {
-    ZINC_THROW(path_ << ": attribute quant: " << e.what());
-  }
+  check_store_version(info_.version, path_);
+  info_.quant = parse_store_quant(read_string_attr(f, "quant", "the store", ctx), path_);
   info_.group_size = read_int_attr(f, "group_size", ctx);
   info_.created_by = read_string_attr(f, "created_by", "the store", ctx);
 
@@ -544,34 +502,18 @@ StoreReader::StoreReader(const std::string& path) : path_(path) {
                path_ << ": blob " << name << " is listed in /blob_order but /blobs/" << name
                      << " is missing");
     h5::Dataset ds(ZINC_H5_CHECK_CTX(ctx, H5Dopen2(f, blob_path.c_str(), H5P_DEFAULT)));
-    const size_t bytes = integer_vector_length(ds.get(), 1, "/" + blob_path, ctx);
-
-    const std::string text = read_string_attr(ds.get(), "manifest", "blob " + name, ctx);
-    verify_text(ds.get(), kManifestCrcAttr, text, "the manifest of blob " + name, ctx);
-    BlobManifest m;
-    try {
-      m = BlobManifest::from_json(json::parse(text), path_ + ": blob " + name);
-    } catch (const json::exception& e) {
-      ZINC_THROW(path_ << ": blob " << name << ": invalid manifest JSON (" << e.what() << ")");
-    }
-    ZINC_CHECK(m.name == name,
-               path_ << ": /blobs/" << name << " holds the manifest of blob " << m.name);
-    ZINC_CHECK(bytes == m.bytes, path_ << ": blob " << name << " holds " << bytes
-                                       << " bytes but its manifest says " << m.bytes);
-    const uint64_t offset = dataset_offset(ds.get(), path_, name);
-    ZINC_CHECK(offset % kAlignment == 0, path_ << ": blob " << name << " is at file offset "
-                                               << offset << ", not 4 KiB aligned");
-    ZINC_CHECK(offset + bytes <= static_cast<uint64_t>(st.st_size),
-               path_ << ": truncated file: blob " << name << " ends at byte " << offset + bytes
-                     << " but the file has " << st.st_size << " bytes");
-
+    StoredBlob stored;
+    stored.name = name;
+    stored.bytes = integer_vector_length(ds.get(), 1, "/" + blob_path, ctx);
+    stored.manifest = read_string_attr(ds.get(), "manifest", "blob " + name, ctx);
+    verify_text(ds.get(), kManifestCrcAttr, stored.manifest, "the manifest of blob " + name, ctx);
+    stored.file_offset = dataset_offset(ds.get(), path_, name);
     ZINC_CHECK(link_exists(f, crc_path.c_str(), ctx),
                path_ << ": blob " << name << " has no checksums (/" << crc_path << ")");
     h5::Dataset crc_ds(ZINC_H5_CHECK_CTX(ctx, H5Dopen2(f, crc_path.c_str(), H5P_DEFAULT)));
-    const size_t count = integer_vector_length(crc_ds.get(), 4, "/" + crc_path, ctx);
-    ZINC_CHECK(count == page_count(bytes), path_ << ": blob " << name << " has " << count
-                                                 << " checksums for " << page_count(bytes)
-                                                 << " pages of 4 KiB");
+    stored.checksums = integer_vector_length(crc_ds.get(), 4, "/" + crc_path, ctx);
+    BlobManifest m = check_stored_blob(stored, static_cast<uint64_t>(st.st_size), path_);
+    const size_t count = static_cast<size_t>(stored.checksums);
     std::vector<uint32_t> crcs(count);
     if (count > 0) {
       ZINC_H5_CHECK_CTX(ctx, H5Dread(crc_ds.get(), H5T_NATIVE_UINT32, H5S_ALL, H5S_ALL, H5P_DEFAULT,

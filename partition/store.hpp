@@ -34,11 +34,9 @@
 #include <vector>
 
 #include "partition/blob.hpp"
+#include "partition/crc32c.hpp"
 
 namespace zinc::partition {
-
-// CRC-32C (Castagnoli), hardware-accelerated where the CPU has SSE4.2.
-uint32_t crc32c(const void* data, size_t bytes, uint32_t crc = 0);
 
 struct StoreInfo {
   int version = 0;  // read back; the writer always writes the current version

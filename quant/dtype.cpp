@@ -1,5 +1,6 @@
 #include "quant/dtype.hpp"
 
+#include <cpuid.h>
 #include <immintrin.h>
 
 #include <algorithm>
@@ -200,8 +201,13 @@ void convert(DType src_type, const void* src, DType dst_type, void* dst, size_t 
   }
 }
 
+// F16C from CPUID.1:ECX (clang 14's __builtin_cpu_supports has no "f16c"); AVX from the
+// builtin, which also checks that the OS saves the YMM registers.
 bool cpu_has_f16c() {
-  static const bool yes = __builtin_cpu_supports("f16c") && __builtin_cpu_supports("avx");
+  static const bool yes = [] {
+    unsigned eax = 0, ebx = 0, ecx = 0, edx = 0;
+    return __get_cpuid(1, &eax, &ebx, &ecx, &edx) && (ecx & bit_F16C) && __builtin_cpu_supports("avx");
+  }();
   return yes;
 }
 

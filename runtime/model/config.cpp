@@ -15,6 +15,25 @@ namespace {
 
 using nlohmann::json;
 
+// The largest value of a size key. Every dimension (vocab_size, hidden_size, heads,
+// head_dim, intermediate_size, ...) is at most 2^24 (vocab_size: a tokenizer's ids are at
+// most 2^24 - 1 as well), the depth at most 4096 layers (30 times the deepest published
+// model, Llama-3.1-405B's 126) and max_position_embeddings at most 2^30, the bound of every
+// length. So derived sizes (BLOOM's 4 * hidden_size, OPT's max_position_embeddings + 2
+// learned positions, a matrix's elements) cannot overflow, and no config makes the blob plan
+// (one entry per layer) take minutes and gigabytes before the checkpoint is looked at.
+constexpr int64_t kMaxDim = int64_t{1} << 24;
+constexpr int64_t kMaxLayers = 4096;
+constexpr int64_t kMaxPositions = int64_t{1} << 30;
+
+int64_t size_limit(const char* key) {
+  const std::string k = key;
+  if (k == "num_hidden_layers" || k == "n_layer") return kMaxLayers;
+  if (k == "max_position_embeddings") return kMaxPositions;
+  if (k == "pretraining_tp") return INT_MAX;
+  return kMaxDim;
+}
+
 // Typed access to one JSON object, every error naming the file and the key. As in
 // transformers, an explicit null means "not given" (the default applies).
 class Reader {
@@ -121,8 +140,10 @@ class Reader {
     ZINC_CHECK(v.is_number_integer(),
                source_ << ": \"" << key << "\" must be a positive integer, got " << v.dump());
     const int64_t x = v.get<int64_t>();
-    ZINC_CHECK(x > 0 && x <= INT_MAX,
-               source_ << ": \"" << key << "\" must be a positive integer, got " << v.dump());
+    ZINC_CHECK(x > 0, source_ << ": \"" << key << "\" must be a positive integer, got " << v.dump());
+    const int64_t limit = size_limit(key);
+    ZINC_CHECK(x <= limit, source_ << ": \"" << key << "\" is " << v.dump() << ", more than the " << limit
+                                   << " zinc accepts (not a real model's size)");
     return static_cast<int>(x);
   }
 
@@ -268,12 +289,13 @@ void read_opt(const Reader& r, const std::string& source, ModelConfig* c) {
 
 // A FIFO, directory or device of that name is refused (read_regular_file), not taken for
 // a missing file: a generation_config.json skipped as absent would drop its bos/eos/pad.
-json read_json_file(const std::string& path) {
-  const std::string text = read_regular_file(path, "a JSON file");
+std::string read_json_file(const std::string& path) { return read_regular_file(path, "a JSON file"); }
+
+json parse_json_text(const std::string& text, const std::string& source) {
   try {
     return json::parse(text);
   } catch (const json::exception& e) {
-    ZINC_THROW(path << ": not valid JSON: " << e.what());
+    ZINC_THROW(source << ": not valid JSON: " << e.what());
   }
 }
 
@@ -317,12 +339,20 @@ ModelConfig load_config(const std::string& model_dir) {
   const std::string path = join_path(model_dir, "config.json");
   ZINC_CHECK(path_exists(path),
              path << ": not found (is " << model_dir << " a Hugging Face model directory?)");
-  ModelConfig c = parse_config(read_json_file(path), path);
+  ModelConfig c = parse_config_text(read_json_file(path), path);
 
   // transformers' generate() takes bos/eos/pad from generation_config.json when present.
   const std::string gen_path = join_path(model_dir, "generation_config.json");
-  if (path_exists(gen_path)) apply_generation_config(read_json_file(gen_path), gen_path, &c);
+  if (path_exists(gen_path)) apply_generation_config_text(read_json_file(gen_path), gen_path, &c);
   return c;
+}
+
+ModelConfig parse_config_text(const std::string& text, const std::string& source) {
+  return parse_config(parse_json_text(text, source), source);
+}
+
+void apply_generation_config_text(const std::string& text, const std::string& source, ModelConfig* c) {
+  apply_generation_config(parse_json_text(text, source), source, c);
 }
 
 void apply_generation_config(const json& g, const std::string& source, ModelConfig* c) {

@@ -59,5 +59,9 @@ ModelConfig load_config(const std::string& model_dir);
 ModelConfig parse_config(const nlohmann::json& j, const std::string& source);
 // Applies generation_config.json's bos/eos/pad ids (those it contains) to *config.
 void apply_generation_config(const nlohmann::json& g, const std::string& source, ModelConfig* config);
+// The same from the files' texts (text that is not JSON is an error naming `source`): what
+// load_config does with the files it reads, and the loader with a store's copies.
+ModelConfig parse_config_text(const std::string& text, const std::string& source);
+void apply_generation_config_text(const std::string& text, const std::string& source, ModelConfig* config);
 
 }  // namespace zinc::runtime

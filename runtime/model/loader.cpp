@@ -1,7 +1,6 @@
 #include "runtime/model/loader.hpp"
 
 #include <iostream>
-#include <nlohmann/json.hpp>
 
 #include "offload/nvme_reader.hpp"
 #include "partition/store.hpp"
@@ -16,16 +15,9 @@ namespace {
 
 // A store's config.json (and generation_config.json), as the model's config.
 ModelConfig store_config(const partition::StoreInfo& info, const std::string& path) {
-  nlohmann::json j;
-  try {
-    j = nlohmann::json::parse(info.config_json);
-  } catch (const std::exception& e) {
-    ZINC_THROW(path << ": its config.json is not valid JSON: " << e.what());
-  }
-  ModelConfig config = parse_config(j, path + ":/config.json");
+  ModelConfig config = parse_config_text(info.config_json, path + ":/config.json");
   if (!info.generation_config_json.empty())
-    apply_generation_config(nlohmann::json::parse(info.generation_config_json, nullptr, false),
-                            path + ":/generation_config.json", &config);
+    apply_generation_config_text(info.generation_config_json, path + ":/generation_config.json", &config);
   return config;
 }
 

@@ -25,6 +25,10 @@ std::unique_ptr<Tokenizer> Tokenizer::load(const std::string& path_or_dir) {
   return std::unique_ptr<Tokenizer>(new Tokenizer(tok::load_tokenizer_parts(path_or_dir)));
 }
 
+std::unique_ptr<Tokenizer> Tokenizer::from_json(const std::string& text, const std::string& source) {
+  return std::unique_ptr<Tokenizer>(new Tokenizer(tok::tokenizer_parts_from_json(text, source)));
+}
+
 // HF's pipeline: added tokens (raw) -> normalizer -> added tokens (normalized) ->
 // pre-tokenizer -> model, per piece; then the post-processor.
 std::vector<int32_t> Tokenizer::encode(const std::string& text, bool add_special_tokens) const {

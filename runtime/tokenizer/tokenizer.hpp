@@ -47,6 +47,10 @@ class Tokenizer {
  public:
   // Throws zinc::Error naming the file (and the component, field or merges.txt line).
   static std::unique_ptr<Tokenizer> load(const std::string& path_or_dir);
+  // A tokenizer.json's text, without the side files (tokenizer_config.json,
+  // special_tokens_map.json: bos/eos/pad ids stay -1); `source` names it in errors.
+  // For tests and fuzzing (tests/fuzz).
+  static std::unique_ptr<Tokenizer> from_json(const std::string& text, const std::string& source);
 
   ~Tokenizer();
   Tokenizer(const Tokenizer&) = delete;

@@ -169,10 +169,16 @@ void read_side_files(const fs::path& dir, TokenizerParts& p, SpecialNames& names
   p.pad = id_of(p, names.pad);
 }
 
-std::unique_ptr<TokenizerParts> from_tokenizer_json(const std::string& file) {
+// tokenizer.json's text; `file` names it in errors. The side files next to it are not read.
+std::unique_ptr<TokenizerParts> from_json_text(const std::string& text, const std::string& file) {
   auto p = std::make_unique<TokenizerParts>();
   p->source = file;
-  const json j = parse_json_file(file);
+  json j;
+  try {
+    j = json::parse(text);
+  } catch (const json::exception& e) {
+    ZINC_THROW(file << ": malformed JSON: " << e.what());
+  }
   ZINC_CHECK(j.is_object(), file << ": expected a JSON object");
   try {
     auto component = [&](const char* key) -> const json& {
@@ -193,6 +199,15 @@ std::unique_ptr<TokenizerParts> from_tokenizer_json(const std::string& file) {
           read_added_token(list[i], file + ": added_tokens[" + std::to_string(i) + "]"));
     }
     p->added.add(added, *p->model, p->normalizer.get());
+  } catch (const json::exception& e) {
+    ZINC_THROW(file << ": malformed tokenizer: " << e.what());
+  }
+  return p;
+}
+
+std::unique_ptr<TokenizerParts> from_tokenizer_json(const std::string& file) {
+  std::unique_ptr<TokenizerParts> p = from_json_text(read_file(file), file);
+  try {
     SpecialNames names;
     read_side_files(fs::path(file).parent_path(), *p, names);
   } catch (const json::exception& e) {
@@ -286,6 +301,10 @@ std::unique_ptr<TokenizerParts> from_gpt2_files(const fs::path& dir) {
 }
 
 }  // namespace
+
+std::unique_ptr<TokenizerParts> tokenizer_parts_from_json(const std::string& text, const std::string& source) {
+  return from_json_text(text, source);
+}
 
 std::unique_ptr<TokenizerParts> load_tokenizer_parts(const std::string& path_or_dir) {
   std::error_code ec;

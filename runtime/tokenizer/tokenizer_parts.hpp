@@ -29,5 +29,7 @@ struct TokenizerParts {
 
 // Reads a tokenizer.json file, a directory with one, or a GPT-2 layout directory.
 std::unique_ptr<TokenizerParts> load_tokenizer_parts(const std::string& path_or_dir);
+// tokenizer.json's text alone (no side files); `source` names it in errors.
+std::unique_ptr<TokenizerParts> tokenizer_parts_from_json(const std::string& text, const std::string& source);
 
 }  // namespace zinc::runtime::tok

@@ -5,6 +5,11 @@ P=(--prompt-ids 5,6,7 --max-new-tokens 2)
 # An address-space cap, so that a runaway allocation fails at once instead of taking the
 # machine's memory (a million gather slots took 12+ GB before they were clamped).
 CAPPED=(bash -c 'ulimit -v 3000000; exec "$@"' capped)
+# Under AddressSanitizer (launch/sanitize_tests.sh) the shadow memory alone reserves terabytes
+# of address space, so the cap is ASan's own resident-memory limit instead.
+if grep -q __asan_init "$REAL_ZINC"; then
+  CAPPED=(env "ASAN_OPTIONS=${ASAN_OPTIONS:+$ASAN_OPTIONS:}hard_rss_limit_mb=3000")
+fi
 
 # --threads above the node's cores is clamped to them (100000 OpenMP threads segfaulted).
 cores=$(getconf _NPROCESSORS_ONLN)  # std::thread::hardware_concurrency()

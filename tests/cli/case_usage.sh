@@ -20,7 +20,11 @@ expect_exit 1 "is not a compute dtype" "$REAL_ZINC" generate --model "$M" --prom
 expect_exit 1 "the cpu backend computes in fp32" "$REAL_ZINC" generate --model "$M" --prompt-ids 1,2 --backend cpu --dtype fp16
 expect_exit 1 "is not a backend of this build" "$REAL_ZINC" generate --model "$M" --prompt-ids 1,2 --backend tpu
 if "$REAL_ZINC" --version | grep -q "no GPU visible\|built without CUDA"; then
-  expect_exit 1 "rank 0 sees no GPU" "$REAL_ZINC" generate --model "$M" --prompt-ids 1,2 --backend cuda
+  if "$REAL_ZINC" --version | grep -q "built without CUDA"; then  # a CPU-only build (the sanitized one)
+    expect_exit 1 "zinc was built without CUDA" "$REAL_ZINC" generate --model "$M" --prompt-ids 1,2 --backend cuda
+  else
+    expect_exit 1 "rank 0 sees no GPU" "$REAL_ZINC" generate --model "$M" --prompt-ids 1,2 --backend cuda
+  fi
   # auto falls back to the CPU backend where no GPU is visible
   run_ok "$TMP/auto" "$REAL_ZINC" generate --model "$M" --prompt-ids 1,2 --max-new-tokens 2
   grep -q "backend cpu" "$TMP/auto" || fail "--backend auto did not pick cpu without a GPU"

@@ -5,6 +5,7 @@
 #include <utility>
 
 #include "runtime/model/config.hpp"
+#include "runtime/model/weight_provider.hpp"
 #include "test_util.hpp"
 
 using nlohmann::json;
@@ -434,4 +435,39 @@ TEST_CASE("config: special token ids must be inside the vocabulary", "[config]")
                         ZINC_CONTAINS(dir.file("generation_config.json") +
                                       ": \"pad_token_id\" is 250, outside the vocabulary [0, 100)"));
   }
+}
+
+// Found with tests/fuzz/fuzz_config: sizes no real model has overflowed derived sizes (UBSan:
+// BLOOM's 4 * hidden_size, OPT's max_position_embeddings + 2 positions, both int) or made the
+// blob plan, one entry per layer, run for minutes and gigabytes before the checkpoint was
+// opened (num_hidden_layers 2^31 - 1). They are refused when the config is read.
+TEST_CASE("config: sizes beyond any real model's are refused, naming the key", "[config]") {
+  const std::string src = "fuzz/config.json";
+  json opt = minimal_opt();
+  opt["max_position_embeddings"] = 2147483647;
+  REQUIRE_THROWS_WITH(zinc::runtime::parse_config_text(opt.dump(), src),
+                      ZINC_CONTAINS(src + ": \"max_position_embeddings\" is 2147483647, more than the 1073741824"));
+  json llama = minimal_llama();
+  llama["num_hidden_layers"] = 2147483647;
+  REQUIRE_THROWS_WITH(zinc::runtime::parse_config_text(llama.dump(), src),
+                      ZINC_CONTAINS(src + ": \"num_hidden_layers\" is 2147483647, more than the 4096"));
+  const json bloom = {{"model_type", "bloom"}, {"vocab_size", 320}, {"hidden_size", 1073741824},
+                      {"n_head", 1},           {"n_layer", 2}};
+  REQUIRE_THROWS_WITH(zinc::runtime::parse_config_text(bloom.dump(), src),
+                      ZINC_CONTAINS(src + ": \"hidden_size\" is 1073741824, more than the 16777216"));
+  for (const char* key : {"vocab_size", "hidden_size", "intermediate_size", "num_attention_heads"}) {
+    json j = minimal_llama();
+    j[key] = (1 << 24) + 1;
+    REQUIRE_THROWS_WITH(parse_config(j, src), ZINC_CONTAINS(std::string("\"") + key + "\" is 16777217"));
+  }
+  // The limits themselves are accepted, and the plan of the deepest config is quick to make.
+  llama = minimal_llama();
+  llama["num_hidden_layers"] = 4096;
+  llama["vocab_size"] = 1 << 24;
+  llama["max_position_embeddings"] = 1 << 30;
+  const ModelConfig c = parse_config(llama, src);
+  CHECK(zinc::runtime::blob_plan(c).size() == 4098);
+  opt = minimal_opt();
+  opt["max_position_embeddings"] = 1 << 30;
+  CHECK(zinc::runtime::blob_plan(parse_config(opt, src)).front().params.size() == 2);
 }

@@ -17,6 +17,8 @@
 #include <cmath>
 #include <type_traits>
 
+#include "quant/dtype.hpp"
+
 namespace zinc::runtime::detail {
 namespace {
 
@@ -216,7 +218,7 @@ AttentionKernels make_kernels(KScoresFn k_scores, VAccumulateFn v_accumulate, bo
 
 bool cpu_has_avx2_fma_f16c() {
   static const bool yes = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") &&
-                          __builtin_cpu_supports("f16c");
+                          quant::cpu_has_f16c();  // clang 14's builtin has no "f16c"
   return yes;
 }
 
