@@ -4,7 +4,7 @@
 # enables the CUDA backend, otherwise it builds CPU-only. clang, with its sanitizer and
 # libFuzzer runtimes (libclang-rt-14-dev), libomp for OpenMP and llvm-symbolizer (llvm) for
 # readable reports, builds the sanitized tree (launch/build_sanitized.sh: the fuzz targets
-# and the test suite under ASan + UBSan, as CI runs them); the plain build uses GCC.
+# and the test suite under ASan + UBSan; not yet part of CI); the plain build uses GCC.
 set -euo pipefail
 
 PACKAGES=(build-essential cmake ninja-build pkg-config
