@@ -39,6 +39,9 @@ bool cpu_has_f16c();
 
 // Converts n elements of a float type (F32, F16, BF16) to fp32. Throws for other types.
 void convert_to_f32(DType src_type, const void* src, float* dst, size_t n);
+// Converts n fp32 values to a float type, each as f32_to_f16 / f32_to_bf16 gives it (F16C
+// where the CPU has it). Throws for other types. One thread; convert() splits large n.
+void convert_from_f32(const float* src, DType dst_type, void* dst, size_t n);
 
 // Converts n elements from src_type to dst_type, each of F32, F16, BF16 (throws naming the
 // type for any other). Every element equals the scalar conversions: widening is exact,

@@ -294,7 +294,7 @@ TEST_CASE("dtype: convert between every pair of float types equals the scalar co
           "[dtype]") {
   const DType types[] = {DType::F32, DType::F16, DType::BF16};
   // Odd counts: one element, a short tail, more than one stack block (2048), more than one
-  // OpenMP chunk (65536) with a partial last one.
+  // OpenMP chunk (16384) with a partial last one.
   const size_t counts[] = {1, 7, 2049, 2 * 65536 + 3};
   uint32_t seed = 17;
   for (DType from : types) {
@@ -429,4 +429,33 @@ TEST_CASE("convert_to_f32 (F16C path where the CPU has it) equals f16_to_f32 bit
     }
   }
   CHECK(bad == 0);
+}
+
+// The F16C narrowing path against f32_to_f16 where rounding decides: every fp16 value's
+// fp32, the midpoints to its neighbours and one fp32 ulp either side of each (ties to
+// even, the subnormal range, the overflow threshold 65520), in runs of 8 and a tail.
+TEST_CASE("convert_from_f32 to F16 equals f32_to_f16 at every rounding boundary", "[dtype]") {
+  std::vector<float> in;
+  for (uint32_t h = 0; h < 0x7c00u; ++h) {
+    for (uint32_t sign : {0u, 0x8000u}) {
+      const float a = zinc::quant::f16_to_f32(static_cast<uint16_t>(h | sign));
+      const float b = zinc::quant::f16_to_f32(static_cast<uint16_t>((h + 1) | sign));
+      const float mid = sign != 0 ? -(std::fabs(a) + std::fabs(b)) / 2 : (a + b) / 2;  // exact in fp32
+      for (float x : {a, mid, std::nextafter(mid, 0.0f), std::nextafter(mid, 2 * mid)}) in.push_back(x);
+    }
+  }
+  for (float x : {INFINITY, -INFINITY, NAN, 1e-40f, -1e-45f, 1e30f}) in.push_back(x);
+  in.push_back(3.0f);  // a tail past the last run of 8
+  std::vector<uint16_t> out(in.size());
+  zinc::quant::convert_from_f32(in.data(), zinc::quant::DType::F16, out.data(), in.size());
+  size_t bad = 0;
+  for (size_t i = 0; i < in.size(); ++i) {
+    if (out[i] == zinc::quant::f32_to_f16(in[i])) continue;
+    ++bad;
+    UNSCOPED_INFO("fp32 " << in[i] << " -> 0x" << std::hex << out[i]);
+  }
+  CHECK(bad == 0);
+  CHECK(out[in.size() - 5] == 0x7e00u);  // NaN: the canonical quiet NaN, as f32_to_f16
+  REQUIRE_THROWS_WITH(zinc::quant::convert_from_f32(in.data(), zinc::quant::DType::I8, out.data(), 1),
+                      ZINC_CONTAINS("cannot convert F32 to I8"));
 }
