@@ -8,6 +8,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstring>
+#include <vector>
 
 #include "quant/dtype.hpp"
 #include "runtime/common/error.hpp"
@@ -232,6 +233,10 @@ void kv_dequantize_row(const KvView& v, int64_t r, float* out) {
 }
 
 void kv_store(const KvView& dst, const float* src, int batch, int tq, int t0, int kv_heads) {
+  kv_store(dst, DType::F32, src, batch, tq, t0, kv_heads);
+}
+
+void kv_store(const KvView& dst, DType src_type, const void* src, int batch, int tq, int t0, int kv_heads) {
   check_kv_view(dst, "kv_store");
   ZINC_CHECK(batch >= 0 && tq >= 0 && t0 >= 0 && kv_heads > 0,
              "kv_store: bad shape (batch " << batch << ", tq " << tq << ", t0 " << t0
@@ -239,22 +244,38 @@ void kv_store(const KvView& dst, const float* src, int batch, int tq, int t0, in
   ZINC_CHECK(t0 + tq <= dst.t_max, "kv_store: positions " << t0 << ".." << t0 + tq - 1
                                                           << " do not fit a cache of " << dst.t_max
                                                           << " positions");
+  ZINC_CHECK(src_type == DType::F32 || src_type == DType::F16 || src_type == DType::BF16,
+             "kv_store: source type " << dtype_name(src_type) << " (F32, F16 or BF16 only)");
   const int hd = dst.head_dim;
+  const size_t esize = dtype_size(src_type);
+  const auto* bytes = static_cast<const uint8_t*>(src);
   const int64_t n = static_cast<int64_t>(batch) * tq * kv_heads;  // (b, i, h), h fastest
   int64_t first_bad = n;
-#pragma omp parallel for schedule(static) reduction(min : first_bad) if (n * hd >= (1 << 15))
-  for (int64_t u = 0; u < n; ++u) {
-    const int h = static_cast<int>(u % kv_heads);
-    const int64_t bi = u / kv_heads;  // = b * tq + i: the source row
-    const int b = static_cast<int>(bi / tq), i = static_cast<int>(bi % tq);
-    bool ok = true;
-    store_row(dst, src + u * hd, dst.row(b, h, t0 + i), &ok);
-    if (!ok) first_bad = std::min(first_bad, u);
+  // Row u widened to fp32 (in place for an fp32 source, else into the thread's buffer).
+  auto row_f32 = [&](int64_t u, float* buf) -> const float* {
+    const uint8_t* r = bytes + static_cast<size_t>(u) * hd * esize;
+    if (src_type == DType::F32) return reinterpret_cast<const float*>(r);
+    convert_to_f32(src_type, r, buf, static_cast<size_t>(hd));
+    return buf;
+  };
+#pragma omp parallel reduction(min : first_bad) if (n * hd >= (1 << 15))
+  {
+    std::vector<float> buf(src_type == DType::F32 ? 0 : static_cast<size_t>(hd));
+#pragma omp for schedule(static)
+    for (int64_t u = 0; u < n; ++u) {
+      const int h = static_cast<int>(u % kv_heads);
+      const int64_t bi = u / kv_heads;  // = b * tq + i: the source row
+      const int b = static_cast<int>(bi / tq), i = static_cast<int>(bi % tq);
+      bool ok = true;
+      store_row(dst, row_f32(u, buf.data()), dst.row(b, h, t0 + i), &ok);
+      if (!ok) first_bad = std::min(first_bad, u);
+    }
   }
   if (first_bad < n) {
     const int h = static_cast<int>(first_bad % kv_heads);
     const int64_t bi = first_bad / kv_heads;
-    const float* x = src + first_bad * hd;
+    std::vector<float> buf(static_cast<size_t>(hd));
+    const float* x = row_f32(first_bad, buf.data());
     int d = 0;
     while (d < hd && std::fabs(x[d]) <= kF16Max) ++d;
     ZINC_THROW("kv_store: " << kv_storage_name(dst.storage) << " KV cache cannot hold value "

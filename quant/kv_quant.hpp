@@ -33,6 +33,8 @@
 #include <cstdint>
 #include <string>
 
+#include "quant/dtype.hpp"
+
 namespace zinc::quant {
 
 enum class KvStorage { F32, F16, Int8, Int4 };
@@ -96,6 +98,9 @@ void check_kv_view(const KvView& v, const char* what);
 // says (OpenMP over rows). Throws when t0 + tq > t_max, or (int8 / int4) when a value is not
 // finite or beyond +-65504 (nothing is promised about the rows written before that check).
 void kv_store(const KvView& dst, const float* src, int batch, int tq, int t0, int kv_heads);
+// The same from src in src_type (F32, F16 or BF16), each row widened exactly to fp32 on
+// the way (no staging copy: the host KV path stores what the GPU sent in its compute dtype).
+void kv_store(const KvView& dst, DType src_type, const void* src, int batch, int tq, int t0, int kv_heads);
 
 // The exact reference of row r's values: out[hd] = x' from the definitions above.
 void kv_dequantize_row(const KvView& v, int64_t r, float* out);

@@ -44,29 +44,19 @@ KvCache::KvCache(Backend& backend, const KvShape& shape, int batch, int t_max, K
     hs.group = std::min(where.group, shape.head_dim);
     host_ = std::make_unique<offload::HostKvCache>(hs, where.storage);
     const size_t rows = max_step_rows > 0 ? static_cast<size_t>(max_step_rows) : static_cast<size_t>(batch) * t_max;
-    const size_t q_row = static_cast<size_t>(shape.heads) * shape.head_dim * sizeof(float);
-    const size_t kv_row = static_cast<size_t>(shape.kv_heads) * shape.head_dim * sizeof(float);
+    // q, k, v and the outputs stay in the compute dtype on the host: the attention and the
+    // store read it and the attention writes it (no conversion pass, no fp32 copy).
+    const size_t e = quant::dtype_size(backend.compute_dtype());
+    const size_t q_row = static_cast<size_t>(shape.heads) * shape.head_dim * e;
+    const size_t kv_row = static_cast<size_t>(shape.kv_heads) * shape.head_dim * e;
     staging_[0] = backend.alloc_host(rows * q_row, "KV offload staging (queries)");
     staging_[1] = backend.alloc_host(rows * kv_row, "KV offload staging (keys)");
     staging_[2] = backend.alloc_host(rows * kv_row, "KV offload staging (values)");
     staging_[3] = backend.alloc_host(rows * q_row, "KV offload staging (outputs)");
-    // A compute dtype other than fp32 arrives in its own type and is converted on the host.
-    const size_t e = quant::dtype_size(backend.compute_dtype());
-    if (backend.compute_dtype() != quant::DType::F32) {
-      raw_[0] = backend.alloc_host(rows * q_row / sizeof(float) * e, "KV offload staging (queries, compute dtype)");
-      raw_[1] = backend.alloc_host(rows * kv_row / sizeof(float) * e, "KV offload staging (keys, compute dtype)");
-      raw_[2] = backend.alloc_host(rows * kv_row / sizeof(float) * e, "KV offload staging (values, compute dtype)");
-      raw_[3] = backend.alloc_host(rows * q_row / sizeof(float) * e, "KV offload staging (outputs, compute dtype)");
-    }
     staged_.push_back(backend.create_event());
-    const size_t e_kv = kv_row / sizeof(float) * e;
     for (PrefillSlot& slot : prefill_) {
       slot.mask = backend.alloc_host(rows, "KV offload prefill staging (key mask)");
-      for (int i = 0; i < 2; ++i) {
-        slot.f32[i] = backend.alloc_host(rows * kv_row, "KV offload prefill staging (keys/values)");
-        if (backend.compute_dtype() != quant::DType::F32)
-          slot.raw[i] = backend.alloc_host(rows * e_kv, "KV offload prefill staging (keys/values, compute dtype)");
-      }
+      for (int i = 0; i < 2; ++i) slot.kv[i] = backend.alloc_host(rows * kv_row, "KV offload prefill staging (keys/values)");
       slot.ready = backend.create_event();
     }
     prefill_mask_ = backend.alloc(rows, "KV offload prefill key mask");
@@ -150,9 +140,8 @@ void KvCache::prefill_on_host(int layer, int first_seq, const Tensor& q, const T
                 static_cast<size_t>(sh.tq));
   const Tensor mask(prefill_mask_.data(), quant::DType::U8, {sh.batch, sh.tq});
   backend_.upload(mask, m, s);
-  const bool f32 = k.dtype == quant::DType::F32;
-  backend_.download(f32 ? slot.f32[0].data() : slot.raw[0].data(), k, s);
-  backend_.download(f32 ? slot.f32[1].data() : slot.raw[1].data(), v, s);
+  backend_.download(slot.kv[0].data(), k, s);
+  backend_.download(slot.kv[1].data(), v, s);
   slot.ready.record(s);
   AttentionShape own = sh;  // the step's k, v as a cache of exactly its tq positions
   own.t_max = sh.tq;
@@ -162,15 +151,12 @@ void KvCache::prefill_on_host(int layer, int first_seq, const Tensor& q, const T
   const quant::KvView kview = host_->k(layer).from_sequence(first_seq);
   const quant::KvView vview = host_->v(layer).from_sequence(first_seq);
   const quant::DType t = k.dtype;
-  const size_t n = static_cast<size_t>(k.numel());
-  worker_->submit([this, &slot, kview, vview, sh, t, n, f32] {
+  worker_->submit([this, &slot, kview, vview, sh, t] {
     backend_.bind_thread();
     const trace::Span span("prefill store");
     slot.ready.synchronize();
-    if (!f32)
-      for (int i = 0; i < 2; ++i) quant::convert(t, slot.raw[i].data(), quant::DType::F32, slot.f32[i].data(), n);
-    quant::kv_store(kview, slot.f32[0].as<float>(), sh.batch, sh.tq, 0, sh.kv_heads);
-    quant::kv_store(vview, slot.f32[1].as<float>(), sh.batch, sh.tq, 0, sh.kv_heads);
+    quant::kv_store(kview, t, slot.kv[0].data(), sh.batch, sh.tq, 0, sh.kv_heads);
+    quant::kv_store(vview, t, slot.kv[1].data(), sh.batch, sh.tq, 0, sh.kv_heads);
   });
 }
 
@@ -187,55 +173,44 @@ void KvCache::attend_on_host(int layer, int first_seq, const Tensor& q, const Te
   const size_t r0 = static_cast<size_t>(first_seq) * sh.tq, rows = static_cast<size_t>(sh.batch) * sh.tq;
   const size_t q_width = static_cast<size_t>(shape_.heads) * shape_.head_dim;
   const size_t kv_width = static_cast<size_t>(shape_.kv_heads) * shape_.head_dim;
-  ZINC_CHECK((r0 + rows) * q_width * sizeof(float) <= staging_[0].bytes(),
+  ZINC_CHECK((r0 + rows) * q_width * quant::dtype_size(q.dtype) <= staging_[0].bytes(),
              "KV offload: a step of rows " << r0 << " .. " << r0 + rows - 1 << " exceeds the run's staging buffers");
   ZINC_CHECK(lane.index >= 0 && lane.index < static_cast<int>(staged_.size()),
              "KV offload: lane " << lane.index << " of " << staged_.size() << " prepared");
   const size_t first[4] = {r0 * q_width, r0 * kv_width, r0 * kv_width, r0 * q_width};
-  const size_t n[4] = {static_cast<size_t>(q.numel()), static_cast<size_t>(k.numel()), static_cast<size_t>(v.numel()),
-                       static_cast<size_t>(out.numel())};
   const quant::DType t = q.dtype;
-  const bool f32 = t == quant::DType::F32;
-  float* f[4];
-  void* arrived[4];  // where q, k, v arrive and the output leaves from: f, or raw_ in the compute dtype
-  for (int i = 0; i < 4; ++i) {
-    f[i] = staging_[i].as<float>() + first[i];
-    arrived[i] = f32 ? static_cast<void*>(f[i]) : static_cast<uint8_t*>(raw_[i].data()) + first[i] * quant::dtype_size(t);
-  }
+  void* rows_at[4];  // this micro-batch's rows of q, k, v and the output, in the compute dtype
+  for (int i = 0; i < 4; ++i) rows_at[i] = staging_[i].as<uint8_t>() + first[i] * quant::dtype_size(t);
   // q, k, v to pinned host memory. The previous layer's output upload from these rows
   // was queued on `s` before them, so their arrival means it is done too.
   const Tensor* src[3] = {&q, &k, &v};
-  for (int i = 0; i < 3; ++i) backend_.download(arrived[i], *src[i], s);
+  for (int i = 0; i < 3; ++i) backend_.download(rows_at[i], *src[i], s);
   Event& staged = staged_[static_cast<size_t>(lane.index)];
   staged.record(s);
   const quant::KvView kview = host_->k(layer).from_sequence(first_seq);
   const quant::KvView vview = host_->v(layer).from_sequence(first_seq);
   const uint8_t* mask = host_mask_.as<uint8_t>() + static_cast<size_t>(first_seq) * t_max_;
-  const CpuAttentionProblem p = cpu_attention_problem(sh, scale, f[0], f[3], mask, bias.host_slopes);
+  const CpuAttentionProblem p = cpu_attention_problem(sh, scale, rows_at[0], rows_at[3], mask, bias.host_slopes, t);
   // The host work runs on the worker, in order after any prefill stores still queued.
-  const uint64_t job = worker_->submit([this, &staged, f, arrived, n, t, f32, kview, vview, sh, p] {
+  const void* k_rows = rows_at[1];
+  const void* v_rows = rows_at[2];
+  const uint64_t job = worker_->submit([this, &staged, k_rows, v_rows, t, kview, vview, sh, p] {
     backend_.bind_thread();
     const double t_begin = now_s();
     staged.synchronize();
-    const double t_staged = now_s();
-    if (!f32)
-      for (int i = 0; i < 3; ++i) quant::convert(t, arrived[i], quant::DType::F32, f[i], n[i]);
     const double t_store = now_s();
-    quant::kv_store(kview, f[1], sh.batch, sh.tq, sh.t0, sh.kv_heads);
-    quant::kv_store(vview, f[2], sh.batch, sh.tq, sh.t0, sh.kv_heads);
+    quant::kv_store(kview, t, k_rows, sh.batch, sh.tq, sh.t0, sh.kv_heads);
+    quant::kv_store(vview, t, v_rows, sh.batch, sh.tq, sh.t0, sh.kv_heads);
     const double t_attend = now_s();
     cpu_attention(p, kview, vview);
     const double t_attended = now_s();
-    if (!f32) quant::convert(quant::DType::F32, f[3], t, arrived[3], n[3]);
-    trace::span("q/k/v wait", t_begin, t_staged);
-    trace::span("convert in", t_staged, t_store);
+    trace::span("q/k/v wait", t_begin, t_store);
     trace::span("kv store", t_store, t_attend);
     trace::span("attention", t_attend, t_attended);
-    trace::span("convert out", t_attended, now_s());
-    host_times_.wait_s += t_staged - t_begin;
+    host_times_.wait_s += t_store - t_begin;
     host_times_.store_s += t_attend - t_store;
     host_times_.attention_s += t_attended - t_attend;
-    host_times_.cpu_s += seconds_since(t_staged);
+    host_times_.cpu_s += seconds_since(t_store);
   });
   lane.pause();  // another lane queues its GPU work while this one's runs on the host
   {
@@ -243,7 +218,7 @@ void KvCache::attend_on_host(int layer, int first_seq, const Tensor& q, const Te
     worker_->wait(job);
   }
   lane.resume();
-  backend_.upload(out, arrived[3], s);
+  backend_.upload(out, rows_at[3], s);
 }
 
 size_t KvCache::device_bytes(const KvShape& shape, int batch, int t_max, quant::DType t) {

@@ -94,8 +94,8 @@ class KvCache {
   // Host KV, decode steps since the cache was made, on the worker thread: seconds it
   // waited for a job's q/k/v to arrive (the GPU's work before attention, weights included:
   // with lanes, only what the other lanes' host work did not cover), and seconds of host
-  // work (cpu_s: conversions, the K/V store, the CPU attention; store_s and attention_s
-  // are two parts of it). All 0 for a device cache.
+  // work (cpu_s: the K/V store and the CPU attention, store_s and attention_s
+  // apart). All 0 for a device cache.
   struct HostTimes {
     double wait_s = 0, cpu_s = 0, store_s = 0, attention_s = 0;
   };
@@ -118,13 +118,12 @@ class KvCache {
   DeviceBuffer mask_;
   HostBuffer host_mask_;  // [capacity, t_max] pinned mirror of the mask
   std::unique_ptr<offload::HostKvCache> host_;
-  HostBuffer staging_[4];  // host path: q, k, v, out, pinned, [max_step_rows, width] fp32
-  HostBuffer raw_[4];      // the same in the compute dtype, when that is not fp32
+  HostBuffer staging_[4];  // host path: q, k, v, out, pinned, [max_step_rows, width] compute dtype
   std::vector<Event> staged_;  // host path, per lane: its q, k, v have reached the host
   // Host path, prefill: per staging slot the compacted key mask [B, tq] (pinned), k and v
-  // as they arrive (compute dtype) and as fp32, and the event of their arrival.
+  // as they arrive (compute dtype), and the event of their arrival.
   struct PrefillSlot {
-    HostBuffer mask, raw[2], f32[2];
+    HostBuffer mask, kv[2];
     Event ready;
   };
   PrefillSlot prefill_[2];

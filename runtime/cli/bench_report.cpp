@@ -6,6 +6,7 @@
 #include <sstream>
 
 #include "offload/memory_arena.hpp"
+#include "quant/kv_quant.hpp"
 #include "runtime/common/error.hpp"
 #include "runtime/common/output_file.hpp"
 
@@ -110,8 +111,17 @@ void print_bench_header(std::ostream& os, const BenchHeader& h) {
   }
   if (h.host_read_gbs > 0) {
     std::snprintf(gbs, sizeof gbs, "%.2f", h.host_read_gbs);
-    os << "# host read: " << gbs << " GB/s (the KV attention's threads, 1 GiB, median of 5)\n";
+    os << "# host read: " << gbs << " GB/s (the KV attention's threads, 1 GiB, median)\n";
   }
+  std::string attention;
+  for (int i = 0; i < 4; ++i) {
+    if (h.host_attention_gbs[i] <= 0) continue;
+    std::snprintf(gbs, sizeof gbs, "%.2f", h.host_attention_gbs[i]);
+    attention += std::string(attention.empty() ? "" : ", ") + quant::kv_storage_name(static_cast<quant::KvStorage>(i)) +
+                 " " + gbs;
+  }
+  if (!attention.empty())
+    os << "# host KV attention at this model's shape (store + attend, GB/s of K + V): " << attention << "\n";
   if (!h.plan.empty()) {
     std::istringstream lines(h.plan);
     for (std::string line; std::getline(lines, line);) os << "# " << line << "\n";
@@ -144,6 +154,18 @@ void print_bench_table(std::ostream& os, const std::vector<BenchRow>& rows) {
   }
 }
 
+namespace {
+
+// {"int4": 24.1, ...} for the storages measured.
+nlohmann::json host_attention_json(const BenchHeader& h) {
+  nlohmann::json j = nlohmann::json::object();
+  for (int i = 0; i < 4; ++i)
+    if (h.host_attention_gbs[i] > 0) j[quant::kv_storage_name(static_cast<quant::KvStorage>(i))] = h.host_attention_gbs[i];
+  return j;
+}
+
+}  // namespace
+
 nlohmann::json bench_json(const BenchHeader& h, const std::vector<BenchRow>& rows) {
   nlohmann::json header = {{"backend", h.backend},
                            {"device", h.device},
@@ -152,6 +174,7 @@ nlohmann::json bench_json(const BenchHeader& h, const std::vector<BenchRow>& row
                            {"h2d_gbs", h.h2d_gbs},
                            {"host_read_gbs", h.host_read_gbs},
                            {"disk_raw_gbs", h.disk_raw_gbs},
+                           {"host_attention_gbs", host_attention_json(h)},
                            {"plan", h.plan},
                            {"h2d_probe_bytes", h.h2d_probe_bytes},
                            {"link", h.link},

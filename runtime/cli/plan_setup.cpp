@@ -1,12 +1,14 @@
 #include "runtime/cli/plan_setup.hpp"
 
 #include <algorithm>
+#include <cstdio>
 #include <fstream>
 #include <iostream>
 
 #include "offload/host_bandwidth.hpp"
 #include "offload/memory_arena.hpp"
 #include "offload/uring_file.hpp"
+#include "runtime/backend/cpu/attention_probe.hpp"
 #include "runtime/backend/kv_cache.hpp"
 #include "runtime/common/stats.hpp"
 
@@ -56,6 +58,19 @@ void backend_rates(const std::string& backend, int threads, double host_read, ru
   r->weight_pass = 0.7e12;
   r->device_kv_read = 1e12;
   r->allgather = 250e9;  // NCCL over NVLink, 2-4 H200s (DESIGN.md section 5)
+}
+
+// ", host KV attention f16 40.1 / int4 25.3 GB/s" for the storages measured, else "".
+std::string attention_rates_text(const double gbs[4]) {
+  std::string text;
+  for (int i = 0; i < 4; ++i) {
+    if (gbs[i] <= 0) continue;
+    char rate[32];
+    std::snprintf(rate, sizeof rate, "%.1f", gbs[i]);
+    text += (text.empty() ? ", host KV attention " : " / ") +
+            std::string(quant::kv_storage_name(static_cast<quant::KvStorage>(i))) + " " + rate;
+  }
+  return text.empty() ? text : text + " GB/s";
 }
 
 std::string kv_quant_flag(quant::KvStorage s, quant::DType compute) {
@@ -128,6 +143,21 @@ std::optional<PlannedRun> plan_and_apply(GenerateOptions& o, RunSetup& setup, co
     if (talk) std::cerr << "plan: measuring the store's raw O_DIRECT read bandwidth" << std::endl;
     out.disk_gbs = raw_read_gbs(o.model, o);
   }
+  // The host KV work at this model's shape, per storage the plan may choose (not on the
+  // CPU backend, whose "device" cache is host memory already).
+  double attention_gbs[4] = {0, 0, 0, 0};
+  if (r.kv != runtime::PlanChoice::Device && setup.backend_name != "cpu") {
+    runtime::HostAttentionShape hs;
+    hs.heads = r.config.num_heads;
+    hs.kv_heads = r.config.num_kv_heads;
+    hs.head_dim = r.config.head_dim;
+    hs.keys = std::max(1, prompt_len + gen_len / 2);
+    hs.io = r.compute;
+    if (talk) std::cerr << "plan: measuring the host KV attention at this model's shape" << std::endl;
+    for (quant::KvStorage st : r.kv_storages)
+      attention_gbs[static_cast<int>(st)] =
+          runtime::measure_host_attention_rate(st, hs, size_t(512) << 20, 3) / 1e9;
+  }
   const size_t local = static_cast<size_t>(std::max(1, mpi.local_size()));
   // --cpu-memory-budget states this rank's host memory for the plan (shards + host KV).
   const size_t host = !o.cpu_memory_budget.empty()
@@ -139,7 +169,8 @@ std::optional<PlannedRun> plan_and_apply(GenerateOptions& o, RunSetup& setup, co
                             ? static_cast<size_t>(0.92 * static_cast<double>(be.driver_free_bytes()))
                             : host / 2;  // the CPU backend's "device" memory
   const std::vector<double> agreed = mpi.allreduce_max(
-      {-setup.link.h2d_gbs, -out.host_read_gbs, -out.disk_gbs, -static_cast<double>(host), -static_cast<double>(device)});
+      {-setup.link.h2d_gbs, -out.host_read_gbs, -out.disk_gbs, -static_cast<double>(host), -static_cast<double>(device),
+       -attention_gbs[0], -attention_gbs[1], -attention_gbs[2], -attention_gbs[3]});
   const double h2d = -agreed[0] > 0 ? -agreed[0] : -agreed[1];  // the CPU backend: a memcpy
   out.host_read_gbs = -agreed[1];
   out.disk_gbs = -agreed[2];
@@ -149,6 +180,10 @@ std::optional<PlannedRun> plan_and_apply(GenerateOptions& o, RunSetup& setup, co
   r.rates.h2d = h2d * 1e9;
   r.rates.host_read = out.host_read_gbs * 1e9;
   r.rates.disk = out.disk_gbs * 1e9;
+  for (int i = 0; i < 4; ++i) {
+    r.rates.host_attention[i] = -agreed[static_cast<size_t>(5 + i)] * 1e9;
+    out.host_attention_gbs[i] = -agreed[static_cast<size_t>(5 + i)];
+  }
   backend_rates(setup.backend_name, setup.threads, r.rates.host_read, &r.rates);
 
   out.plan = runtime::plan_run(r);
@@ -156,6 +191,7 @@ std::optional<PlannedRun> plan_and_apply(GenerateOptions& o, RunSetup& setup, co
   if (talk)
     std::cerr << "plan: rates: H2D " << h2d << " GB/s, host read " << out.host_read_gbs << " GB/s"
               << (out.disk_gbs > 0 ? ", disk " + std::to_string(out.disk_gbs) + " GB/s" : std::string())
+              << attention_rates_text(out.host_attention_gbs)
               << "; budgets per rank: device " << offload::format_bytes(budget) << ", host "
               << offload::format_bytes(r.host_memory) << " (of " << offload::format_bytes(host_memory_limit())
               << " stated)\n"

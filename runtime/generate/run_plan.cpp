@@ -180,10 +180,11 @@ RunPlan evaluate(const PlanRequest& r, const ModelSizes& s, int batch, bool kv_o
                                                    micro_batch_size(batch, 1, r.micro_batch);
   p.t_gpu = micro * static_cast<double>(s.unpacked_total) / pass + 2.0 * s.matmul_params * batch / flops;
   if (kv_on_host) {
+    const double measured = q.host_attention[static_cast<int>(storage)];
     const double frac = storage == quant::KvStorage::Int8 || storage == quant::KvStorage::Int4
                             ? q.attention_fraction_quantized
                             : q.attention_fraction_f16;
-    p.t_kv = kv_read / (need_rate(q.host_read, "host read bandwidth") * frac);
+    p.t_kv = kv_read / (measured > 0 ? measured : need_rate(q.host_read, "host read bandwidth") * frac);
   } else {
     p.t_kv = kv_read / need_rate(q.device_kv_read, "device KV read rate");
     p.t_gpu += p.t_kv;

@@ -9,6 +9,7 @@
 // A pure function of its request: tests inject sizes and bandwidths. The time model is the
 // roofline of DESIGN.md section 5 per rank:
 //   step    = max(weights H2D, all-gather, NVMe reads, KV read, GPU work)
+//             (KV read on the host: at the attention rate measured at the model's shape)
 //             (the lanes overlap the host KV attention with the rest: decoder_lanes.cpp)
 //   prefill = max(one weight pass, the GEMMs and attention at the GPU's effective rate)
 // Memory: the device plan (slots + resident + device KV + activations) within the GPU
@@ -40,8 +41,12 @@ struct PlanRates {
   // through a forward's dequantize + GEMMs, and bytes of device KV per second through the
   // decode attention.
   double weight_pass = 0, device_kv_read = 0;
-  // The host KV attention's rate as a fraction of host_read, per storage (BENCH.md:
-  // f16 ~1.0, int8 / int4 ~0.65 on the H200 host).
+  // The host KV work of a decode step (the new rows' store and the attention), in K + V
+  // bytes per second, per storage (index: quant::KvStorage), measured at start at the
+  // model's shape (runtime/backend/cpu/attention_probe.hpp: grouped-query heads make it
+  // compute-bound far below host_read). 0 = not measured: a fraction of host_read (f16
+  // ~1.0, int8 / int4 ~0.65 of it on the H200 host at OPT-30B's shape; BENCH.md).
+  double host_attention[4] = {0, 0, 0, 0};
   double attention_fraction_f16 = 0.95, attention_fraction_quantized = 0.65;
 };
 

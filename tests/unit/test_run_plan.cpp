@@ -186,3 +186,33 @@ TEST_CASE("the planner's slot ring: packed-only slots keep the copy going betwee
   const RunPlan one = runtime::evaluate_plan(r, 128, false, quant::KvStorage::F16, offload::Tier::Cpu);
   CHECK(one.t_ring > 1.1 * one.t_h2d);
 }
+
+// LLaMA-2-70B's grouped-query attention ran on the H200 host at 24 GB/s where the read
+// fraction said 54 (run I): a measured rate replaces the fraction, storage by storage.
+TEST_CASE("the planner times the host KV at the measured attention rate of its storage", "[plan]") {
+  PlanRequest r = h200("llama-2-70b", quant::QuantFormat::NF4);
+  r.kv = PlanChoice::Host;
+  r.batch = 256;
+  const RunPlan by_fraction = runtime::evaluate_plan(r, 256, true, quant::KvStorage::Int4, offload::Tier::Cpu);
+  r.rates.host_attention[static_cast<int>(quant::KvStorage::Int4)] = 24e9;
+  const RunPlan measured = runtime::evaluate_plan(r, 256, true, quant::KvStorage::Int4, offload::Tier::Cpu);
+  INFO(by_fraction.describe() << "\n" << measured.describe());
+  CHECK(measured.t_kv == Approx(by_fraction.t_kv * (0.65 * 87e9) / 24e9).epsilon(1e-9));
+  // Another storage without a measurement keeps the fraction.
+  const RunPlan f16 = runtime::evaluate_plan(r, 256, true, quant::KvStorage::F16, offload::Tier::Cpu);
+  const RunPlan f16_before = [&] {
+    PlanRequest q = r;
+    q.rates.host_attention[static_cast<int>(quant::KvStorage::Int4)] = 0;
+    return runtime::evaluate_plan(q, 256, true, quant::KvStorage::F16, offload::Tier::Cpu);
+  }();
+  CHECK(f16.t_kv == f16_before.t_kv);
+  // With the slow host attention, the planner's own choice is no slower than either
+  // placement's best, and the host KV is no longer several times the device's speed.
+  r.batch = 0;
+  r.kv = PlanChoice::Auto;
+  const RunPlan both = runtime::plan_run(r);
+  check_consistent(r, both);
+  r.kv = PlanChoice::Device;
+  const RunPlan device = runtime::plan_run(r);
+  CHECK(both.decode_tok_s >= device.decode_tok_s / 1.005);
+}

@@ -10,9 +10,10 @@
 namespace zinc::runtime {
 
 inline runtime::CpuAttentionProblem cpu_attention_problem(const AttentionShape& s, float scale,
-                                                          const float* q, float* out,
+                                                          const void* q, void* out,
                                                           const uint8_t* key_mask,
-                                                          const float* alibi_slopes) {
+                                                          const float* alibi_slopes,
+                                                          quant::DType io_dtype = quant::DType::F32) {
   runtime::CpuAttentionProblem p;
   p.batch = s.batch;
   p.tq = s.tq;
@@ -22,6 +23,7 @@ inline runtime::CpuAttentionProblem cpu_attention_problem(const AttentionShape& 
   p.head_dim = s.head_dim;
   p.q = q;
   p.out = out;
+  p.io_dtype = io_dtype;
   p.key_mask = key_mask;
   p.mask_stride = s.t_max;
   p.alibi_slopes = alibi_slopes;

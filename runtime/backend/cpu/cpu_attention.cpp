@@ -11,6 +11,7 @@
 #include <cstring>
 #include <vector>
 
+#include "quant/dtype.hpp"
 #include "runtime/backend/cpu/cpu_attention_kernels.hpp"
 #include "runtime/backend/cpu/cpu_attention_rows.hpp"
 #include "runtime/common/error.hpp"
@@ -82,7 +83,8 @@ struct Workspace {
   std::vector<float> scores;          // [group, stride]: dots, then scores, then exp weights
   std::vector<float> q, qsum;         // [group, hd] kernel order; [group, hd / G_k]
   std::vector<float> acc, msum;       // [group, hd] kernel order; [group, hd / G_v]
-  std::vector<float> row;             // [hd] natural order
+  std::vector<float> row;             // [hd] natural order: an output row
+  std::vector<float> qrow;            // [hd] a query head widened from F16 / BF16
   std::vector<float> tmp;             // the kernels' scratch
   std::vector<float> mx, sum;         // [group]
 
@@ -99,6 +101,7 @@ struct Workspace {
     acc.resize(static_cast<size_t>(plan.group) * hd);
     msum.resize(static_cast<size_t>(plan.group) * std::max(vgroups, 1));
     row.resize(hd);
+    qrow.resize(hd);
     tmp.resize(static_cast<size_t>(detail::kernel_tmp_floats(hd, plan.group)));
     mx.resize(plan.group);
     sum.resize(plan.group);
@@ -151,6 +154,20 @@ void prefetch_item_keys(const Context& cx, int64_t next) {
   const int jb = static_cast<int>(next % cx.plan.chunks) * cx.plan.chunk_len;
   detail::rows::prefetch_start(cx.k, cx.k.row(b, kvh, jb), cx.k.pos_stride,
                                std::min(cx.plan.chunk_len, cx.p.t0 + cx.p.tq - jb));
+}
+
+// The query head at element `at` of q in fp32: in place for F32, else widened into buf.
+const float* query_head(const CpuAttentionProblem& p, int64_t at, float* buf) {
+  if (p.io_dtype == quant::DType::F32) return static_cast<const float*>(p.q) + at;
+  quant::convert_to_f32(p.io_dtype, static_cast<const uint8_t*>(p.q) + at * quant::dtype_size(p.io_dtype), buf,
+                        static_cast<size_t>(p.head_dim));
+  return buf;
+}
+
+// One output head (hd fp32 values) to element `at` of out, in io_dtype.
+void write_out(const CpuAttentionProblem& p, int64_t at, const float* row) {
+  quant::convert_from_f32(row, p.io_dtype, static_cast<uint8_t*>(p.out) + at * quant::dtype_size(p.io_dtype),
+                          static_cast<size_t>(p.head_dim));
 }
 
 // One work item: query i of sequence b, kv head kvh, key chunk c.
@@ -221,7 +238,8 @@ void run_item(const Context& cx, int64_t item, Workspace& ws) {
         pg[0] = -INFINITY;
         std::fill(pg + 1, pg + hd + 2, 0.0f);
       } else {
-        std::fill_n(p.out + bi * q_row + static_cast<int64_t>(kvh * group + g) * hd, hd, 0.0f);
+        std::fill(ws.row.begin(), ws.row.end(), 0.0f);
+        write_out(p, bi * q_row + static_cast<int64_t>(kvh * group + g) * hd, ws.row.data());
       }
     }
     return;
@@ -231,7 +249,7 @@ void run_item(const Context& cx, int64_t item, Workspace& ws) {
   // their sums per K quant group, in eight lanes (no serial chain of adds).
   const int kgroups = cx.k.groups(), vgroups = cx.v.groups();
   for (int g = 0; g < group; ++g) {
-    const float* qh = p.q + bi * q_row + static_cast<int64_t>(kvh * group + g) * hd;
+    const float* qh = query_head(p, bi * q_row + static_cast<int64_t>(kvh * group + g) * hd, ws.qrow.data());
     to_kernel_order(qh, hd, cx.kk.nibble_block, ws.q.data() + g * hd);
     for (int cg = 0; cx.kk.uses_qsum && cg < kgroups; ++cg) {
       float lane[8] = {};
@@ -280,10 +298,10 @@ void run_item(const Context& cx, int64_t item, Workspace& ws) {
       pg[1] = ws.sum[g];
       from_kernel_order(ag, hd, cx.vk.nibble_block, pg + 2);
     } else {
-      float* o = p.out + bi * q_row + static_cast<int64_t>(kvh * group + g) * hd;
       from_kernel_order(ag, hd, cx.vk.nibble_block, ws.row.data());
       const float inv = 1.0f / ws.sum[g];
-      for (int d = 0; d < hd; ++d) o[d] = ws.row[d] * inv;
+      for (int d = 0; d < hd; ++d) ws.row[d] *= inv;
+      write_out(p, bi * q_row + static_cast<int64_t>(kvh * group + g) * hd, ws.row.data());
     }
   }
 }
@@ -292,7 +310,10 @@ void run_item(const Context& cx, int64_t item, Workspace& ws) {
 void merge_chunks(const CpuAttentionProblem& p, const Plan& plan, const float* partial) {
   const int hd = p.head_dim;
   const int64_t rows = static_cast<int64_t>(p.batch) * p.tq * p.heads;
-#pragma omp parallel for schedule(static)
+#pragma omp parallel
+  {
+  std::vector<float> row(static_cast<size_t>(hd));
+#pragma omp for schedule(static)
   for (int64_t r = 0; r < rows; ++r) {
     const int h = static_cast<int>(r % p.heads);
     const int64_t bi = r / p.heads;
@@ -303,9 +324,13 @@ void merge_chunks(const CpuAttentionProblem& p, const Plan& plan, const float* p
     };
     float mx = -INFINITY;
     for (int c = 0; c < plan.chunks; ++c) mx = std::max(mx, chunk(c)[0]);
-    float* o = p.out + bi * p.heads * hd + static_cast<int64_t>(h) * hd;
+    float* o = row.data();
+    const int64_t out_at = bi * p.heads * hd + static_cast<int64_t>(h) * hd;
     std::fill_n(o, hd, 0.0f);
-    if (mx == -INFINITY) continue;  // no visible key at all
+    if (mx == -INFINITY) {  // no visible key at all
+      write_out(p, out_at, o);
+      continue;
+    }
     float sum = 0.0f;
     for (int c = 0; c < plan.chunks; ++c) {
       const float* pc = chunk(c);
@@ -316,6 +341,8 @@ void merge_chunks(const CpuAttentionProblem& p, const Plan& plan, const float* p
     }
     const float inv = 1.0f / sum;
     for (int d = 0; d < hd; ++d) o[d] *= inv;
+    write_out(p, out_at, o);
+  }
   }
 }
 
@@ -341,6 +368,8 @@ void check_problem(const CpuAttentionProblem& p, const quant::KvView& k, const q
   ZINC_CHECK(p.q != nullptr && p.out != nullptr && p.key_mask != nullptr,
              "cpu_attention: q, out and key_mask must not be null");
   ZINC_CHECK(p.q != p.out, "cpu_attention: out must not alias q");
+  ZINC_CHECK(p.io_dtype == quant::DType::F32 || p.io_dtype == quant::DType::F16 || p.io_dtype == quant::DType::BF16,
+             "cpu_attention: q / out of type " << quant::dtype_name(p.io_dtype) << " (F32, F16 or BF16 only)");
 }
 
 }  // namespace

@@ -59,8 +59,12 @@ struct CpuAttentionProblem {
   int heads = 0;                        // H query heads
   int kv_heads = 0;                     // KVH; H % KVH == 0
   int head_dim = 0;                     // hd; must equal the views' head_dim
-  const float* q = nullptr;             // [B * tq, H * hd] fp32
-  float* out = nullptr;                 // [B * tq, H * hd] fp32 (must not alias q)
+  const void* q = nullptr;              // [B * tq, H * hd] of io_dtype
+  void* out = nullptr;                  // [B * tq, H * hd] of io_dtype (must not alias q)
+  // F32, F16 or BF16: q is widened exactly as an item reads its heads and out is rounded
+  // (nearest even) as it is written, so F16 gives the F32 result converted, bit for bit;
+  // the host KV path reads and writes the GPU's compute dtype with no conversion pass.
+  quant::DType io_dtype = quant::DType::F32;
   const uint8_t* key_mask = nullptr;    // [B, mask_stride] U8, 1 = key j is a real token
   int64_t mask_stride = 0;              // >= t0 + tq (the cache's t_max)
   const float* alibi_slopes = nullptr;  // [H] fp32, or nullptr for no ALiBi
