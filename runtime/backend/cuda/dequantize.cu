@@ -76,24 +76,16 @@ __device__ __forceinline__ float quotient(float q, Scale sc) {
   return __fmaf_rn(__fmaf_rn(-y, sc.s, q), sc.r, y);
 }
 
-// float(q) - bias for a code q in 0..255, exactly, without the integer-to-float
-// conversion: 2^23 + q is a float whose mantissa is q (bits 0x4B000000 | q), and the
-// subtraction of 2^23 + bias is exact (both lie in [2^23, 2^24)). I2F issues at a quarter
-// of the FMA rate on the H200's SMs, and it was one per element.
-__device__ __forceinline__ float code_minus(uint32_t q, float bias) {
-  return __fsub_rn(__uint_as_float(0x4B000000u | q), 8388608.0f + bias);
-}
-
 // One element from its code q (the byte for 8-bit formats, the nibble for 4-bit ones).
 template <QuantFormat F>
 __device__ __forceinline__ float decode(uint32_t q, Scale sc, float m, const float* nf4) {
   const float s = sc.s;
   if constexpr (F == QuantFormat::Int8) {
-    return __fmul_rn(code_minus(q ^ 0x80u, 128.0f), s);  // int8_t(q) = (q ^ 0x80) - 128
+    return __fmul_rn(static_cast<float>(static_cast<int8_t>(static_cast<uint8_t>(q))), s);
   } else if constexpr (F == QuantFormat::Int8Asym || F == QuantFormat::Int4) {
-    return __fadd_rn(quotient(code_minus(q, 0.0f), sc), m);
+    return __fadd_rn(quotient(static_cast<float>(q), sc), m);
   } else if constexpr (F == QuantFormat::Int4Sym) {
-    return __fmul_rn(code_minus(q, 8.0f), s);
+    return __fmul_rn(static_cast<float>(static_cast<int>(q) - 8), s);
   } else {
     return __fmul_rn(nf4[q], s);
   }
