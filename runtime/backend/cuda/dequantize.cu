@@ -33,6 +33,7 @@
 #include <cuda_runtime.h>
 
 #include <cstdint>
+#include <type_traits>
 
 #include "quant/quant_view.hpp"
 #include "quant/quantize.hpp"
@@ -69,21 +70,29 @@ __device__ __forceinline__ Scale group_scale(float s) {
   return {s, 0.0f};
 }
 
-// q / s correctly rounded (the header's correction; r = 0 falls back to the division).
+// q / s correctly rounded: with kRecip the header's correction (the caller has checked
+// r != 0), else the division.
+template <bool kRecip>
 __device__ __forceinline__ float quotient(float q, Scale sc) {
-  if (sc.r == 0.0f) return __fdiv_rn(q, sc.s);
-  const float y = __fmul_rn(q, sc.r);
-  return __fmaf_rn(__fmaf_rn(-y, sc.s, q), sc.r, y);
+  if constexpr (!kRecip) {
+    return __fdiv_rn(q, sc.s);
+  } else {
+    const float y = __fmul_rn(q, sc.r);
+    return __fmaf_rn(__fmaf_rn(-y, sc.s, q), sc.r, y);
+  }
 }
 
 // One element from its code q (the byte for 8-bit formats, the nibble for 4-bit ones).
-template <QuantFormat F>
+// Asymmetric formats: kRecip = the caller knows the group's r is nonzero (no test here);
+// otherwise each element tests r and divides where it is 0.
+template <QuantFormat F, bool kRecip = false>
 __device__ __forceinline__ float decode(uint32_t q, Scale sc, float m, const float* nf4) {
   const float s = sc.s;
   if constexpr (F == QuantFormat::Int8) {
     return __fmul_rn(static_cast<float>(static_cast<int8_t>(static_cast<uint8_t>(q))), s);
   } else if constexpr (F == QuantFormat::Int8Asym || F == QuantFormat::Int4) {
-    return __fadd_rn(quotient(static_cast<float>(q), sc), m);
+    if constexpr (kRecip) return __fadd_rn(quotient<true>(static_cast<float>(q), sc), m);
+    return __fadd_rn(sc.r == 0.0f ? quotient<false>(static_cast<float>(q), sc) : quotient<true>(static_cast<float>(q), sc), m);
   } else if constexpr (F == QuantFormat::Int4Sym) {
     return __fmul_rn(static_cast<float>(static_cast<int>(q) - 8), s);
   } else {
@@ -132,22 +141,32 @@ __global__ void dequant_fast_kernel(const uint8_t* __restrict codes, const uint1
     float m = 0.0f;
     if constexpr (kHasMins<F>) m = f16_bits_to_f32(__ldg(mins + g));
     float v[kPack];
-    if constexpr (kFourBit<F>) {
-      const uint32_t w = __ldg(reinterpret_cast<const uint32_t*>(codes) + p);  // bytes 4p .. 4p+3
+    // The pack's 8 elements; for the asymmetric formats the branch on r is taken once per
+    // pack, not per element (the per-element test put a divergence region and a division
+    // call around every element in the SASS).
+    auto decode_pack = [&](auto recip) {
+      constexpr bool kRecip = decltype(recip)::value;
+      if constexpr (kFourBit<F>) {
+        const uint32_t w = __ldg(reinterpret_cast<const uint32_t*>(codes) + p);  // bytes 4p .. 4p+3
 #pragma unroll
-      for (int k = 0; k < 4; ++k) {
-        const uint32_t byte = (w >> (8 * k)) & 0xffu;
-        v[2 * k] = decode<F>(byte >> 4, s, m, nf4);
-        v[2 * k + 1] = decode<F>(byte & 0x0fu, s, m, nf4);
-      }
-    } else {
-      const uint2 w = __ldg(reinterpret_cast<const uint2*>(codes) + p);  // bytes 8p .. 8p+7
+        for (int k = 0; k < 4; ++k) {
+          const uint32_t byte = (w >> (8 * k)) & 0xffu;
+          v[2 * k] = decode<F, kRecip>(byte >> 4, s, m, nf4);
+          v[2 * k + 1] = decode<F, kRecip>(byte & 0x0fu, s, m, nf4);
+        }
+      } else {
+        const uint2 w = __ldg(reinterpret_cast<const uint2*>(codes) + p);  // bytes 8p .. 8p+7
 #pragma unroll
-      for (int k = 0; k < 4; ++k) {
-        v[k] = decode<F>((w.x >> (8 * k)) & 0xffu, s, m, nf4);
-        v[4 + k] = decode<F>((w.y >> (8 * k)) & 0xffu, s, m, nf4);
+        for (int k = 0; k < 4; ++k) {
+          v[k] = decode<F, kRecip>((w.x >> (8 * k)) & 0xffu, s, m, nf4);
+          v[4 + k] = decode<F, kRecip>((w.y >> (8 * k)) & 0xffu, s, m, nf4);
+        }
       }
-    }
+    };
+    if (!kHasMins<F> || s.r != 0.0f)
+      decode_pack(std::true_type{});
+    else
+      decode_pack(std::false_type{});
     store8_f32(out + static_cast<int64_t>(p) * kPack, v);
   }
 }
