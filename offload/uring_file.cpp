@@ -162,7 +162,10 @@ size_t UringFile::read(uint64_t offset, size_t bytes, void* dst, uint64_t allow_
       continue;
     }
     if (res == 0) {
-      fail("the file ended at byte " + std::to_string(at) + " while reading (truncated under us?)");
+      // The size checked above was larger: the file shrank while it was read. The same
+      // words as that check, so a truncation reads alike whenever it happens.
+      fail("the file ends at byte " + std::to_string(at) + " but [" + std::to_string(offset) + ", " +
+           std::to_string(need) + ") is needed: the file is truncated (it shrank during the read)");
       continue;
     }
     b.done = std::min(b.length, b.done + static_cast<size_t>(res));

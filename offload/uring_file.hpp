@@ -6,7 +6,8 @@
 // too short to fill the queue with them), with up to `queue_depth` in flight.
 // Short reads continue where they stopped; -EINTR / -EAGAIN / -EIO are retried up to
 // `max_retries` times per block; end of file before the requested range ends is an error
-// ("truncated?") unless the caller allows a short tail (allow_eof_after). Every failure
+// ("the file is truncated", whether it was short before the read or shrank during it)
+// unless the caller allows a short tail (allow_eof_after). Every failure
 // names the file, the byte range and the errno text.
 #pragma once
 
