@@ -1,9 +1,11 @@
 #!/usr/bin/env bash
 # Adds to tests/fuzz/corpus/TARGET the inputs of FOUND (a long run's FUZZ_CORPUS_OUT/TARGET,
-# launch/fuzz.sh) that reach coverage the seeds and the committed corpus do not: libFuzzer's
+# launch/fuzz.sh) that reach code the seeds and the committed corpus do not: libFuzzer's
 # -merge=1 counts what is already in its first directory first, then takes the fewest and
-# smallest of the new inputs that add features. The committed inputs are kept as they are
-# (regress-* among them). Uses the sanitized tree's target (SAN_BUILD_DIR, default build-san/).
+# smallest of the new inputs that add coverage. Edges only (-use_counters=0): a long run's
+# hit-count features would keep ~5x the inputs (3 MB for fuzz_tokenizer alone), and every
+# edge it reached stays reached. The committed inputs are kept as they are (regress-* among
+# them). Uses the sanitized tree's target (SAN_BUILD_DIR, default build-san/).
 #   bash launch/fuzz_merge.sh TARGET FOUND
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
@@ -22,7 +24,7 @@ for d in "$root/tests/fuzz/seeds/$target" "$corpus"; do
 done
 ls "$base" | sort >"$tmp/before"
 export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=1}
-"$build/tests/fuzz/fuzz_$target" -merge=1 -timeout=10 -rss_limit_mb=2048 \
+"$build/tests/fuzz/fuzz_$target" -merge=1 -use_counters=0 -timeout=10 -rss_limit_mb=2048 \
   -dict="$root/tests/fuzz/zinc.dict" "$base" "$found" >"$tmp/log" 2>&1 || {
   tail -20 "$tmp/log"
   exit 1
