@@ -6,6 +6,8 @@
 
 #include <mpi.h>
 
+#include <string>
+
 #include "collectives/communicator.hpp"
 
 namespace zinc::collectives {
@@ -38,6 +40,9 @@ class MpiCommunicator final : public Communicator {
   int size() const override { return size_; }
   int local_size() const { return local_size_; }  // ranks on this node (thread defaults)
   int local_rank() const { return local_rank_; }  // this rank's index on its node (its GPU)
+  // Its collectives' channel in StallWatch (the same id on every rank; NCCL counts its
+  // gathers there too).
+  int channel() const { return channel_; }
   // Broadcasts `bytes` bytes at `data` from `root` (the NCCL bootstrap's unique id).
   void broadcast_bytes(void* data, int bytes, int root);
   void barrier() override;
@@ -48,10 +53,11 @@ class MpiCommunicator final : public Communicator {
   std::vector<double> allreduce_max(const std::vector<double>& v) override;
 
  private:
-  MpiCommunicator(MPI_Comm comm, bool owned);
+  MpiCommunicator(MPI_Comm comm, bool owned, const std::string& name);
   std::vector<double> allreduce(const std::vector<double>& v, MPI_Op op);
   MPI_Comm comm_ = MPI_COMM_WORLD;
   bool owned_ = false;  // a duplicate: freed with this object
+  int channel_ = -1;
   int rank_ = 0;
   int size_ = 1;
   int local_size_ = 1;

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Builds the libFuzzer targets (tests/fuzz) in the sanitized tree (launch/build_sanitized.sh:
 # clang, ASan + UBSan; SAN_BUILD_DIR, default build-san/) and runs each for SECONDS (default
-# 60) from its committed corpus and seeds; CI runs it with the default. New inputs go to a
+# 60) from its committed corpus and seeds (CI is to run it with the default: DESIGN.md 11). New inputs go to a
 # temporary directory, not into the repository. Exit 1 if any target found a crash, leak or
 # timeout (the input is kept in FUZZ_ARTIFACTS, default build-san/artifacts/, with each
 # run's log).

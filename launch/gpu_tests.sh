@@ -63,7 +63,7 @@ with open(sys.argv[1], "w") as f:
     for _ in range(64):
         f.write(",".join(str(random.randrange(3, 32000)) for _ in range(512)) + "\n")
 PY
-for bs in ${BENCH_BATCHES:-16 64}; do
+for bs in ${BENCH_BATCHES-16 64}; do  # BENCH_BATCHES="" runs none
   head -n $bs "$work/p512.txt" >"$work/p$bs.txt"
   cmd=(mpirun --bind-to none -np 1 "$Z" generate --dummy llama-2-70b --quant nf4 --group-size 64 --offload cpu --backend cuda
        --prompt-ids-file "$work/p$bs.txt" --max-new-tokens 32 --quiet --metrics-json "$out/llama70b-nf4-b$bs.json")

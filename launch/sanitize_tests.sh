@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# CI's sanitized pass: every test (ctest) of the sanitized tree (launch/build_sanitized.sh:
+# The sanitized pass (for CI: DESIGN.md section 11): every test (ctest) of the sanitized tree (launch/build_sanitized.sh:
 # clang, ASan + UBSan, CPU only; SAN_BUILD_DIR, default build-san/). Any ASan or UBSan
 # report fails its test. Leaks are checked in the in-process tests (unit, golden), with
 # tests/sanitizers/lsan.supp for the libraries they load; the processes that Open MPI starts

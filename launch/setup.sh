@@ -1,16 +1,20 @@
 #!/usr/bin/env bash
 # Installs what zinc needs to build and test on Debian 12 (idempotent; quiet when done).
 # The CUDA toolkit is not a Debian package: when /usr/local/cuda/bin/nvcc exists the build
-# enables the CUDA backend, otherwise it builds CPU-only. clang, with its sanitizer and
-# libFuzzer runtimes (libclang-rt-14-dev), libomp for OpenMP and llvm-symbolizer (llvm) for
-# readable reports, builds the sanitized tree (launch/build_sanitized.sh: the fuzz targets
-# and the test suite under ASan + UBSan, as CI runs them); the plain build uses GCC.
+# enables the CUDA backend, otherwise it builds CPU-only. The plain build uses GCC.
+# The last four packages are for the sanitized tree only (launch/build_sanitized.sh: the
+# fuzz targets and the test suite under ASan + UBSan, built with clang):
+#   clang               the compiler
+#   libclang-rt-14-dev  its sanitizer and libFuzzer runtimes
+#   libomp-dev          OpenMP for clang (GCC brings its own libgomp)
+#   llvm                llvm-symbolizer, so sanitizer reports name files and lines
 set -euo pipefail
 
 PACKAGES=(build-essential cmake ninja-build pkg-config
           libopenmpi-dev openmpi-bin libhdf5-dev libboost-program-options-dev catch2
-          libopenblas-dev liburing-dev nlohmann-json3-dev
-          clang libclang-rt-14-dev libomp-dev llvm)
+          libopenblas-dev liburing-dev nlohmann-json3-dev python3
+          slurm-wlm munge   # a local Slurm for tests/cli/case_slurm.sh (launch/slurm/ci/)
+          clang libclang-rt-14-dev libomp-dev llvm)  # the sanitized tree (launch/build_sanitized.sh)
 
 missing=()
 for p in "${PACKAGES[@]}"; do

@@ -14,8 +14,13 @@ mkdir -p "$dst"
 cd "$build"
 find . -name "CTestTestfile.cmake" -o -path "./tests/*_include-*.cmake" -o -path "./tests/*_tests-*.cmake" |
   while read -r f; do mkdir -p "$dst/$(dirname "$f")"; cp "$f" "$dst/$f"; done
-for b in runtime/zinc tests/zinc_tests tests/zinc_gpu_tests tests/zinc_mpi_tests examples/blob_sizes; do
-  [ -f "$b" ] && { mkdir -p "$dst/$(dirname "$b")"; cp "$b" "$dst/$b"; }
+# Stripped: the device tool carries at most 64 MiB with the working tree, and the CUDA
+# fat binaries with symbols came to 38 MiB. The MPI test binary and the examples' tool
+# stay here (nothing labelled gpu uses them); STAGE_ALL=1 copies them too.
+bins="runtime/zinc tests/zinc_tests tests/zinc_gpu_tests"
+[ "${STAGE_ALL:-0}" = 1 ] && bins="$bins tests/zinc_mpi_tests examples/blob_sizes"
+for b in $bins; do
+  [ -f "$b" ] && { mkdir -p "$dst/$(dirname "$b")"; cp "$b" "$dst/$b"; strip "$dst/$b"; }
 done
 # Folders ctest descends into without tests of their own still need their (empty) file.
 sed -n 's/^subdirs("\(.*\)")$/\1/p' "$dst/CTestTestfile.cmake" | while read -r d; do

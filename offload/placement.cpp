@@ -72,7 +72,8 @@ std::string Placement::describe() const {
   os << resident_count() << " of " << home.size() << " blobs resident ("
      << format_bytes(resident_bytes) << "), " << count(Tier::Cpu) << " in pinned host memory ("
      << format_bytes(host_bytes) << "), " << count(Tier::Nvme) << " on NVMe; " << slots
-     << " gather slots of " << format_bytes(slot_bytes) << "; device plan "
+     << " gather slots of " << format_bytes(slot_bytes) << " + " << held << " dequantized of "
+     << format_bytes(held_bytes) << "; device plan "
      << format_bytes(planned_bytes) << " (minimum " << format_bytes(minimum_bytes)
      << "); streamed per pass " << format_bytes(streamed_bytes_per_pass);
   if (nvme_bytes_per_pass) os << ", of it read from NVMe " << format_bytes(nvme_bytes_per_pass) << " (this rank)";
@@ -88,14 +89,16 @@ Placement plan_placement(const PlacementRequest& req) {
   Placement p;
   p.slots = req.slots;
   p.home.assign(n, Tier::Cpu);  // streamed blobs' tier is settled below
-  p.slot_bytes = *std::max_element(req.packed_bytes.begin(), req.packed_bytes.end()) +
-                 *std::max_element(req.unpacked_bytes.begin(), req.unpacked_bytes.end());
-  const size_t slots_bytes = static_cast<size_t>(req.slots) * p.slot_bytes;
+  p.slot_bytes = *std::max_element(req.packed_bytes.begin(), req.packed_bytes.end());
+  p.held = held_buffers(req.slots);
+  p.held_bytes = *std::max_element(req.unpacked_bytes.begin(), req.unpacked_bytes.end());
+  const size_t slots_bytes = static_cast<size_t>(req.slots) * p.slot_bytes + static_cast<size_t>(p.held) * p.held_bytes;
   p.minimum_bytes = slots_bytes + req.kv_bytes + req.activation_bytes;
   if (req.budget != 0 && req.budget < p.minimum_bytes)
     ZINC_THROW("--gpu-memory-budget " << format_bytes(req.budget) << " is too small: the minimum is "
                << format_bytes(p.minimum_bytes) << " (" << req.slots << " gather slots x "
-               << format_bytes(p.slot_bytes) << " for the largest blob packed + unpacked, KV cache "
+               << format_bytes(p.slot_bytes) << " for the largest packed blob, " << p.held
+               << " dequantized x " << format_bytes(p.held_bytes) << " for the largest unpacked one, KV cache "
                << format_bytes(req.kv_bytes) << ", activations " << format_bytes(req.activation_bytes)
                << "); raise the budget, lower --prefetch-depth or --batch-size, or use --kv-offload");
 

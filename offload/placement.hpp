@@ -60,12 +60,19 @@ struct PlacementRequest {
   size_t staging_bytes = 0;            // nvme: the staging ring, taken from host_budget first
 };
 
+// The dequantized buffers a weight stream of `slots` gather slots keeps (WeightStream's
+// U): the blobs held at once, two at most (the tied head holds the embedding; the decode
+// lanes hold layer l + 1 while the last lane computes l).
+inline int held_buffers(int slots) { return slots < 2 ? slots : 2; }
+
 struct Placement {
   std::vector<Tier> home;          // per blob
   bool resident(size_t blob) const { return home[blob] == Tier::Device; }
   int slots = 0;
-  size_t slot_bytes = 0;               // largest packed + largest unpacked blob
-  size_t minimum_bytes = 0;            // slots + KV + activations (nothing resident)
+  size_t slot_bytes = 0;               // a gather slot: the largest packed blob
+  int held = 0;                        // dequantized buffers: held_buffers(slots)
+  size_t held_bytes = 0;               // one of them: the largest unpacked blob
+  size_t minimum_bytes = 0;            // slots + dequantized buffers + KV + activations (nothing resident)
   size_t resident_bytes = 0;           // packed bytes kept on the device
   size_t planned_bytes = 0;            // minimum + resident
   size_t streamed_bytes_per_pass = 0;  // packed bytes gathered per forward pass

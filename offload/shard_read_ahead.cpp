@@ -1,5 +1,7 @@
 #include "offload/shard_read_ahead.hpp"
 
+#include <pthread.h>
+
 #include "runtime/common/clock.hpp"
 #include "runtime/common/error.hpp"
 
@@ -25,6 +27,7 @@ ShardReadAhead::~ShardReadAhead() {
 }
 
 void ShardReadAhead::run(size_t thread) {
+  pthread_setname_np(pthread_self(), "zinc-nvme-read");  // top -H; the fault tests hold these
   const uint64_t depth = buffers_.size();
   for (uint64_t k = thread;; k += readers_.size()) {
     {

@@ -5,10 +5,12 @@
 
 #include <algorithm>
 
+#include "collectives/stall_watch.hpp"
 #include "offload/shard_read_ahead.hpp"
 #include "partition/shard.hpp"
 #include "runtime/common/clock.hpp"
 #include "runtime/common/error.hpp"
+#include "runtime/common/trace.hpp"
 
 namespace zinc::offload {
 namespace {
@@ -88,11 +90,18 @@ WeightStream::WeightStream(std::vector<StreamBlob> blobs, SliceReader reader, De
   max_packed_ = *std::max_element(req.packed_bytes.begin(), req.packed_bytes.end());
   const size_t max_unpacked = *std::max_element(req.unpacked_bytes.begin(), req.unpacked_bytes.end());
   for (Slot& s : slots_) {
-    s.memory = device.alloc(max_packed_ + max_unpacked, "weight slot (gathered blob + dequantized weights)");
+    s.memory = device.alloc(max_packed_, "weight slot (gathered packed blob)");
     for (Event* e : {&s.copy_begin, &s.copied, &s.gather_begin, &s.gathered, &s.stall_begin, &s.stall_end,
-                     &s.dequantized, &s.freed})
+                     &s.consumed})
       *e = device.create_event();
   }
+  holds_.resize(static_cast<size_t>(held_buffers(req.slots)));
+  for (Hold& h : holds_) {
+    h.memory = device.alloc(max_unpacked, "dequantized weights of a held blob");
+    h.busy_begin = device.create_event();
+    h.freed = device.create_event();
+  }
+  records_.resize(slots_.size() + holds_.size() + 4);
   resident_.resize(count);
   for (size_t b = 0; b < count; ++b)
     if (placement_.resident(b)) resident_[b] = device.alloc(req.packed_bytes[b], "resident layer blob (packed)");
@@ -158,7 +167,10 @@ void WeightStream::load_resident(const SliceReader& reader) {
     reader(b, r * S, S, host.as<uint8_t>());
     uint8_t* base = resident_[b].bytes_ptr();
     device_.copy_to_device(base + r * S, host.data(), S, copy_stream_);
-    comm_.all_gather_inplace(base, S, copy_stream_);
+    {
+      const collectives::WaitScope scope("the all-gather of resident blob " + blobs_[b].name + " at load");
+      comm_.all_gather_inplace(base, S, copy_stream_);
+    }
     copy_stream_.synchronize();  // the host staging is refilled for the next blob
   }
 }
@@ -167,8 +179,7 @@ WeightStream::~WeightStream() {
   {
     std::lock_guard<std::mutex> lock(mu_);
     finishing_ = true;
-    for (Slot& s : slots_)  // an error may have left blobs held: nothing computes any more
-      if (s.state == SlotState::Held) s.state = SlotState::Free;
+    for (Hold& h : holds_) h.held = false;  // an error may have left blobs held: nothing computes any more
   }
   cv_.notify_all();
   if (loader_.joinable()) loader_.join();
@@ -191,39 +202,57 @@ int WeightStream::acquire(int blob) {
                                           << "): the weight pipeline streams " << blobs_[expected].name
                                           << " next (position " << k
                                           << "); every rank must acquire the blobs in the forward pass's order");
-  const int index = static_cast<int>(k % slots_.size());
-  Slot& s = slots_[index];
-  ZINC_CHECK(s.state != SlotState::Held, "acquire(" << blobs_[blob].name << "): all " << slots_.size()
-                                                    << " weight slots are held; release one first");
+  const int index = static_cast<int>(k % holds_.size());
+  Hold& h = holds_[static_cast<size_t>(index)];
+  ZINC_CHECK(!h.held, "acquire(" << blobs_[blob].name << "): all " << holds_.size()
+                                 << " dequantized weight slots are held; release one first");
+  if (h.unread) {  // the buffer's last position: released before, almost surely done on the device
+    lock.unlock();   // (not held, so only this thread touches it; the loader goes on meanwhile)
+    h.freed.synchronize();
+    lock.lock();
+    if (h.unread) harvest_hold(h);
+  }
+  Slot& s = slots_[k % slots_.size()];
   horizon_ = std::max(horizon_, k + slots_.size() - 1);
   cv_.notify_all();
   s.t_wait[0] = now_s();
-  cv_.wait(lock, [&] { return s.k == k && s.state == SlotState::Loaded; });
+  const auto loaded = [&] { return s.k == k && s.state == SlotState::Loaded; };
+  if (!loaded()) {
+    // The loader may be waiting for a peer's gather or for the disk: the watchdog sees both.
+    const collectives::WaitScope scope("the weights of " + blobs_[blob].name + " (pipeline position " +
+                                       std::to_string(k) + ")");
+    cv_.wait(lock, loaded);
+  }
   s.t_wait[1] = now_s();
+  trace::span("weights wait", s.t_wait[0], s.t_wait[1]);
   if (s.error) std::rethrow_exception(s.error);
-  s.state = SlotState::Held;
+  s.state = SlotState::Acquired;
   s.acquired_unread = true;
+  h.held = true;
+  h.blob = blob;
+  h.k = k;
   stats_.acquires += 1;
   ++next_acquire_;
   lock.unlock();
-  // The compute stream's side: wait for the gather, dequantize into the slot.
+  // The compute stream's side: wait for the gather, dequantize into the held buffer; the
+  // slot is free for the loader once that dequantize has run.
   s.stall_begin.record(compute_);
   if (s.streamed) compute_.wait(s.gathered);
   s.stall_end.record(compute_);
+  h.busy_begin.record(compute_);
   const uint8_t* packed = s.streamed ? packed_of(s) : resident_[blob].bytes_ptr();
-  dequantize_(index, static_cast<size_t>(blob), packed, unpacked_of(s), compute_);
-  s.dequantized.record(compute_);
+  dequantize_(index, static_cast<size_t>(blob), packed, h.memory.bytes_ptr(), compute_);
+  s.consumed.record(compute_);
   return index;
 }
 
 void WeightStream::release(int blob) {
-  std::unique_lock<std::mutex> lock(mu_);
-  for (Slot& s : slots_)
-    if (s.state == SlotState::Held && schedule_[s.k % schedule_.size()] == blob) {
-      s.freed.record(compute_);  // the loader waits for it before refilling the slot
-      s.state = SlotState::Free;
-      lock.unlock();
-      cv_.notify_all();
+  std::lock_guard<std::mutex> lock(mu_);
+  for (Hold& h : holds_)
+    if (h.held && h.blob == blob) {
+      h.freed.record(compute_);  // the buffer's next dequantize is queued after it
+      h.held = false;
+      h.unread = true;
       return;
     }
   ZINC_THROW("release(" << blob << "): blob is not held");
@@ -234,8 +263,17 @@ double WeightStream::on_host_clock(const Event& e) const {
 }
 
 void WeightStream::wait_unread(Slot& s) {
-  if (s.acquired_unread) s.freed.synchronize();
+  if (s.acquired_unread) s.consumed.synchronize();
   else if (s.loaded_unread && s.streamed) s.gathered.synchronize();
+}
+
+WeightStream::Record& WeightStream::record_of(uint64_t k) {
+  Record& r = records_[k % records_.size()];
+  if (r.k != k) {  // a position whose other half never came (prefetched past the last acquire)
+    r = Record{};
+    r.k = k;
+  }
+  return r;
 }
 
 void WeightStream::harvest(Slot& s) {
@@ -245,45 +283,73 @@ void WeightStream::harvest(Slot& s) {
     st.gather_s += Event::elapsed_s(s.gather_begin, s.gathered);
   }
   if (s.acquired_unread) {
-    st.dequantize_s += Event::elapsed_s(s.stall_end, s.dequantized);
-    // Compute busy: the union of the positions' [stall end, freed] intervals. Holds
-    // overlap (the tied head holds "embed" inside "head"; the decoder's lanes hold layer
-    // l + 1 while a later lane still computes l), so each counts only past the last end.
-    const double busy[2] = {on_host_clock(s.stall_end), on_host_clock(s.freed)};
-    st.compute_s += std::max(0.0, busy[1] - std::max(busy[0], compute_end_host_s_));
-    compute_end_host_s_ = std::max(compute_end_host_s_, busy[1]);
-    // The two waits: on the host (for the loader to queue the position) and the compute
-    // stream's stall on "gathered"; each split by the stages it overlapped.
-    const double stall[2] = {on_host_clock(s.stall_begin), on_host_clock(s.stall_end)};
-    double copy[2] = {0, 0}, gather[2] = {0, 0};
+    st.dequantize_s += Event::elapsed_s(s.stall_end, s.consumed);
+    Record& r = record_of(s.k);
+    r.streamed = s.streamed;
+    r.disk[0] = s.t_disk[0];
+    r.disk[1] = s.t_disk[1];
+    r.wait[0] = s.t_wait[0];
+    r.wait[1] = s.t_wait[1];
+    r.stall[0] = on_host_clock(s.stall_begin);
+    r.stall[1] = on_host_clock(s.stall_end);
     if (s.streamed) {
-      copy[0] = on_host_clock(s.copy_begin);
-      copy[1] = on_host_clock(s.copied);
-      gather[0] = on_host_clock(s.gather_begin);
-      gather[1] = on_host_clock(s.gathered);
+      r.copy[0] = on_host_clock(s.copy_begin);
+      r.copy[1] = on_host_clock(s.copied);
+      r.gather[0] = on_host_clock(s.gather_begin);
+      r.gather[1] = on_host_clock(s.gathered);
     }
-    for (const double* w : {static_cast<const double*>(s.t_wait), stall}) {
-      const double disk = overlap(w[0], w[1], s.t_disk[0], s.t_disk[1]);
-      const double c = overlap(w[0], w[1], copy[0], copy[1]);
-      const double g = overlap(w[0], w[1], gather[0], gather[1]);
-      st.wait_disk_s += disk;
-      st.wait_copy_s += c;
-      st.wait_gather_s += g;
-      st.wait_other_s += std::max(0.0, (w[1] - w[0]) - disk - c - g);
-    }
+    r.slot_in = true;
+    if (r.hold_in) settle(r);
   }
   s.loaded_unread = s.acquired_unread = false;
+}
+
+void WeightStream::harvest_hold(Hold& h) {
+  // Compute busy: the union of the positions' [dequantize start, freed] intervals. Holds
+  // overlap (the tied head holds "embed" inside "head"; the decoder's lanes hold layer
+  // l + 1 while a later lane still computes l), so each counts only past the last end.
+  const double busy[2] = {on_host_clock(h.busy_begin), on_host_clock(h.freed)};
+  stats_.compute_s += std::max(0.0, busy[1] - std::max(busy[0], compute_end_host_s_));
+  compute_end_host_s_ = std::max(compute_end_host_s_, busy[1]);
+  h.unread = false;
+  Record& r = record_of(h.k);
+  r.hold_in = true;
+  if (r.slot_in) settle(r);
+}
+
+void WeightStream::settle(Record& r) {
+  // The two waits: on the host (for the loader to queue the position) and the compute
+  // stream's stall on "gathered"; each split by the stages it overlapped.
+  StreamStats& st = stats_;
+  for (const double* w : {static_cast<const double*>(r.wait), static_cast<const double*>(r.stall)}) {
+    const double disk = overlap(w[0], w[1], r.disk[0], r.disk[1]);
+    const double c = overlap(w[0], w[1], r.copy[0], r.copy[1]);
+    const double g = overlap(w[0], w[1], r.gather[0], r.gather[1]);
+    st.wait_disk_s += disk;
+    st.wait_copy_s += c;
+    st.wait_gather_s += g;
+    st.wait_other_s += std::max(0.0, (w[1] - w[0]) - disk - c - g);
+  }
+  r = Record{};
 }
 
 StreamStats WeightStream::stats() {
   std::lock_guard<std::mutex> lock(mu_);
   std::vector<Slot*> order;  // in schedule position order, as the loader harvests
   for (Slot& s : slots_)
-    if (s.state != SlotState::Loading && s.state != SlotState::Held) order.push_back(&s);  // in use: read later
+    if (s.state != SlotState::Loading) order.push_back(&s);  // loading: read later
   std::sort(order.begin(), order.end(), [](const Slot* a, const Slot* b) { return a->k < b->k; });
   for (Slot* s : order) {
     wait_unread(*s);
     harvest(*s);
+  }
+  std::vector<Hold*> released;  // in position order: the busy union counts each past the last end
+  for (Hold& h : holds_)
+    if (h.unread) released.push_back(&h);
+  std::sort(released.begin(), released.end(), [](const Hold* a, const Hold* b) { return a->k < b->k; });
+  for (Hold* h : released) {
+    h->freed.synchronize();
+    harvest_hold(*h);
   }
   return stats_;
 }
@@ -291,6 +357,7 @@ StreamStats WeightStream::stats() {
 size_t WeightStream::device_bytes() const {
   size_t n = 0;
   for (const Slot& s : slots_) n += s.memory.bytes();
+  for (const Hold& h : holds_) n += h.memory.bytes();
   for (const DeviceBuffer& b : resident_) n += b.bytes();
   return n;
 }

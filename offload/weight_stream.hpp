@@ -10,25 +10,33 @@
 //   device  the placement planner keeps some (or, --offload none, all) blobs resident on
 //           the device: gathered once at load, kept packed.
 //
-// The pipeline of one use (a schedule position k), in slot k % K (K = --prefetch-depth):
+// Two kinds of device buffers: K gather slots (K = --prefetch-depth), each the packed bytes
+// of one blob, and U = min(K, 2) dequantized buffers, each one blob's parameters in the
+// compute dtype. The pipeline of one use (a schedule position k), in gather slot k % K and
+// dequantized buffer k % U:
 //   loader thread:  [disk: nvme read into staging] -> copy stream: H2D of this rank's shard
 //                   into its part of the slot -> comm stream (waits "copied"): in-place
 //                   all-gather -> record "gathered"
 //   compute thread, acquire(b): the compute stream waits "gathered", runs the consumer's
-//                   dequantize (packed blob -> the slot's unpacked area) and returns the
-//                   slot; the layer computes on the compute stream; release(b) records
-//                   "free" on the compute stream.
-//   loader, before refilling the slot: host-waits "free" (so the slot's bytes and events
-//                   may be reused and the finished position's stage times can be read; this
-//                   host wait is what orders free -> copy).
-// Ordering is by events only: copy -> comm -> dequantize + compute -> free -> copy. The
+//                   dequantize (the slot's packed blob -> the dequantized buffer), records
+//                   "consumed" (the slot may be refilled after it) and returns the buffer's
+//                   index; the layer computes on the compute stream; release(b) records
+//                   "freed" on the compute stream (the buffer may be reused after it).
+//   loader, before refilling the slot: host-waits "consumed" (so the slot's bytes and
+//                   events may be reused; this host wait is what orders consumed -> copy).
+// Ordering is by events only: copy -> comm -> dequantize -> consumed -> copy, and on the
+// compute stream dequantize + compute -> freed -> the next dequantize into that buffer. The
 // compute stream never waits on the host; the loader thread does (it runs ahead by at most
-// K - 1 positions). Resident blobs skip the copy and the gather.
+// K - 1 positions). Since a slot is free again once its blob is dequantized, not once the
+// layer is done, the copy runs K - 1 blobs ahead of the dequantize for K packed blobs of
+// memory (DESIGN.md section 7: with whole-layer slots two held blobs and the resident ones
+// left the copy one blob ahead or none). Resident blobs skip the copy and the gather.
 //
 // Contract:
 //  - Every rank calls acquire/release in the same order, which must be the schedule given
 //    at construction (each forward pass walks it once); a different blob is an error.
-//  - At most K blobs are held at once (the tied head holds "head" and "embed": K >= 2).
+//  - At most U blobs are held at once (the tied head holds "head" and "embed", the decode
+//    lanes layer l + 1 while the last lane computes l: U = 2, so K >= 2).
 //  - The loader only starts a gather that every rank has granted: acquire(k) grants
 //    positions up to k + K - 1, so every rank's loader makes the same gathers and none
 //    waits for a peer that stopped; the destructor lets the loader finish the granted
@@ -72,7 +80,8 @@ struct StreamBlob {
 
 struct WeightStreamOptions {
   Tier tier = Tier::Cpu;            // home of the streamed shards; Device: every blob resident
-  int prefetch_depth = 2;           // gather slots K (>= 1; 2 when the schedule holds two blobs)
+  int prefetch_depth = 2;           // gather slots K (>= 1; 2 when the schedule holds two blobs);
+                                    // dequantized buffers U = min(K, 2)
   std::vector<int> schedule;        // blob order of one forward pass; empty: 0 .. n-1
   PlacementRequest::Policy residency = PlacementRequest::Policy::None;  // Cpu/Nvme tiers
   int max_resident = -1;            // cap on resident blobs (Policy::Fill); -1 = budget decides
@@ -123,7 +132,8 @@ class WeightStream {
   WeightStream(const WeightStream&) = delete;
   WeightStream& operator=(const WeightStream&) = delete;
 
-  // Waits for the blob's slot, dequantizes it on the compute stream; returns the slot.
+  // Waits for the blob's slot, dequantizes it on the compute stream into a dequantized
+  // buffer; returns that buffer's index (0 .. held() - 1: the consumer's `slot`).
   int acquire(int blob);
   void release(int blob);
 
@@ -134,34 +144,57 @@ class WeightStream {
   const Placement& placement() const { return placement_; }
   const PinnedPool& pinned() const { return *pool_; }
   int slots() const { return static_cast<int>(slots_.size()); }
-  size_t device_bytes() const;  // slots and resident blobs
+  int held() const { return static_cast<int>(holds_.size()); }  // U: blobs that may be held at once
+  size_t device_bytes() const;  // slots, dequantized buffers and resident blobs
 
  private:
-  enum class SlotState { Free, Loading, Loaded, Held };
+  // Free -> Loading (loader) -> Loaded -> Acquired (acquire queued the dequantize; the
+  // loader refills it once "consumed" is done) -> Loading ...
+  enum class SlotState { Free, Loading, Loaded, Acquired };
   struct Slot {
     SlotState state = SlotState::Free;
     uint64_t k = UINT64_MAX;         // schedule position it holds
-    DeviceBuffer memory;             // [packed: N * S of the largest blob | unpacked area]
+    DeviceBuffer memory;             // packed: N * S of the largest blob
     // Events of the position it holds: copy stream (copy_begin, copied), comm stream
     // (gather_begin, gathered), compute stream (stall_begin/stall_end around its wait on
-    // "gathered", dequantized, freed).
-    Event copy_begin, copied, gather_begin, gathered, stall_begin, stall_end, dequantized, freed;
+    // "gathered", consumed after the dequantize).
+    Event copy_begin, copied, gather_begin, gathered, stall_begin, stall_end, consumed;
     bool streamed = false;           // copied and gathered (not resident)
     bool loaded_unread = false;      // the loader's stage times are not yet in stats_
-    bool acquired_unread = false;    // the compute side's times are not yet in stats_
+    bool acquired_unread = false;    // the acquire's times are not yet in the position's record
     double t_disk[2] = {0, 0};       // host clock
     double t_wait[2] = {0, 0};       // host clock: the compute thread waited for the loader
     std::exception_ptr error;
   };
+  // One dequantized buffer; `freed` is recorded by release() on the compute stream.
+  struct Hold {
+    DeviceBuffer memory;
+    bool held = false;
+    int blob = -1;
+    uint64_t k = UINT64_MAX;
+    Event busy_begin, freed;         // compute stream: before the dequantize; at release
+    bool unread = false;             // released, its times not yet in the position's record
+  };
+  // What stats need of one position, filled by its slot's harvest (the loader's stage
+  // intervals and the compute stream's stall) and its hold's (the busy interval); the
+  // waits' split over the stages is added once both are in.
+  struct Record {
+    uint64_t k = UINT64_MAX;
+    bool slot_in = false, hold_in = false;
+    bool streamed = false;
+    double disk[2] = {0, 0}, copy[2] = {0, 0}, gather[2] = {0, 0}, wait[2] = {0, 0}, stall[2] = {0, 0};
+  };
   void load_resident(const SliceReader& reader);
   void loader_main();
   void load_position(uint64_t k, Slot& s);
-  void harvest(Slot& s);  // adds a finished position's times to stats_ (its events completed)
+  void harvest(Slot& s);  // adds a finished position's loader and stall times (events completed)
+  void harvest_hold(Hold& h);  // adds a released position's busy time (its "freed" completed)
+  Record& record_of(uint64_t k);  // the position's record (a ring of records)
+  void settle(Record& r);  // both halves in: the waits' split into stats_, the record freed
   void wait_unread(Slot& s);  // host-waits the events harvest() will read
   uint64_t read_of(uint64_t k) const;  // position k's read in the read-ahead's sequence
   double on_host_clock(const Event& e) const;
   uint8_t* packed_of(Slot& s) { return s.memory.bytes_ptr(); }
-  uint8_t* unpacked_of(Slot& s) { return s.memory.bytes_ptr() + max_packed_; }
 
   std::vector<StreamBlob> blobs_;
   Device& device_;
@@ -186,6 +219,8 @@ class WeightStream {
   double epoch_host_s_ = 0;
   double compute_end_host_s_ = 0;  // harvest(): the end of the compute busy time counted so far
   std::vector<Slot> slots_;
+  std::vector<Hold> holds_;
+  std::vector<Record> records_;
 
   std::mutex mu_;
   std::condition_variable cv_;

@@ -1,15 +1,21 @@
 // WeightStream's loader thread: fills the gather slots in schedule order (the contract is
-// in weight_stream.hpp). Per position: host-wait the slot's previous use ("freed") and
+// in weight_stream.hpp). Per position: host-wait the slot's previous use ("consumed") and
 // read its times; tier -> (staging) -> H2D on the copy stream -> in-place all-gather on
 // the comm stream (the loader's own communicator) -> "gathered".
+#include <pthread.h>
+
+#include "collectives/stall_watch.hpp"
 #include "offload/shard_read_ahead.hpp"
 #include "offload/weight_stream.hpp"
 #include "runtime/common/clock.hpp"
 #include "runtime/common/error.hpp"
+#include "runtime/common/trace.hpp"
 
 namespace zinc::offload {
 
 void WeightStream::loader_main() {
+  pthread_setname_np(pthread_self(), "zinc-loader");  // top -H, gdb; the fault tests wait for it
+  trace::name_thread("weight loader");
   try {
     device_.bind_thread();
   } catch (const std::exception& e) {
@@ -20,7 +26,8 @@ void WeightStream::loader_main() {
     {
       std::unique_lock<std::mutex> lock(mu_);
       cv_.wait(lock, [&] {
-        return (k <= horizon_ && s.state == SlotState::Free) || (finishing_ && k > horizon_);
+        const bool reusable = s.state == SlotState::Free || s.state == SlotState::Acquired;
+        return (k <= horizon_ && reusable) || (finishing_ && k > horizon_);
       });
       if (k > horizon_) return;  // finishing: every granted position is done
       s.state = SlotState::Loading;
@@ -34,6 +41,7 @@ void WeightStream::loader_main() {
         s.k = k;
         s.error = nullptr;
       }
+      const trace::Span span("load");
       load_position(k, s);
     } catch (...) {
       error = std::current_exception();
@@ -71,7 +79,11 @@ void WeightStream::load_position(uint64_t k, Slot& s) {
   if (!s.streamed) return;  // resident: gathered once at load, dequantized by acquire()
   const size_t S = shard_bytes_[blob];
   const bool nvme = placement_.home[blob] == Tier::Nvme;
-  const uint8_t* shard = nvme ? read_ahead_->get(read_of(k), &s.t_disk[0], &s.t_disk[1]) : shards_[blob];
+  const uint8_t* shard = shards_[blob];
+  if (nvme) {
+    const collectives::WaitScope scope("weight loader: the NVMe read of " + blobs_[blob].name + "'s shard");
+    shard = read_ahead_->get(read_of(k), &s.t_disk[0], &s.t_disk[1]);
+  }
   uint8_t* base = packed_of(s);
   s.copy_begin.record(copy_stream_);
   device_.copy_to_device(base + comm_.rank() * S, shard, S, copy_stream_);
@@ -82,7 +94,11 @@ void WeightStream::load_position(uint64_t k, Slot& s) {
   }
   comm_stream_.wait(s.copied);
   s.gather_begin.record(comm_stream_);
-  loader_comm_->all_gather_inplace(base, S, comm_stream_);
+  {
+    const collectives::WaitScope scope("weight loader: the all-gather of " + blobs_[blob].name + " (pipeline position " +
+                                       std::to_string(k) + ")");
+    loader_comm_->all_gather_inplace(base, S, comm_stream_);
+  }
   s.gathered.record(comm_stream_);
 }
 

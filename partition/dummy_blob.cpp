@@ -81,6 +81,13 @@ struct DummyParam {
 
 // Fills the tables of a quantized param: codes are uniform random bytes, and the scales
 // (jittered 0.8..1.2 around a nominal value) make the weights' std about `stddev`.
+// Symmetric formats get a random sign per group too (half the table's scales negative):
+// uniform codes are not zero-mean there (the NF4 codebook's mean is 0.024 of absmax,
+// int4-sym's nibble - 8 has mean -0.5), and a matrix of such weights has a rank-one part
+// along the all-ones direction (mean x sqrt(rows x cols): 0.00095 x sqrt(8192 x 28672) =
+// 14.5 for LLaMA-2-70B's fc weights at std 0.02) larger than its random part (~5.2), which
+// RMSNorm, unlike LayerNorm, does not take out. Without the signs dummy LLaMA-2-70B NF4
+// grew it layer over layer into fp16 overflow: NaN logits, every token 0 (H200, 2026-12-01).
 void quantized_tables(QuantFormat f, float stddev, DummyParam* d) {
   // A code of L uniform levels has std sqrt((L^2 - 1) / 12).
   const double levels = std::ldexp(1.0, quant::quant_bits(f));
@@ -111,8 +118,9 @@ void quantized_tables(QuantFormat f, float stddev, DummyParam* d) {
   d->min_table.assign(kTableSize, 0);
   for (size_t u = 0; u < kTableSize; ++u) {
     const double jitter = 0.8 + 0.4 * (static_cast<double>(u) + 0.5) / kTableSize;
-    const double s = asymmetric ? scale / jitter : scale * jitter;
-    d->scale_table[u] = quant::f32_to_f16(static_cast<float>(std::min(s, 65504.0)));
+    const double sign = asymmetric || u % 2 == 0 ? 1.0 : -1.0;
+    const double s = asymmetric ? scale / jitter : sign * scale * jitter;
+    d->scale_table[u] = quant::f32_to_f16(static_cast<float>(std::max(-65504.0, std::min(s, 65504.0))));
     if (asymmetric) {  // zero-mean weights: min = -mean_code / s
       d->min_table[u] = quant::f32_to_f16(-mean_code / quant::f16_to_f32(d->scale_table[u]));
     }

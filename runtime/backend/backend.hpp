@@ -114,7 +114,8 @@ class Backend : public offload::Device {
   // One token per row of logits [B, V] (compute dtype) into ids I32 [B]: argmax (lowest
   // index on ties) when opts.greedy(), else transformers' temperature -> top-k -> top-p ->
   // draw, with row b's uniform draw sequence_uniform(keys[b], counter) (sampling.hpp);
-  // keys I64 [B] (the bits of each row's sequence_key).
+  // keys I64 [B] (the bits of each row's sequence_key). A row holding a NaN or +inf gets
+  // kNonFiniteLogits (-1) instead of a token (sampling.hpp).
   virtual void sample(const Tensor& logits, const SamplingOptions& opts, const Tensor& keys,
                       uint64_t counter, const Tensor& ids, const Stream& s) = 0;
   // Takes the scratch sample() needs for up to rows x vocab logits (once per run, before

@@ -10,6 +10,7 @@
 #include "runtime/backend/cpu/attention_problem.hpp"
 #include "runtime/backend/cpu/cpu_attention.hpp"
 #include "runtime/common/clock.hpp"
+#include "runtime/common/trace.hpp"
 
 namespace zinc::runtime {
 namespace {
@@ -72,7 +73,10 @@ KvCache::KvCache(Backend& backend, const KvShape& shape, int batch, int t_max, K
     // The worker runs the host KV work with the creating thread's OpenMP thread count
     // (--threads), not the process default a new thread would start from.
     const int threads = omp_get_max_threads();
-    worker_ = std::make_unique<HostWorker>([threads] { omp_set_num_threads(threads); });
+    worker_ = std::make_unique<HostWorker>([threads] {
+      omp_set_num_threads(threads);
+      trace::name_thread("kv worker");
+    });
     return;
   }
   const quant::DType t = backend.compute_dtype();
@@ -161,6 +165,7 @@ void KvCache::prefill_on_host(int layer, int first_seq, const Tensor& q, const T
   const size_t n = static_cast<size_t>(k.numel());
   worker_->submit([this, &slot, kview, vview, sh, t, n, f32] {
     backend_.bind_thread();
+    const trace::Span span("prefill store");
     slot.ready.synchronize();
     if (!f32)
       for (int i = 0; i < 2; ++i) quant::convert(t, slot.raw[i].data(), quant::DType::F32, slot.f32[i].data(), n);
@@ -222,13 +227,21 @@ void KvCache::attend_on_host(int layer, int first_seq, const Tensor& q, const Te
     cpu_attention(p, kview, vview);
     const double t_attended = now_s();
     if (!f32) quant::convert(quant::DType::F32, f[3], t, arrived[3], n[3]);
+    trace::span("q/k/v wait", t_begin, t_staged);
+    trace::span("convert in", t_staged, t_store);
+    trace::span("kv store", t_store, t_attend);
+    trace::span("attention", t_attend, t_attended);
+    trace::span("convert out", t_attended, now_s());
     host_times_.wait_s += t_staged - t_begin;
     host_times_.store_s += t_attend - t_store;
     host_times_.attention_s += t_attended - t_attend;
     host_times_.cpu_s += seconds_since(t_staged);
   });
   lane.pause();  // another lane queues its GPU work while this one's runs on the host
-  worker_->wait(job);
+  {
+    const trace::Span span("attention wait");
+    worker_->wait(job);
+  }
   lane.resume();
   backend_.upload(out, arrived[3], s);
 }

@@ -23,6 +23,12 @@ int32_t argmax(const float* logits, int vocab) {
   return best;
 }
 
+bool logits_finite(const float* logits, int vocab) {
+  bool ok = true;
+  for (int i = 0; i < vocab; ++i) ok &= !(std::isnan(logits[i]) || logits[i] == HUGE_VALF);
+  return ok;
+}
+
 int32_t sample_with_draw(const float* logits, int vocab, const SamplingOptions& o, double u,
                          SampleWork& w) {
   if (o.greedy()) return argmax(logits, vocab);

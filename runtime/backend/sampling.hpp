@@ -51,6 +51,13 @@ class SequenceRng {
 // Index of the largest logit; the lowest index wins ties (as torch.argmax).
 int32_t argmax(const float* logits, int vocab);
 
+// The id Backend::sample gives a row of logits holding a NaN or +inf (a model whose
+// activations overflowed the compute dtype): no token is drawn from such a row, and the
+// generator stops the run with an error naming the sequence and step (generator.cpp).
+constexpr int32_t kNonFiniteLogits = -1;
+// Whether a row can be sampled: no NaN and no +inf (-inf, a filtered logit, is fine).
+bool logits_finite(const float* logits, int vocab);
+
 // Scratch of one row's sampling, reused across calls (sized on first use, then no
 // allocation while the vocabulary stays the same).
 struct SampleWork {

@@ -9,9 +9,7 @@
 #include "runtime/common/error.hpp"
 #include "runtime/common/output_file.hpp"
 
-#ifndef ZINC_GIT_COMMIT
-#define ZINC_GIT_COMMIT "unknown"
-#endif
+#include "zinc_git_commit.h"  // generated at build time (cmake/git_commit.cmake)
 
 namespace zinc::cli {
 namespace {

@@ -52,7 +52,8 @@ struct BenchRow {
 };
 
 // Header helpers (the date is zinc::utc_now, runtime/common/clock.hpp): MemTotal in bytes
-// (0 when unreadable); the commit the binary was configured at (ZINC_GIT_COMMIT, "unknown"
+// (0 when unreadable); the commit the binary was built from (ZINC_GIT_COMMIT, written at
+// every build by cmake/git_commit.cmake: "+changes" with uncommitted edits, "unknown"
 // without git).
 size_t host_memory_bytes();
 std::string git_commit();

@@ -110,6 +110,7 @@ int run_generate(const GenerateOptions& opts, collectives::MpiCommunicator& mpi)
 
   // The link is measured on the GPU backends only: on the CPU backend a "copy" is a memcpy.
   RunSetup setup = make_run_setup(o, mpi, o.backend != "cpu" ? size_t(1) << 30 : 0);
+  start_trace(o, mpi.rank());
   runtime::Backend& backend = *setup.backend;
   collectives::Communicator& comm = *setup.comm;
   const offload::CopyBandwidth& link = setup.link;
@@ -125,8 +126,10 @@ int run_generate(const GenerateOptions& opts, collectives::MpiCommunicator& mpi)
   if (planned && o.batch_size == 0 && static_cast<size_t>(planned->plan.batch) < per_rank)
     o.batch_size = planned->plan.batch;
   const quant::KvStorage kv_storage = setup.kv_storage;
+  const int step_batch = static_cast<int>(o.batch_size > 0 ? std::min<size_t>(o.batch_size, per_rank) : per_rank);
+  resolve_prefetch_depth(o, setup, step_batch);
   const runtime::LoadOptions lo = make_load_options(
-      o, static_cast<int>(o.batch_size > 0 ? std::min<size_t>(o.batch_size, per_rank) : per_rank),
+      o, step_batch,
       static_cast<int>(longest), static_cast<int>(longest) + o.max_new_tokens);
   const double t0 = now_s();
   runtime::LoadedModel loaded = runtime::load_for_generation(lo, backend, comm);
@@ -137,10 +140,13 @@ int run_generate(const GenerateOptions& opts, collectives::MpiCommunicator& mpi)
   for (size_t i = first; i < last; ++i) mine.push_back(runtime::Prompt{o.prompts[i], i});
   const runtime::GenerationOptions g = make_generation_options(o, setup);
   runtime::GenerationResult result = runtime::generate(model, backend, mine, g);
+  finish_trace(o, rank);
   result.stats.load_s = load_s;
 
   const auto gathered = comm.gather_varlen(flatten(result.tokens), 0);
   const runtime::RunMetrics metrics = runtime::aggregate_metrics(result.stats, comm);
+  // Nodes: the ranks that are node-local rank 0 (MPI_COMM_TYPE_SHARED groups).
+  const int nodes = static_cast<int>(mpi.allreduce_sum({mpi.local_rank() == 0 ? 1.0 : 0.0})[0]);
   if (rank != 0) return 0;
 
   std::vector<std::vector<int32_t>> tokens;
@@ -151,7 +157,8 @@ int run_generate(const GenerateOptions& opts, collectives::MpiCommunicator& mpi)
     std::cout << "model " << o.model << " (" << c.model_type << ", " << c.num_layers << " layers, hidden "
               << c.hidden_size << ", vocab " << c.vocab_size << "; " << quant::quant_format_name(loaded.quant)
               << (loaded.zero ? ", ZeRO-3 shards" : ", resident") << ") on " << size << " rank"
-              << (size > 1 ? "s" : "") << ", backend " << backend.name() << "\n";
+              << (size > 1 ? "s" : "") << (nodes > 1 ? " (" + std::to_string(nodes) + " nodes)" : std::string())
+              << ", backend " << backend.name() << "\n";
     for (size_t i = 0; i < n; ++i) {
       // Text when the model has a tokenizer (ids are in --metrics-json), else ids.
       std::cout << "[" << i + 1 << "] prompt: " << shown[i] << "\n"
@@ -211,6 +218,8 @@ int run_generate(const GenerateOptions& opts, collectives::MpiCommunicator& mpi)
     j["weight_stream"] = {{"bytes_per_step", rate.bytes_per_step}, {"step_s", rate.step_s}, {"gbs", rate.gbs},
                           {"roofline_fraction", rate.roofline_fraction}};
     j["threads_per_rank"] = threads;
+    j["nodes"] = nodes;
+    j["ranks_per_node_rank0"] = mpi.local_size();
     j["max_new_tokens"] = o.max_new_tokens;
     j["batch_size"] = o.batch_size;
     j["outputs"] = tokens;

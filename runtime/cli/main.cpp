@@ -13,6 +13,7 @@
 #include "runtime/backend/cuda_probe.hpp"
 #include "runtime/cli/attnbench_command.hpp"
 #include "runtime/cli/bench_command.hpp"
+#include "runtime/cli/bench_report.hpp"
 #include "runtime/cli/generate_command.hpp"
 #include "runtime/cli/devbench_command.hpp"
 #include "runtime/cli/iobench_command.hpp"
@@ -58,7 +59,7 @@ int dispatch(int argc, char** argv, zinc::collectives::MpiCommunicator& comm) {
   }
   if (cmd == "--version") {
     if (root)
-      std::cout << "zinc " << ZINC_VERSION << "\nbackends: " << zinc::runtime::available_backends() << "\ncuda: "
+      std::cout << "zinc " << ZINC_VERSION << " (commit " << zinc::cli::git_commit() << ")\nbackends: " << zinc::runtime::available_backends() << "\ncuda: "
                 << zinc::runtime::describe_cuda() << "\n";
     return 0;
   }

@@ -100,6 +100,9 @@ bool parse_command(int argc, char** argv, const po::options_description& desc,
 
 void add_run_options(po::options_description& desc, GenerateOptions* o) {
   desc.add_options()
+      ("trace", po::value<std::string>(&o->trace),
+       "write a timeline of the run's host threads (decode lanes, KV worker, weight loader) "
+       "as Chrome trace JSON to this file (rank r > 0: FILE.rank<r>); open it in Perfetto")
       ("model", po::value<std::string>(&o->model),
        "a Hugging Face directory (config.json + safetensors), a FILE.zinc.h5 store "
        "(zinc convert), or dummy:SHAPE (random weights, e.g. dummy:llama-2-13b)")
@@ -118,7 +121,8 @@ void add_run_options(po::options_description& desc, GenerateOptions* o) {
        "O_DIRECT at every use)")
       ("prefetch-depth", po::value<int>(&o->prefetch_depth)->default_value(2),
        "gather slots in the weight pipeline: blobs loaded ahead of the one computing + 1 "
-       "(at most the blob loads of a forward pass: more are clamped to them)")
+       "(at most the blob loads of a forward pass: more are clamped to them; default 2, "
+       "3 for a host-KV decode in lanes)")
       ("resident-blobs", po::value<int>(&o->resident_blobs)->default_value(-1),
        "keep at most this many blobs resident on the device (-1: as many as "
        "--gpu-memory-budget allows; none without a budget)")
@@ -131,11 +135,13 @@ void add_run_options(po::options_description& desc, GenerateOptions* o) {
       ("kv-quant", po::value<std::string>(&o->kv_quant)->default_value("none"),
        "KV cache storage with --kv-offload: none (the compute dtype), f16, int8, int4 "
        "(group-wise along head_dim); auto with --plan auto: the planner may choose int8/int4")
-      ("plan", po::value<std::string>(&o->plan)->default_value("off"),
+      ("plan", po::value<std::string>(&o->plan)->default_value("auto"),
        "auto: choose the batch (zinc bench --batch-size auto), the KV cache's place and "
        "storage, the weight tier and the resident blobs for decode throughput from the "
        "model, the budgets and bandwidths measured at start, and print the prediction; "
-       "placement flags given stay fixed. off: the flags as given")
+       "placement flags given stay fixed. The default on a GPU when no placement flag "
+       "(--offload, --gpu/--cpu-memory-budget, --resident-blobs, --kv-offload, --kv-quant) "
+       "is given; given explicitly, it plans on any backend. off: the flags as given")
       ("kv-overlap", po::value<std::string>(&o->kv_overlap)->default_value("auto"),
        "with --kv-offload, decode steps run their micro-batches as lanes so the CPU attends "
        "one while the GPU computes another: auto (on, except with the CPU backend), on, off; "
@@ -160,7 +166,11 @@ void add_run_options(po::options_description& desc, GenerateOptions* o) {
        "fit stay in host memory (read once) and the rest are read from the store at every "
        "use; with cpu, a cap (default: unlimited for cpu, none kept for nvme)")
       ("memory-budget", po::value<std::string>(&o->memory_budget),
-       "the same as --gpu-memory-budget (the CPU backend's \"device\" memory)");
+       "the same as --gpu-memory-budget (the CPU backend's \"device\" memory)")
+      ("collective-timeout", po::value<double>(&o->collective_timeout_s)->default_value(300),
+       "seconds a rank may wait for its peers (a collective, its weights, a step) before the job "
+       "is ended with an error naming the ranks that did not arrive; the limit grows to 10x the "
+       "longest step when that is longer (0: no watchdog)");
 }
 
 void finish_run_options(const po::variables_map& vm, GenerateOptions* o) {
@@ -174,11 +184,18 @@ void finish_run_options(const po::variables_map& vm, GenerateOptions* o) {
   if (o->threads < 0) throw UsageError("--threads must be >= 0");
   if (o->group_size <= 0) throw UsageError("--group-size must be > 0");
   if (o->prefetch_depth < 1) throw UsageError("--prefetch-depth must be >= 1");
+  if (!(o->collective_timeout_s >= 0) || o->collective_timeout_s > 1e9)
+    throw UsageError("--collective-timeout must be a number of seconds >= 0 (0: no watchdog)");
   if (o->micro_batch < 0) throw UsageError("--micro-batch must be >= 0 (0: auto)");
   if (o->resident_blobs < -1) throw UsageError("--resident-blobs must be >= -1");
   o->offload_given = !vm["offload"].defaulted();
+  o->plan_given = !vm["plan"].defaulted();
+  o->prefetch_depth_given = !vm["prefetch-depth"].defaulted();
+  o->placement_given = o->offload_given || vm.count("gpu-memory-budget") || vm.count("memory-budget") ||
+                       vm.count("cpu-memory-budget") || !vm["resident-blobs"].defaulted() || o->kv_offload ||
+                       !vm["kv-quant"].defaulted();
   if (o->plan != "auto" && o->plan != "off") throw UsageError("--plan must be auto or off (got '" + o->plan + "')");
-  if (o->kv_quant == "auto" && o->plan != "auto")
+  if (o->kv_quant == "auto" && !(o->plan == "auto" && o->plan_given))
     throw UsageError("--kv-quant auto lets the planner choose: add --plan auto");
   if (o->kv_quant != "none" && o->kv_quant != "auto" && !o->kv_offload)
     throw UsageError("--kv-quant " + o->kv_quant + " quantizes the host KV cache: add --kv-offload");

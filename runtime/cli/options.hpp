@@ -25,10 +25,13 @@ struct GenerateOptions {
   int group_size = 64;
   bool group_size_given = false;
   bool zero = false;                         // ZeRO-3 shards even on one rank with --quant none
-  std::string plan = "off";                  // --plan auto|off: the run planner (cli/plan_setup.hpp)
+  std::string plan = "auto";                 // --plan auto|off: the run planner (cli/plan_setup.hpp)
+  bool plan_given = false;                   // --plan on the command line
+  bool placement_given = false;              // a placement flag on the command line (no default plan)
   std::string offload = "cpu";               // none (all resident) | cpu | nvme (a store read in place)
   bool offload_given = false;
   int prefetch_depth = 2;                    // gather slots of the weight pipeline
+  bool prefetch_depth_given = false;         // else host-KV lanes get kHostKvLaneSlots (run_setup.hpp)
   int resident_blobs = -1;                   // cap on resident blobs; -1 = the budget decides
   std::string kv_overlap = "auto";           // --kv-overlap: host-KV decode lanes (runtime/model/model.hpp)
   int micro_batch = 0;                       // sequences per micro-batch in a forward; 0 = auto
@@ -51,7 +54,9 @@ struct GenerateOptions {
   std::string memory_budget;                 // --gpu-memory-budget: "" = unlimited, else e.g. "8GiB"
   std::string cpu_memory_budget;             // --cpu-memory-budget: pinned host bytes for shards
   std::string metrics_json;                  // "" = none
+  std::string trace;                         // --trace FILE: the host timeline (common/trace.hpp)
   bool quiet = false;                        // metrics only, no tokens
+  double collective_timeout_s = 300;         // the watchdog's limit (collectives/watchdog.hpp); 0 = off
 };
 
 // The most tokens one length option may ask for (a prompt, or the tokens generated after

@@ -88,7 +88,8 @@ double raw_read_gbs(const std::string& path, const GenerateOptions& o) {
 
 std::optional<PlannedRun> plan_and_apply(GenerateOptions& o, RunSetup& setup, collectives::MpiCommunicator& mpi,
                                          int batch, int max_batch, int prompt_len, int gen_len, bool quiet) {
-  if (o.plan != "auto") return std::nullopt;
+  // The default plan only where there is a device to plan for and the user placed nothing.
+  if (o.plan != "auto" || (!o.plan_given && (setup.backend_name == "cpu" || o.placement_given))) return std::nullopt;
   ZINC_CHECK(o.offload != "none", "--plan auto decides which blobs stay on the device: drop --offload none");
   ZINC_CHECK(o.resident_blobs < 0, "--plan auto decides which blobs stay on the device: drop --resident-blobs");
   const bool talk = mpi.rank() == 0 && !quiet;
@@ -109,6 +110,8 @@ std::optional<PlannedRun> plan_and_apply(GenerateOptions& o, RunSetup& setup, co
   r.max_batch = max_batch;
   r.micro_batch = o.micro_batch;
   r.prefetch_depth = o.prefetch_depth;
+  r.prefetch_depth_given = o.prefetch_depth_given;
+  r.lanes = host_kv_lanes(o, setup.backend_name);
   r.tier = offload::parse_offload(o.offload);
   r.tier_given = o.offload_given;
   r.kv = o.kv_offload ? runtime::PlanChoice::Host : runtime::PlanChoice::Auto;
@@ -161,6 +164,7 @@ std::optional<PlannedRun> plan_and_apply(GenerateOptions& o, RunSetup& setup, co
   // The plan as flags: what the loader and the generator read.
   o.offload = offload::tier_name(p.tier);
   o.kv_offload = p.kv_on_host;
+  o.prefetch_depth = p.prefetch_depth;
   o.kv_quant = p.kv_on_host ? kv_quant_flag(p.kv_storage, r.compute) : "none";
   if (p.tier == offload::Tier::Nvme) o.cpu_memory_budget = std::to_string(p.host_budget);
   o.memory_budget = std::to_string(budget);

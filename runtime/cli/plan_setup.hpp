@@ -26,7 +26,8 @@ struct PlannedRun {
 // (--cpu-memory-budget, when given, is the host memory the plan may use per rank; else 85%
 // of host_memory_limit() shared by the node's ranks)
 // setup's KV storage and arena budget to it. Every rank makes the same plan (the rates
-// are agreed over MPI). Without --plan auto: nothing (nullopt).
+// are agreed over MPI). Planned: with --plan auto given, or by default on a GPU backend when
+// no placement flag is given (GenerateOptions::placement_given); else nothing (nullopt).
 std::optional<PlannedRun> plan_and_apply(GenerateOptions& o, RunSetup& setup, collectives::MpiCommunicator& mpi,
                                          int batch, int max_batch, int prompt_len, int gen_len, bool quiet);
 

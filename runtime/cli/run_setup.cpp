@@ -10,8 +10,11 @@
 #include "collectives/device_communicator.hpp"
 #include "offload/memory_arena.hpp"
 #include "runtime/backend/kv_cache.hpp"
+#include "runtime/common/output_file.hpp"
 #include "runtime/common/paths.hpp"
+#include "runtime/common/trace.hpp"
 #include "runtime/model/config.hpp"
+#include "runtime/model/workspace.hpp"
 
 namespace zinc::cli {
 namespace {
@@ -79,6 +82,9 @@ int bounded_threads(int requested, const collectives::MpiCommunicator& mpi) {
 
 RunSetup make_run_setup(const GenerateOptions& o, collectives::MpiCommunicator& mpi, size_t probe_bytes) {
   RunSetup r;
+  collectives::WatchdogOptions wo;
+  wo.timeout_s = o.collective_timeout_s;
+  r.watchdog = std::make_unique<collectives::Watchdog>(wo);  // collective: every rank sets up together
   r.backend_name = runtime::resolve_backend(o.backend);
   r.threads = o.threads > 0 ? bounded_threads(o.threads, mpi) : default_threads(mpi);
   // The host work of every backend (the --kv-offload attention and K/V stores, shard
@@ -102,6 +108,32 @@ RunSetup make_run_setup(const GenerateOptions& o, collectives::MpiCommunicator& 
   // --kv-quant auto: the planner's choice replaces this (cli/plan_setup.cpp).
   r.kv_storage = runtime::parse_kv_quant(o.kv_quant == "auto" ? "none" : o.kv_quant, r.backend->compute_dtype());
   return r;
+}
+
+namespace {
+std::string trace_path(const GenerateOptions& o, int rank) {
+  return rank == 0 ? o.trace : o.trace + ".rank" + std::to_string(rank);
+}
+}  // namespace
+
+void start_trace(const GenerateOptions& o, int rank) {
+  if (o.trace.empty()) return;
+  check_output_path(trace_path(o, rank), {}, /*replace=*/true);
+  trace::start(rank);
+  trace::name_thread("main");
+}
+
+void finish_trace(const GenerateOptions& o, int rank) {
+  if (!o.trace.empty()) trace::write(trace_path(o, rank));
+}
+
+bool host_kv_lanes(const GenerateOptions& o, const std::string& backend_name) {
+  return o.kv_overlap == "on" || (o.kv_overlap == "auto" && backend_name != "cpu");
+}
+
+void resolve_prefetch_depth(GenerateOptions& o, const RunSetup& setup, int step_batch) {
+  if (!o.prefetch_depth_given && o.kv_offload && step_batch >= 2 && host_kv_lanes(o, setup.backend_name))
+    o.prefetch_depth = std::max(o.prefetch_depth, runtime::kHostKvLaneSlots);
 }
 
 runtime::LoadOptions make_load_options(const GenerateOptions& o, int step_batch, int step_prompt_len,

@@ -1,5 +1,5 @@
 // What `zinc generate` and `zinc bench` set up the same way before they generate: the
-// backend (threads, compute dtype, budget), the communicator the ZeRO gathers use (NCCL on
+// stall watchdog, the backend (threads, compute dtype, budget), the communicator the ZeRO gathers use (NCCL on
 // the GPU backends, MPI on the CPU), the measured pinned H2D link, the loader's options
 // and the generation options that come from the command line.
 #pragma once
@@ -8,6 +8,7 @@
 #include <string>
 
 #include "collectives/mpi_communicator.hpp"
+#include "collectives/watchdog.hpp"
 #include "offload/device_bandwidth.hpp"
 #include "runtime/backend/backend.hpp"
 #include "runtime/cli/options.hpp"
@@ -17,6 +18,8 @@
 namespace zinc::cli {
 
 struct RunSetup {
+  // First, so it is the last to go: it watches the NCCL setup and teardown too.
+  std::unique_ptr<collectives::Watchdog> watchdog;  // idle with one rank or --collective-timeout 0
   std::string backend_name;  // resolved: "cpu" or "cuda"
   int threads = 0;           // per rank
   std::unique_ptr<runtime::Backend> backend;
@@ -29,6 +32,18 @@ struct RunSetup {
 // probe_bytes > 0 measures the pinned H2D link with copies of that size (the arena's high
 // water mark is reset after it); 0 skips the probe.
 RunSetup make_run_setup(const GenerateOptions& o, collectives::MpiCommunicator& mpi, size_t probe_bytes);
+
+// --trace: start() checks the file can be written and starts recording (before the load);
+// finish() writes this rank's spans (rank 0 to FILE, rank r to FILE.rank<r>).
+void start_trace(const GenerateOptions& o, int rank);
+void finish_trace(const GenerateOptions& o, int rank);
+
+// Whether a host-KV decode of this run would run its micro-batches as lanes
+// (--kv-overlap on, or auto on a GPU backend), and --prefetch-depth's default for it: the
+// lanes hold two blobs at once, so they get kHostKvLaneSlots gather slots (model/workspace.hpp)
+// unless the depth was given. Call after the plan (it may have moved the KV cache).
+bool host_kv_lanes(const GenerateOptions& o, const std::string& backend_name);
+void resolve_prefetch_depth(GenerateOptions& o, const RunSetup& setup, int step_batch);
 
 // The loader's options for steps of up to step_batch sequences of step_prompt_len tokens
 // and a KV capacity of step_t_max.

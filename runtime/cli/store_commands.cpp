@@ -11,6 +11,7 @@
 #include "partition/shard.hpp"
 #include "partition/store.hpp"
 #include "runtime/common/clock.hpp"
+#include "runtime/common/host_worker.hpp"
 #include "runtime/common/output_file.hpp"
 #include "runtime/model/blob_source.hpp"
 #include "runtime/model/config.hpp"
@@ -116,27 +117,50 @@ int run_convert(const ConvertOptions& o, collectives::Communicator& comm) {
   for (const auto& m : manifests) info.blob_order.push_back(m.name);
 
   partition::StoreWriter writer(o.out, info, o.force);
-  uint64_t written = 0;
+  // Two buffers: blob b + 1 is quantized (all cores) while the writer thread writes blob b
+  // (the disk), so a conversion costs about max(pack, write) instead of their sum. Only the
+  // writer thread calls HDF5 between here and finish(). Declared after `writer`, so the
+  // thread is joined before the writer goes (an error then removes the temporary).
+  std::vector<uint8_t> buf[2];
+  uint64_t written = 0;  // the writer thread's; read after its jobs are waited for
+  size_t shown = 0;      // progress lines printed (by the writer thread)
   double pack_s = 0;
-  std::vector<uint8_t> buf;
+  uint64_t out_total = 0;
+  for (const auto& m : manifests) out_total += m.bytes;
+  const double in_total = dummy ? 0.0 : static_cast<double>(ckpt.total_bytes());
+  HostWorker write_thread;
   try {
     for (size_t b = 0; b < manifests.size(); ++b) {
       const partition::BlobManifest& m = manifests[b];
-      buf.assign(m.bytes, 0);
+      if (b >= 2) write_thread.wait(b - 1);  // the job that last used this buffer is done
+      std::vector<uint8_t>& data = buf[b % 2];
+      data.assign(m.bytes, 0);
       const double tp = now_s();
       if (dummy)
-        partition::fill_dummy_slice(m, 0, m.bytes, seed, 0.02f, buf.data());
+        partition::fill_dummy_slice(m, 0, m.bytes, seed, 0.02f, data.data());
       else
-        runtime::pack_checkpoint_slice(ckpt, m, 0, m.bytes, buf.data());
+        runtime::pack_checkpoint_slice(ckpt, m, 0, m.bytes, data.data());
       pack_s += seconds_since(tp);
-      writer.write_blob(m, buf.data());  // flushed to the file when it returns
-      written += m.bytes;
-      std::fprintf(stderr, "\rzinc convert: [%zu/%zu] %-12s %s written", b + 1, manifests.size(),
-                   m.name.c_str(), offload::format_bytes(written).c_str());
+      write_thread.submit([&, b] {
+        writer.write_blob(manifests[b], buf[b % 2].data());  // flushed to the file when it returns
+        written += manifests[b].bytes;
+        // Progress: the output so far, the input rate it stands for, the time left at it.
+        const double t = seconds_since(t0), done = static_cast<double>(written) / static_cast<double>(out_total);
+        std::fprintf(stderr, "\rzinc convert: [%zu/%zu] %-12s %s written (%.0f%%), %.3f GB/s of %s, %.0f s left ",
+                     b + 1, manifests.size(), manifests[b].name.c_str(), offload::format_bytes(written).c_str(),
+                     100 * done, (dummy ? static_cast<double>(written) : done * in_total) / t / 1e9,
+                     dummy ? "output" : "input", t * (1 - done) / done);
+        ++shown;
+      });
     }
+    write_thread.wait_all();
     writer.finish();
   } catch (...) {
-    if (written > 0) std::fprintf(stderr, "\n");  // the error goes below the progress line
+    try {
+      write_thread.wait_all();  // the thread is idle before the writer cleans up
+    } catch (...) {
+    }
+    if (shown > 0) std::fprintf(stderr, "\n");  // the error goes below the progress line
     throw;
   }
   const double total_s = seconds_since(t0);
@@ -145,9 +169,11 @@ int run_convert(const ConvertOptions& o, collectives::Communicator& comm) {
       dummy ? "random weights of " + o.model
             : "checkpoint " + offload::format_bytes(ckpt.total_bytes()) + ", ratio " +
                   std::to_string(static_cast<double>(written) / static_cast<double>(ckpt.total_bytes()));
-  std::printf("wrote %s: %s, %zu blobs, %s of weights (%s) in %.2f s (%.3f GB/s of output; quantize/pack %.2f s)\n",
+  std::printf("wrote %s: %s, %zu blobs, %s of weights (%s) in %.2f s (%.3f GB/s of output%s; quantize/pack %.2f s, "
+              "overlapped with the writes)\n",
               o.out.c_str(), quant::quant_format_name(format), manifests.size(),
-              offload::format_bytes(written).c_str(), source.c_str(), total_s, written / total_s / 1e9, pack_s);
+              offload::format_bytes(written).c_str(), source.c_str(), total_s, written / total_s / 1e9,
+              dummy ? "" : (", " + std::to_string(in_total / total_s / 1e9) + " GB/s of input").c_str(), pack_s);
   comm.barrier();
   return 0;
 }

@@ -15,6 +15,8 @@
 #include <mutex>
 #include <stdexcept>
 
+#include "runtime/common/trace.hpp"
+
 namespace zinc {
 
 struct LanesAborted : std::runtime_error {
@@ -30,6 +32,7 @@ class LaneTurns {
   int lanes() const { return lanes_; }
   // Until it is `lane`'s turn.
   void take(int lane) {
+    const trace::Span span("turn wait");
     std::unique_lock<std::mutex> lock(mu_);
     cv_.wait(lock, [&] { return aborted_ || turn_ == lane; });
     if (aborted_) throw LanesAborted();

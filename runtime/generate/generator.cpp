@@ -11,7 +11,12 @@
 #include <iostream>
 #include <sstream>
 
+#include "collectives/stall_watch.hpp"
+#include "quant/dtype.hpp"
+#include "runtime/backend/sampling.hpp"
 #include "runtime/common/clock.hpp"
+#include "runtime/common/error.hpp"
+#include "runtime/common/trace.hpp"
 #include "runtime/generate/batch.hpp"
 #include "runtime/model/workspace.hpp"
 
@@ -45,8 +50,9 @@ void check_prompts(const ModelConfig& c, const std::vector<Prompt>& prompts,
 }
 
 // True when every sequence of every rank in lockstep is done.
-bool all_done(int unfinished, collectives::Communicator* lockstep) {
+bool all_done(int unfinished, collectives::Communicator* lockstep, int step) {
   if (!lockstep || lockstep->size() == 1) return unfinished == 0;
+  const collectives::WaitScope scope("step " + std::to_string(step) + "'s lockstep (are all sequences done?)");
   return lockstep->allreduce_max({static_cast<double>(unfinished)})[0] == 0.0;
 }
 
@@ -116,6 +122,8 @@ void run_round(Model& model, Backend& backend, RunBuffers& rb, const std::vector
   StepInputs in{B, T, 0, step_ids, step_pos};
   int forwards = 0;
   for (int s = 0;; ++s) {
+    const double t_step = now_s();
+    const trace::Span span(s == 0 ? "prefill" : "decode step");
     model.forward(in, kv, logits, false);
     ++forwards;
     // Only the B token ids come back; the host wait also retires this step's uploads
@@ -123,7 +131,12 @@ void run_round(Model& model, Backend& backend, RunBuffers& rb, const std::vector
     backend.sample(logits, opts.sampling, keys, static_cast<uint64_t>(s), ids, stream);
     backend.download(rb.host_sampled.data(), ids, stream);
     rb.sampled.record(stream);
-    rb.sampled.synchronize();
+    {
+      // On a GPU the step's gathers (NCCL, on the device) end here: a peer that never joins
+      // one keeps this wait from finishing, which the watchdog sees.
+      const collectives::WaitScope scope("step " + std::to_string(s + 1) + ": the device's token ids");
+      rb.sampled.synchronize();
+    }
     int unfinished = 0;
     for (int b = 0; b < B; ++b) {
       if (finished[b]) {
@@ -131,6 +144,12 @@ void run_round(Model& model, Backend& backend, RunBuffers& rb, const std::vector
         continue;
       }
       const int32_t tok = sampled[b];
+      ZINC_CHECK(tok != kNonFiniteLogits || filler,
+                 (s == 0 ? std::string("the prefill") : "decode step " + std::to_string(s))
+                     << ": the logits of sequence " << chunk[b]->index + 1
+                     << " hold NaN or +inf: the model's activations overflowed the compute dtype ("
+                     << quant::dtype_name(backend.compute_dtype()) << ") or its weights are not finite; "
+                     << "try --dtype bf16 or fp32");
       out[b].push_back(tok);
       step_ids[b] = tok;
       if ((!opts.ignore_eos && c.is_eos(tok)) || filler) finished[b] = true; else ++unfinished;
@@ -141,7 +160,9 @@ void run_round(Model& model, Backend& backend, RunBuffers& rb, const std::vector
     }
     if (opts.progress) opts.progress(s + 1, opts.max_new_tokens);
     // Stop when every sequence is done: running on could not change any of them.
-    if (s + 1 == opts.max_new_tokens || all_done(unfinished, opts.lockstep)) break;
+    const bool done = s + 1 == opts.max_new_tokens || all_done(unfinished, opts.lockstep, s + 1);
+    collectives::StallWatch::note_step(now_s() - t_step);  // the watchdog's limit grows with it
+    if (done) break;
     // Step s feeds the token chosen at s, at cache index T + s and position len + s.
     kv.set_mask(T + s, 1, ones.data());
     for (int b = 0; b < B; ++b) step_pos[b] = pb.next_position[b] + s;

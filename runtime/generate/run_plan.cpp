@@ -22,6 +22,8 @@ namespace {
 struct ModelSizes {
   std::vector<size_t> packed, shard, unpacked;
   std::vector<int> uses;
+  std::vector<int> schedule;   // blob order of a forward pass
+  std::vector<bool> layer;     // per blob: a decoder layer (the host KV attention is in it)
   size_t unpacked_total = 0;   // every blob dequantized once: the GPU reads it per micro-batch
   double matmul_params = 0;    // weights multiplied per token (2 FLOPs each)
   bool two_held = false;       // the tied head holds the embedding too
@@ -31,11 +33,12 @@ ModelSizes model_sizes(const PlanRequest& r) {
   ModelSizes s;
   const std::vector<BlobPlan> plan = blob_plan(r.config);
   const std::vector<partition::BlobManifest> manifests = plan_manifests(plan, r.quant, r.group_size);
-  const std::vector<int> schedule = forward_schedule(r.config);
+  s.schedule = forward_schedule(r.config);
   s.uses.assign(manifests.size(), 0);
-  for (int b : schedule) ++s.uses[static_cast<size_t>(b)];
-  s.two_held = schedule.size() > manifests.size();
+  for (int b : s.schedule) ++s.uses[static_cast<size_t>(b)];
+  s.two_held = s.schedule.size() > manifests.size();
   for (const partition::BlobManifest& m : manifests) {
+    s.layer.push_back(m.name.compare(0, 6, "layer.") == 0);
     const partition::ShardRange range = partition::shard_range(m.bytes, r.ranks, 0, blob_alignment(m));
     s.packed.push_back(range.padded_bytes);
     s.shard.push_back(range.shard_bytes);
@@ -79,6 +82,32 @@ size_t host_kv_bytes(const PlanRequest& r, int batch, quant::KvStorage st) {
 
 std::string gib(size_t bytes) { return offload::format_bytes(bytes); }
 
+// The slot ring over one forward pass, simulated (offload/weight_stream.hpp): position k
+// uses gather slot k % K; the loader copies the streamed positions in order, each once its
+// slot's previous position has been dequantized (its compute started; a resident one only
+// waits for its slot); compute takes the positions in order, each once its copy is done.
+// Two passes from empty; the second's length is the step. Where resident blobs sit
+// between streamed ones the copy runs fewer streamed blobs ahead than K - 1 and waits for
+// slots (with whole-layer slots the H200 measured the copy stream idle 20-29% of a step:
+// BENCH.md sections 2 and 7; packed-only slots make K cheap).
+double ring_pass_s(const ModelSizes& s, const offload::Placement& pl, const std::vector<double>& copy_s,
+                   const std::vector<double>& compute_s, int slots) {
+  const size_t n = s.schedule.size(), total = 2 * n, K = static_cast<size_t>(std::max(slots, 1));
+  std::vector<double> comp_start(total, 0.0), comp_end(total, 0.0);
+  double loader = 0, compute = 0;
+  for (size_t k = 0; k < total; ++k) {
+    const size_t b = static_cast<size_t>(s.schedule[k % n]);
+    const double slot_free = k >= K ? comp_start[k - K] : 0.0;
+    const double start = std::max(loader, slot_free);
+    const double copied = pl.resident(b) ? start : start + copy_s[b];
+    loader = copied;
+    comp_start[k] = std::max(compute, copied);
+    compute = comp_start[k] + compute_s[b];
+    comp_end[k] = compute;
+  }
+  return comp_end[total - 1] - comp_end[n - 1];
+}
+
 double need_rate(double rate, const char* what) {
   ZINC_CHECK(rate > 0, "--plan auto: no measured " << what << " to plan with");
   return rate;
@@ -109,7 +138,9 @@ RunPlan evaluate(const PlanRequest& r, const ModelSizes& s, int batch, bool kv_o
   pr.budget = r.gpu_budget;
   pr.kv_bytes = device_kv;
   pr.activation_bytes = activation_bytes(c, batch, r.prompt_len, r.micro_batch, r.compute);
-  pr.slots = std::max(r.prefetch_depth, s.two_held ? 2 : 1);
+  const bool lanes = kv_on_host && r.lanes && batch >= 2;
+  p.prefetch_depth = lanes && !r.prefetch_depth_given ? std::max(r.prefetch_depth, kHostKvLaneSlots) : r.prefetch_depth;
+  pr.slots = std::max(p.prefetch_depth, s.two_held ? 2 : 1);
   pr.policy = offload::PlacementRequest::Policy::Fill;
   pr.nvme = tier == offload::Tier::Nvme;
   if (pr.nvme) {
@@ -157,9 +188,21 @@ RunPlan evaluate(const PlanRequest& r, const ModelSizes& s, int batch, bool kv_o
     p.t_kv = kv_read / need_rate(q.device_kv_read, "device KV read rate");
     p.t_gpu += p.t_kv;
   }
+  // The ring: each blob's copy at the link's rate; each use's compute its share of the GPU
+  // term by dequantized bytes, a layer's at least its share of the host KV read (the lanes
+  // overlap the two within a layer).
+  std::vector<double> copy_s(s.packed.size()), compute_s(s.packed.size());
+  double unpacked_uses = 0;
+  for (int b : s.schedule) unpacked_uses += static_cast<double>(s.unpacked[static_cast<size_t>(b)]);
+  for (size_t b = 0; b < s.packed.size(); ++b) {
+    copy_s[b] = q.h2d > 0 ? static_cast<double>(s.shard[b]) / q.h2d : 0.0;
+    compute_s[b] = p.t_gpu * static_cast<double>(s.unpacked[b]) / unpacked_uses;
+    if (kv_on_host && s.layer[b]) compute_s[b] = std::max(compute_s[b], p.t_kv / c.num_layers);
+  }
+  p.t_ring = ring_pass_s(s, p.placement, copy_s, compute_s, pr.slots);
   const std::pair<double, const char*> terms[] = {{p.t_h2d, "weight stream"}, {p.t_gather, "all-gather"},
                                                   {p.t_disk, "nvme"},         {kv_on_host ? p.t_kv : 0.0, "kv read"},
-                                                  {p.t_gpu, "gpu"}};
+                                                  {p.t_gpu, "gpu"},           {p.t_ring, "slot ring"}};
   const auto* top = std::max_element(std::begin(terms), std::end(terms),
                                      [](const auto& a, const auto& b) { return a.first < b.first; });
   p.step_s = top->first;
@@ -230,7 +273,8 @@ std::string RunPlan::describe() const {
   o.precision(4);
   o << "plan predicts: prefill " << prefill_s << " s, decode step " << step_s * 1e3 << " ms (" << bound
     << " bound; weights H2D " << t_h2d * 1e3 << " ms, all-gather " << t_gather * 1e3 << " ms, nvme " << t_disk * 1e3
-    << " ms, kv read " << t_kv * 1e3 << " ms, gpu " << t_gpu * 1e3 << " ms), " << decode_tok_s << " tok/s";
+    << " ms, kv read " << t_kv * 1e3 << " ms, gpu " << t_gpu * 1e3 << " ms, slot ring " << t_ring * 1e3
+    << " ms), " << decode_tok_s << " tok/s";
   return o.str();
 }
 

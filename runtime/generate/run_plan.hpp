@@ -58,6 +58,8 @@ struct PlanRequest {
   int max_batch = 1024;
   int micro_batch = 0;         // --micro-batch (0 = auto)
   int prefetch_depth = 2;
+  bool prefetch_depth_given = false;  // else host-KV candidates get kHostKvLaneSlots slots
+  bool lanes = true;           // a host-KV decode runs its micro-batches as lanes (--kv-overlap)
   size_t gpu_budget = 0;       // device bytes this rank may use (required)
   size_t host_memory = 0;      // host bytes this rank may use for shards + host KV (required)
   bool have_store = false;     // weights are a zinc store: the NVMe tier is possible
@@ -77,10 +79,12 @@ struct RunPlan {
   offload::Placement placement;
   size_t kv_bytes = 0;            // the KV cache (device or host)
   size_t host_bytes = 0;          // this rank's pinned shards + host KV
+  int prefetch_depth = 2;         // the gather slots planned for (--prefetch-depth)
   // Predictions (seconds) and the term that binds the decode step.
   double prefill_s = 0, step_s = 0, decode_tok_s = 0;  // tok/s over all ranks
   double t_h2d = 0, t_gather = 0, t_disk = 0, t_kv = 0, t_gpu = 0;
-  std::string bound;              // "weight stream", "all-gather", "nvme", "kv read", "gpu"
+  double t_ring = 0;              // the slot ring's pass, simulated (copies waiting for slots)
+  std::string bound;              // "weight stream", "all-gather", "nvme", "kv read", "gpu", "slot ring"
   std::string describe() const;   // the lines printed before the run
 };
 

@@ -17,7 +17,10 @@
 // schedule's order and on the caller's thread, as without lanes (a ZeRO acquire grants
 // the loader's collectives).
 #include <exception>
+#include <string>
 #include <thread>
+
+#include "runtime/common/trace.hpp"
 
 #include "runtime/model/decoder.hpp"
 
@@ -33,10 +36,14 @@ void Decoder::layers_in_lanes(std::vector<StepState>& parts, LaneTurns& turns) {
   auto lane = [&](int j) {
     try {
       if (j != 0) backend_.bind_thread();
+      trace::name_thread("lane " + std::to_string(j) + (j == 0 ? " (main)" : ""));
       turns.take(j);
       for (size_t i = 0; i < layers.size(); ++i) {
         const int blob = layers[i]->blobs[0];
-        if (j == 0) tables[i] = &weights_->acquire(blob);
+        if (j == 0) {
+          const trace::Span span("acquire weights");
+          tables[i] = &weights_->acquire(blob);
+        }
         layer(layers[i]->layer, *tables[i], parts[static_cast<size_t>(j)]);  // pauses in the attention
         if (j == m - 1) weights_->release(blob);
       }

@@ -42,6 +42,12 @@ int micro_batch_size(int batch, int tokens, int requested);
 // Micro-batches of a host-KV decode step whose lanes overlap (decoder_lanes.cpp) when
 // --micro-batch is 0: two lanes are enough for the CPU to always have one to attend.
 constexpr int kHostKvLanes = 2;
+// Gather slots such a decode needs to keep the weight stream going: lane 0 holds layer
+// l + 1 while the last lane still computes l, so with two slots the copy of l + 2 cannot
+// start before l is done and the stream stalls behind the compute every layer. One slot
+// more keeps a blob in flight (the default --prefetch-depth of host-KV runs with lanes:
+// cli/run_setup.cpp, and the planner's).
+constexpr int kHostKvLaneSlots = kHostKvLanes + 1;
 
 // The rows a run's steps need: every row of the largest step (B x T) and the rows of its
 // largest micro-batch (over the prefill and the decode steps, and at least B: the head's

@@ -30,8 +30,8 @@ ZeroWeights::ZeroWeights(std::vector<partition::BlobManifest> manifests, SliceRe
         dequantize_blob(slot, blob, packed, unpacked, s);
       },
       backend.compute_stream(), std::move(opts));
-  tables_.resize(static_cast<size_t>(stream_->slots()) * manifests_.size());
-  held_.assign(static_cast<size_t>(stream_->slots()), nullptr);
+  tables_.resize(static_cast<size_t>(stream_->held()) * manifests_.size());
+  held_.assign(static_cast<size_t>(stream_->held()), nullptr);
 }
 
 void ZeroWeights::dequantize_blob(int slot, size_t blob, const uint8_t* packed, uint8_t* unpacked,

@@ -34,7 +34,7 @@ class ZeroWeights final : public WeightProvider {
   void release(int blob) override;
   size_t resident_bytes() const override { return stream_->device_bytes(); }
   // Every gather slot holds one streamed blob; with none, every blob is resident.
-  int max_held() const override { return stream_->slots() == 0 ? INT_MAX : stream_->slots(); }
+  int max_held() const override { return stream_->held() == 0 ? INT_MAX : stream_->held(); }
 
   // Complete once the caller is done (no acquire in progress).
   ZeroStats stats() const { return stream_->stats(); }

@@ -5,19 +5,8 @@
 # the KV cache's message, at 1 and 2 ranks (both ranks fail the same way), well within
 # expect_exit's timeout.
 rm -rf "$TMP/m"; cp -r "$FIXTURES/llama_mha" "$TMP/m"
-python3 - "$TMP/m/model.safetensors" <<'PY'
-import json, struct, sys
-path = sys.argv[1]
-data = bytearray(open(path, "rb").read())
-n = struct.unpack_from("<Q", data, 0)[0]
-header = json.loads(data[8:8 + n])
-name = "model.layers.1.self_attn.k_proj.weight"
-assert header[name]["dtype"] == "F32", header[name]
-begin, end = (8 + n + o for o in header[name]["data_offsets"])
-values = struct.unpack_from("<%df" % ((end - begin) // 4), data, begin)
-struct.pack_into("<%df" % len(values), data, begin, *(v * 1e7 for v in values))
-open(path, "wb").write(data)
-PY
+python3 "$(dirname "$case_file")/edit_tensor.py" "$TMP/m/model.safetensors" \
+  model.layers.1.self_attn.k_proj.weight scale 1e7
 P4=(--prompt-ids 5,6,7,8 --prompt-ids 9 --prompt-ids 10,11,12,13,14,15 --prompt-ids 16,17 --max-new-tokens 4)
 for np in 1 2; do
   expect_exit 1 "KV cache cannot hold value" mpirun -np $np "$ZINC" generate --model "$TMP/m" "${P4[@]}" --zero \

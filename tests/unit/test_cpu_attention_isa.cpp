@@ -87,6 +87,7 @@ TEST_CASE("cpu_attention's AVX-512 loops equal the reference and the scalar loop
   // {name, batch, tq, t0, heads, kv_heads, head_dim, alibi, left padding, holes}
   const std::vector<Case> shapes = {
       {"MHA, 37 keys", 2, 1, 36, 8, 8, 128, false, {0, 5}, 0},
+      {"MHA, head_dim 256, 40 keys, holes", 1, 1, 39, 4, 4, 256, false, {2}, 3},
       {"GQA 8/2, 100 keys, holes", 2, 1, 99, 8, 2, 128, false, {3, 0}, 7},
       {"GQA 64/8, 257 keys, ALiBi", 1, 1, 256, 64, 8, 128, true, {0}, 0},
       {"GQA 64/8, holes and padding", 2, 1, 70, 64, 8, 128, false, {0, 11}, 5},

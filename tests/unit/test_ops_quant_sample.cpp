@@ -240,6 +240,38 @@ TEST_CASE("backend ops: temperature / top-k / top-p sampling draws as sample_wit
   });
 }
 
+TEST_CASE("backend ops: a row of logits with NaN or +inf samples as kNonFiniteLogits", "[ops]") {
+  const int batch = 4, vocab = 5003;
+  for_each_backend("sample (non-finite rows)", [&](Backend& be) {
+    Rig rig(be);
+    auto logits = randn(static_cast<size_t>(batch) * vocab, 171, 2.0f);
+    logits[0 * vocab + 17] = NAN;                 // row 0: one NaN
+    logits[1 * vocab + vocab - 1] = INFINITY;     // row 1: +inf at the end
+    logits[3 * vocab + 2] = -INFINITY;            // row 3: -inf is a filtered logit, fine
+    be.reserve_sampling(batch, vocab);
+    Tensor tl = rig.input(logits, {batch, vocab});
+    std::vector<int64_t> keys(batch);
+    for (int b = 0; b < batch; ++b) keys[b] = static_cast<int64_t>(runtime::sequence_key(9, b));
+    Tensor tk = rig.raw(DType::I64, keys, {batch});
+    runtime::SamplingOptions greedy, sampled;
+    sampled.temperature = 0.9f;
+    sampled.top_k = 40;
+    sampled.top_p = 0.9f;
+    for (const runtime::SamplingOptions& o : {greedy, sampled}) {
+      INFO("greedy " << o.greedy());
+      Tensor ids = rig.tensor(DType::I32, {batch});
+      be.sample(tl, o, tk, 2, ids, rig.stream());
+      const auto got = rig.read_raw<int32_t>(ids);
+      CHECK(got[0] == runtime::kNonFiniteLogits);
+      CHECK(got[1] == runtime::kNonFiniteLogits);
+      CHECK(got[2] >= 0);
+      CHECK(got[2] < vocab);
+      CHECK(got[3] >= 0);
+      CHECK(got[3] < vocab);
+    }
+  });
+}
+
 // ---- memory accounting ----------------------------------------------------------------------------------
 
 TEST_CASE("backend ops: memory is accounted: budget refusal and high-water mark", "[ops]") {

@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "runtime/backend/cpu/cpu_attention_kernels.hpp"
+#include "runtime/backend/cpu/cpu_attention_rows.hpp"
 #include "runtime/common/error.hpp"
 
 namespace zinc::runtime {
@@ -25,6 +26,7 @@ using detail::kernels_for;
 // kMinChunkKeys keys (the merge is then a small fraction of the work).
 constexpr int64_t kMinItems = 64;
 constexpr int kMinChunkKeys = 256;
+constexpr int64_t kSchedChunk = 8;  // see cpu_attention()
 
 // The kernels read a work item's keys in blocks of eight rows. Taken in cache order, the
 // eight rows of a block lie next to each other (one 4 KiB span for f32 at hd 128), and a
@@ -138,8 +140,18 @@ struct Context {
   const AttentionKernels& kk;  // K's inner loops
   const AttentionKernels& vk;  // V's inner loops
   const Plan& plan;
+  int64_t sched_chunk;  // items per scheduling chunk (consecutive items on one thread)
   float* partial;  // chunks > 1: [items, group, hd + 2] = {max, sum, acc[hd]}
 };
+
+// The first keys of item `next` (its chunk's first positions; a hint: masked keys too).
+void prefetch_item_keys(const Context& cx, int64_t next) {
+  const int64_t unit = next / cx.plan.chunks, bi = unit / cx.p.kv_heads;
+  const int kvh = static_cast<int>(unit % cx.p.kv_heads), b = static_cast<int>(bi / cx.p.tq);
+  const int jb = static_cast<int>(next % cx.plan.chunks) * cx.plan.chunk_len;
+  detail::rows::prefetch_start(cx.k, cx.k.row(b, kvh, jb), cx.k.pos_stride,
+                               std::min(cx.plan.chunk_len, cx.p.t0 + cx.p.tq - jb));
+}
 
 // One work item: query i of sequence b, kv head kvh, key chunk c.
 void run_item(const Context& cx, int64_t item, Workspace& ws) {
@@ -235,6 +247,11 @@ void run_item(const Context& cx, int64_t item, Workspace& ws) {
 
   // Scores, then softmax weights (unnormalised) in place.
   float* scores = ws.scores.data();
+  // int8 / int4: the rows the loops' prefetch does not reach (prefetch_start), this item's
+  // first values while the keys run, the next item's first keys (when it runs on this
+  // thread) while the values run; at 528 keys (OPT-30B decode) a stream is 33 blocks.
+  if (quant::kv_storage_quantized(cx.v.storage))
+    detail::rows::prefetch_start(cx.v, v0 + keys[0] * vstep, vstep, n);
   cx.kk.k_scores(cx.k, ws.krows.data(), n, ws.q.data(), ws.qsum.data(), group, scores, ws.stride,
                  ws.tmp.data());
   for (int g = 0; g < group; ++g) {
@@ -246,6 +263,9 @@ void run_item(const Context& cx, int64_t item, Workspace& ws) {
   // Weighted values.
   std::fill(ws.acc.begin(), ws.acc.end(), 0.0f);
   std::fill(ws.msum.begin(), ws.msum.end(), 0.0f);
+  if (quant::kv_storage_quantized(cx.k.storage) && (item + 1) % cx.sched_chunk != 0 &&
+      item + 1 < plan.items)
+    prefetch_item_keys(cx, item + 1);
   cx.vk.v_accumulate(cx.v, ws.vrows.data(), n, scores, ws.stride, group, ws.acc.data(),
                      ws.msum.data(), ws.tmp.data());
   for (int g = 0; g < group; ++g) {
@@ -333,11 +353,19 @@ void cpu_attention(const CpuAttentionProblem& p, const quant::KvView& k, const q
   std::vector<float> partial;
   if (plan.chunks > 1)
     partial.resize(static_cast<size_t>(plan.items) * plan.group * (p.head_dim + 2));
-  const Context cx{p, k, v, kk, vk, plan, partial.empty() ? nullptr : partial.data()};
+  // Chunks of up to kSchedChunk consecutive items per thread (their streams continue from
+  // one item to the next, and prefetch_item_keys knows the next one), while there are at
+  // least 8 chunks per thread (the balance of dynamic scheduling). Results do not depend
+  // on it: items are independent.
+  const int64_t sched_chunk =
+      std::clamp<int64_t>(plan.items / (8 * static_cast<int64_t>(omp_get_max_threads())), 1,
+                          kSchedChunk);
+  const Context cx{p, k, v, kk, vk, plan, sched_chunk,
+                   partial.empty() ? nullptr : partial.data()};
 #pragma omp parallel if (plan.items > 1)
   {
     Workspace ws(plan, p.head_dim, k.groups(), v.groups());
-#pragma omp for schedule(dynamic, 1)
+#pragma omp for schedule(dynamic, sched_chunk)
     for (int64_t item = 0; item < plan.items; ++item) run_item(cx, item, ws);
   }
   if (plan.chunks > 1) merge_chunks(p, plan, partial.data());

@@ -4,11 +4,14 @@
 // of int8 / int4 rows as integer dot products). Blocks are 16 rows (one zmm of scores);
 // the row bookkeeping is the ISA-free cpu_attention_rows.hpp that the AVX2 loops use too.
 //
-// No software prefetch (unlike the AVX2 loops): the rows of a work item are read in order,
-// and the hardware prefetchers alone measured faster with these loops (one Zen 4 core,
-// KV from memory, a decode step of MHA hd 128, ns per key with / without the AVX2 loops'
-// prefetch of the next block: f32 73 / 53, f16 32 / 23, int4 23 / 18; int8 equal; a
-// prefetch per row instead of per block was slower still).
+// Software prefetch (rows::prefetch_ahead, the rows ~2 KiB ahead) only for int8 / int4 rows
+// (the VNNI K loops, the quantized V loops), aimed at the OPT-30B decode shape on the GPU
+// host (H = KVH 56, hd 128, G 64, 528 keys: short rows, 64 or 128 codes bytes plus 8 of
+// params, and short streams, 33 blocks per work item), where int4 reads at 69% of the host's
+// bandwidth; on the development VM (Zen 4) it measured neither faster nor slower. Not for
+// f32 / f16: the AVX2 loops' prefetch made these loops slower there (one Zen 4 core, KV from
+// memory, MHA hd 128, ns per key with / without: f32 73 / 53, f16 32 / 23; a prefetch per
+// row instead of per block was slower still).
 //
 // Every function carries a target attribute rather than the files being compiled with
 // -mavx512*: with per-file flags the compiler may emit AVX-512 code in the inline functions

@@ -33,6 +33,7 @@ ZINC_AVX512 void v_accumulate_hxs(const quant::KvView& v, const int64_t* rows, i
   for (int base = 0; base < n; base += kRows) {
     Block blk;
     rows::block_rows(geo, rows, base, n, &blk);
+    if (kQuant) rows::prefetch_ahead<kRows>(geo, rows, base, n);
     if (kQuant) load_params(geo, blk, sc, mn);
     const __mmask16 real = static_cast<__mmask16>((1u << blk.m) - 1);
     for (int g = 0; g < group; ++g) {

@@ -188,6 +188,7 @@ ZINC_AVX512_VNNI void k_scores_vnni(const quant::KvView& k, const int64_t* rows,
   for (int base = 0; base < n; base += kRows) {
     Block blk;
     rows::block_rows(geo, rows, base, n, &blk);
+    rows::prefetch_ahead<kRows>(geo, rows, base, n);
     load_params(geo, blk, sc, mn);
     // Rows of more than 64 bytes are first copied in order, each whole, to S: read 64 bytes
     // of each of the 16 rows, then the next 64, their loads measured 2.3x slower from memory

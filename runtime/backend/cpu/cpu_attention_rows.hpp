@@ -2,9 +2,9 @@
 // set, shared by the AVX2 (cpu_attention_avx2*.cpp, blocks of 8 rows) and AVX-512
 // (cpu_attention_avx512*.cpp, blocks of 16 rows) inner loops: the per-call Geometry, a
 // block's row pointers (a short block repeats its last row; its results are dropped and
-// its weights are zero) and the software prefetch of the rows ahead (the AVX2 loops'; the
-// AVX-512 ones do without: cpu_attention_avx512.hpp). Nothing here needs more than the
-// baseline x86-64 instruction set (the prefetch is SSE).
+// its weights are zero) and the software prefetch of the rows ahead (the AVX2 loops', and
+// the AVX-512 ones' for int8 / int4 rows: cpu_attention_avx512.hpp). Nothing here needs
+// more than the baseline x86-64 instruction set (the prefetch is SSE).
 #pragma once
 
 #include <xmmintrin.h>
@@ -67,11 +67,38 @@ inline void block_rows(const Geometry& g, const int64_t* rows, int base, int n, 
 template <int kRows>
 inline void prefetch_ahead(const Geometry& g, const int64_t* rows, int base, int n) {
   const int end = std::min(n, base + g.prefetch_rows + kRows);
+  uintptr_t last_line = 0;  // params: one prefetch per cache line (several rows share one)
   for (int t = base + g.prefetch_rows; t < end; ++t) {
     const char* p = reinterpret_cast<const char*>(g.data + rows[t] * g.code_bytes);
     for (int64_t off = 0; off < g.code_bytes; off += 64) _mm_prefetch(p + off, _MM_HINT_T0);
-    if (g.groups > 0)
-      _mm_prefetch(reinterpret_cast<const char*>(g.params + rows[t] * g.param_halves), _MM_HINT_T0);
+    if (g.groups > 0) {
+      const char* pp = reinterpret_cast<const char*>(g.params + rows[t] * g.param_halves);
+      const uintptr_t line = reinterpret_cast<uintptr_t>(pp) >> 6;
+      if (line != last_line) _mm_prefetch(pp, _MM_HINT_T0);
+      last_line = line;
+    }
+  }
+}
+
+// Software prefetch of the rows first_row + t * step, t < min(count, the prefetch_rows of
+// 16-row blocks), codes and params: the first rows of a stream, which the loops'
+// prefetch_ahead does not reach (it runs prefetch_rows ahead of the block it is in). The
+// driver issues it for a work item's first values while its keys run, and for the next
+// item's first keys while the values run (cpu_attention.cpp).
+inline void prefetch_start(const quant::KvView& v, int64_t first_row, int64_t step, int count) {
+  const Geometry g(v, 16);
+  count = std::min(count, g.prefetch_rows);
+  uintptr_t last_line = 0;
+  for (int t = 0; t < count; ++t) {
+    const int64_t row = first_row + t * step;
+    const char* p = reinterpret_cast<const char*>(g.data + row * g.code_bytes);
+    for (int64_t off = 0; off < g.code_bytes; off += 64) _mm_prefetch(p + off, _MM_HINT_T0);
+    if (g.groups > 0) {
+      const char* pp = reinterpret_cast<const char*>(g.params + row * g.param_halves);
+      const uintptr_t line = reinterpret_cast<uintptr_t>(pp) >> 6;
+      if (line != last_line) _mm_prefetch(pp, _MM_HINT_T0);
+      last_line = line;
+    }
   }
 }
 

@@ -294,7 +294,8 @@ void CpuBackend::sample(const Tensor& logits, const SamplingOptions& opts, const
     const float* row = logits.ptr<float>() + b * vocab;
     const double u =
         opts.greedy() ? 0.0 : sequence_uniform(static_cast<uint64_t>(keys.ptr<int64_t>()[b]), counter);
-    ids.ptr<int32_t>()[b] = sample_with_draw(row, vocab, opts, u, sample_work_[b]);
+    ids.ptr<int32_t>()[b] = logits_finite(row, vocab) ? sample_with_draw(row, vocab, opts, u, sample_work_[b])
+                                                      : kNonFiniteLogits;
   }
 }
 

@@ -7,6 +7,8 @@
 
 #include "offload/memory_arena.hpp"
 #include "runtime/backend/cuda/kernels.hpp"
+#include "runtime/common/clock.hpp"
+#include "runtime/common/poll_wait.hpp"
 
 namespace zinc::runtime {
 namespace {
@@ -80,7 +82,9 @@ void CudaBackend::stream_synchronize(void* s) { ZINC_CUDA_CHECK(cudaStreamSynchr
 
 void* CudaBackend::event_create() {
   cudaEvent_t e = nullptr;
-  ZINC_CUDA_CHECK(cudaEventCreate(&e));  // with timing: stage times come from events
+  // With timing (stage times come from events), and blocking sync: a long host wait sleeps
+  // in the driver instead of spinning a core (event_synchronize).
+  ZINC_CUDA_CHECK(cudaEventCreateWithFlags(&e, cudaEventBlockingSync));
   return e;
 }
 
@@ -96,7 +100,21 @@ void CudaBackend::stream_wait_event(void* s, void* e) {
   ZINC_CUDA_CHECK(cudaStreamWaitEvent(static_cast<cudaStream_t>(s), static_cast<cudaEvent_t>(e), 0));
 }
 
-void CudaBackend::event_synchronize(void* e) { ZINC_CUDA_CHECK(cudaEventSynchronize(static_cast<cudaEvent_t>(e))); }
+// A short wait spins on cudaEventQuery, as cudaEventSynchronize did by default, so it ends
+// as soon as the event does; one past PollPolicy::kSpinS (a step, a gather a peer is late
+// for, a stalled peer's NCCL gather until the watchdog aborts it) sleeps in
+// cudaEventSynchronize on the blocking-sync event instead of holding a core at 100%.
+void CudaBackend::event_synchronize(void* e) {
+  const auto event = static_cast<cudaEvent_t>(e);
+  const double t0 = now_s();
+  do {
+    const cudaError_t rc = cudaEventQuery(event);
+    if (rc == cudaSuccess) return;
+    if (rc != cudaErrorNotReady)
+      ZINC_THROW("CUDA call failed: cudaEventQuery(event): " << cudaGetErrorName(rc) << ": " << cudaGetErrorString(rc));
+  } while (now_s() - t0 < PollPolicy::kSpinS);
+  ZINC_CUDA_CHECK(cudaEventSynchronize(event));
+}
 
 double CudaBackend::event_elapsed_s(void* a, void* b) {
   float ms = 0;

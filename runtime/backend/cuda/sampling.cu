@@ -36,8 +36,8 @@
 //      without top-p); chunks of 4096 tokens in index order, a block scan of q (double)
 //      and, for the tie ranks at tau, of the tie count; the first index with u < acc wins,
 //      else the last index with q > 0 (0 if none).
-// Logits must be finite: NaN / +inf rows give an unspecified (in-range) token, as they give
-// NaN probabilities on the CPU.
+// A row holding a NaN or +inf gives kNonFiniteLogits (-1), as on the CPU: both kernels
+// OR a per-thread flag over the block in their first pass (__syncthreads_or).
 #include <cuda_bf16.h>
 #include <cuda_fp16.h>
 
@@ -141,9 +141,15 @@ __global__ void __launch_bounds__(kArgmaxThreads)
   const T* row = logits + static_cast<int64_t>(blockIdx.x) * vocab;
   float bv = -INFINITY;
   int bi = 0x7fffffff;
+  int bad = 0;
   for (int i = threadIdx.x; i < vocab; i += kArgmaxThreads) {
     const float v = load_f32(row + i);
+    bad |= isnan(v) || v == INFINITY;
     if (v > bv || (v == bv && i < bi)) bv = v, bi = i;  // i increases: ties keep the first
+  }
+  if (__syncthreads_or(bad)) {
+    if (threadIdx.x == 0) ids[blockIdx.x] = kNonFiniteLogits;
+    return;
   }
 #pragma unroll
   for (int off = 16; off > 0; off >>= 1) {
@@ -270,6 +276,15 @@ __global__ void __launch_bounds__(kThreads)
   uint32_t prefix = 0, pmask = 0;
   unsigned kk = static_cast<unsigned>(top_k);
   float mx = -INFINITY;
+  int bad = 0;
+  for (int i = tid; i < vocab; i += kThreads) {
+    const float x = load_f32(row + i);
+    bad |= isnan(x) || x == INFINITY;
+  }
+  if (__syncthreads_or(bad)) {
+    if (tid == 0) ids[blockIdx.x] = kNonFiniteLogits;
+    return;
+  }
   for (int shift = 24; shift >= 0; shift -= 8) {
     if (!topk && shift < 24) break;
     if (topk) {
