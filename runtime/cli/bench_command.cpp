@@ -307,7 +307,7 @@ int run_bench(const BenchOptions& b, collectives::MpiCommunicator& mpi) {
   h.host_read_gbs = host_read_gbs;
   h.disk_raw_gbs = disk_raw_gbs;
   if (planned)
-    for (int i = 0; i < 4; ++i) h.host_attention_gbs[i] = planned->host_attention_gbs[i];
+    for (int i = 0; i < 4; ++i) h.host_attention[i] = planned->request.rates.host_attention[i];
   h.link = o.backend == "cpu" ? "cpu backend: a host memcpy, not a PCIe link" : "pinned host -> device";
   h.model = o.model;
   h.model_type = c.model_type;

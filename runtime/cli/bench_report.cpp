@@ -7,6 +7,7 @@
 
 #include "offload/memory_arena.hpp"
 #include "quant/kv_quant.hpp"
+#include "runtime/backend/cpu/attention_probe.hpp"
 #include "runtime/common/error.hpp"
 #include "runtime/common/output_file.hpp"
 
@@ -113,13 +114,7 @@ void print_bench_header(std::ostream& os, const BenchHeader& h) {
     std::snprintf(gbs, sizeof gbs, "%.2f", h.host_read_gbs);
     os << "# host read: " << gbs << " GB/s (the KV attention's threads, 1 GiB, median)\n";
   }
-  std::string attention;
-  for (int i = 0; i < 4; ++i) {
-    if (h.host_attention_gbs[i] <= 0) continue;
-    std::snprintf(gbs, sizeof gbs, "%.2f", h.host_attention_gbs[i]);
-    attention += std::string(attention.empty() ? "" : ", ") + quant::kv_storage_name(static_cast<quant::KvStorage>(i)) +
-                 " " + gbs;
-  }
+  const std::string attention = runtime::host_attention_rates_text(h.host_attention);
   if (!attention.empty())
     os << "# host KV attention at this model's shape (store + attend, GB/s of K + V): " << attention << "\n";
   if (!h.plan.empty()) {
@@ -160,7 +155,7 @@ namespace {
 nlohmann::json host_attention_json(const BenchHeader& h) {
   nlohmann::json j = nlohmann::json::object();
   for (int i = 0; i < 4; ++i)
-    if (h.host_attention_gbs[i] > 0) j[quant::kv_storage_name(static_cast<quant::KvStorage>(i))] = h.host_attention_gbs[i];
+    if (h.host_attention[i] > 0) j[quant::kv_storage_name(static_cast<quant::KvStorage>(i))] = h.host_attention[i] / 1e9;
   return j;
 }
 

@@ -20,8 +20,8 @@ struct BenchHeader {
   double host_read_gbs = 0;           // --kv-offload: the host's read bandwidth, measured at start
   double disk_raw_gbs = 0;            // --offload nvme: the store's raw O_DIRECT bandwidth, at start
   // --plan auto: the host KV attention measured at the model's shape, per quant::KvStorage
-  // (GB/s of K + V; 0 = not measured)
-  double host_attention_gbs[4] = {0, 0, 0, 0};
+  // (bytes/s of K + V, PlanRates::host_attention; 0 = not measured)
+  double host_attention[4] = {0, 0, 0, 0};
   std::string link;                   // what the "H2D" copy is on this backend
   std::string model, model_type, quant, weights, offload, kv, dtype;
   int group_size = 0, ranks = 1, threads = 0, prompt_len = 0, gen_len = 0, loops = 0, warmup = 1;

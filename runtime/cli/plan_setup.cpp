@@ -1,7 +1,6 @@
 #include "runtime/cli/plan_setup.hpp"
 
 #include <algorithm>
-#include <cstdio>
 #include <fstream>
 #include <iostream>
 
@@ -58,19 +57,6 @@ void backend_rates(const std::string& backend, int threads, double host_read, ru
   r->weight_pass = 0.7e12;
   r->device_kv_read = 1e12;
   r->allgather = 250e9;  // NCCL over NVLink, 2-4 H200s (DESIGN.md section 5)
-}
-
-// ", host KV attention f16 40.1 / int4 25.3 GB/s" for the storages measured, else "".
-std::string attention_rates_text(const double gbs[4]) {
-  std::string text;
-  for (int i = 0; i < 4; ++i) {
-    if (gbs[i] <= 0) continue;
-    char rate[32];
-    std::snprintf(rate, sizeof rate, "%.1f", gbs[i]);
-    text += (text.empty() ? ", host KV attention " : " / ") +
-            std::string(quant::kv_storage_name(static_cast<quant::KvStorage>(i))) + " " + rate;
-  }
-  return text.empty() ? text : text + " GB/s";
 }
 
 std::string kv_quant_flag(quant::KvStorage s, quant::DType compute) {
@@ -180,18 +166,16 @@ std::optional<PlannedRun> plan_and_apply(GenerateOptions& o, RunSetup& setup, co
   r.rates.h2d = h2d * 1e9;
   r.rates.host_read = out.host_read_gbs * 1e9;
   r.rates.disk = out.disk_gbs * 1e9;
-  for (int i = 0; i < 4; ++i) {
-    r.rates.host_attention[i] = -agreed[static_cast<size_t>(5 + i)] * 1e9;
-    out.host_attention_gbs[i] = -agreed[static_cast<size_t>(5 + i)];
-  }
+  for (int i = 0; i < 4; ++i) r.rates.host_attention[i] = -agreed[static_cast<size_t>(5 + i)] * 1e9;
   backend_rates(setup.backend_name, setup.threads, r.rates.host_read, &r.rates);
 
   out.plan = runtime::plan_run(r);
   const runtime::RunPlan& p = out.plan;
+  const std::string attention = runtime::host_attention_rates_text(r.rates.host_attention);
   if (talk)
     std::cerr << "plan: rates: H2D " << h2d << " GB/s, host read " << out.host_read_gbs << " GB/s"
               << (out.disk_gbs > 0 ? ", disk " + std::to_string(out.disk_gbs) + " GB/s" : std::string())
-              << attention_rates_text(out.host_attention_gbs)
+              << (attention.empty() ? attention : ", host KV attention " + attention + " GB/s")
               << "; budgets per rank: device " << offload::format_bytes(budget) << ", host "
               << offload::format_bytes(r.host_memory) << " (of " << offload::format_bytes(host_memory_limit())
               << " stated)\n"

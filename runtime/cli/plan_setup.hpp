@@ -18,7 +18,6 @@ struct PlannedRun {
   runtime::PlanRequest request;  // what was planned for (evaluate_plan re-times other batches)
   runtime::RunPlan plan;
   double host_read_gbs = 0, disk_gbs = 0;  // measured here (0 when not needed)
-  double host_attention_gbs[4] = {0, 0, 0, 0};  // per quant::KvStorage (0: not measured)
 };
 
 // With --plan auto: plans for `batch` sequences per rank (0 = the planner picks, up to

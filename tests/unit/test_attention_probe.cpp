@@ -40,3 +40,10 @@ TEST_CASE("the host attention probe refuses bad shapes", "[attention]") {
   sh.io = DType::I8;
   REQUIRE_THROWS_WITH(measure_host_attention_rate(KvStorage::F16, sh, 1 << 20, 1), ZINC_CONTAINS("rows of type I8"));
 }
+
+TEST_CASE("host_attention_rates_text names the measured storages in GB/s", "[attention]") {
+  const double rates[4] = {0, 60.514e9, 0, 26.37e9};
+  CHECK(zinc::runtime::host_attention_rates_text(rates) == "f16 60.51, int4 26.37");
+  const double none[4] = {0, 0, 0, 0};
+  CHECK(zinc::runtime::host_attention_rates_text(none).empty());
+}

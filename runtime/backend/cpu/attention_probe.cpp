@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstdio>
 #include <cstring>
 #include <vector>
 
@@ -88,6 +89,17 @@ double measure_host_attention_rate(quant::KvStorage storage, const HostAttention
     if (rep >= 0) times.push_back(seconds_since(t0));
   }
   return static_cast<double>(cache.bytes()) / median(times);
+}
+
+std::string host_attention_rates_text(const double bytes_per_s[4]) {
+  std::string text;
+  for (int i = 0; i < 4; ++i) {
+    if (bytes_per_s[i] <= 0) continue;
+    char rate[32];
+    std::snprintf(rate, sizeof rate, "%.2f", bytes_per_s[i] / 1e9);
+    text += std::string(text.empty() ? "" : ", ") + quant::kv_storage_name(static_cast<quant::KvStorage>(i)) + " " + rate;
+  }
+  return text;
 }
 
 }  // namespace zinc::runtime
